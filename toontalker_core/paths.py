@@ -1,0 +1,45 @@
+"""Where checkpoints are looked for when none is given."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .checkpoint import CHECKPOINT_EXTS
+from .errors import CheckpointError
+
+ENV_VAR = "TOONTALKER_MODELS"
+PACK_ROOT = Path(__file__).resolve().parent.parent
+# File-name stems of the published checkpoints, per layout.
+PUBLISHED = {"in-domain": ("in-domain", "indomain"), "cross-domain": ("cross-domain", "crossdomain")}
+
+
+def model_dirs() -> list[Path]:
+    """$TOONTALKER_MODELS (os.pathsep-separated), ComfyUI's models/toontalker when the pack sits in
+    ComfyUI/custom_nodes, and models/toontalker inside the pack."""
+    dirs = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+    if PACK_ROOT.parent.name == "custom_nodes":
+        dirs.append(PACK_ROOT.parent.parent / "models" / "toontalker")
+    dirs.append(PACK_ROOT / "models" / "toontalker")
+    return dirs
+
+
+def list_checkpoints(dirs: list[Path] | None = None) -> list[Path]:
+    found = []
+    for d in dirs or model_dirs():
+        if d.is_dir():
+            found += sorted(p for p in d.iterdir() if p.suffix.lower() in CHECKPOINT_EXTS and p.is_file())
+    return found
+
+
+def find_checkpoint(layout: str) -> Path:
+    """The first file in the model folders whose name marks it as `layout` ("in-domain"/"cross-domain")."""
+    stems = PUBLISHED[layout]
+    for path in list_checkpoints():
+        name = path.name.lower().replace("_", "-")
+        if any(name.startswith(s) for s in stems):
+            return path
+    where = ", ".join(str(d) for d in model_dirs())
+    example = "in-domain440000.pth" if layout == "in-domain" else "cross-domain.pth"
+    raise CheckpointError(
+        f"no {layout} ToonTalker checkpoint found. Put the published '{example}' (or a .safetensors "
+        f"converted from it) in one of: {where} — or set ${ENV_VAR}, or pass --checkpoint FILE")

@@ -1,0 +1,65 @@
+"""Device and precision choice, and the chunked per-frame loop shared by the CLI and the node pack."""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from . import stages as S
+from .errors import InputError
+from .model import ToonTalker
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' requested but CUDA is not available; use --device cpu or auto")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device '{name}' requested but MPS is not available; use --device cpu or auto")
+    return dev
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """auto: fp32 on CPU (exact parity with the published model), fp16 on GPUs (bf16 where supported)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type == "cpu":
+            raise InputError("fp16 is not supported on the CPU; use fp32 or bf16")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def reenact_chunks(model: ToonTalker, source: S.EncodedSource, driving_chunks: Iterable[torch.Tensor],
+                   driving_domain: str, strength: float = 1.0, mode: str = "relative",
+                   reference_T1: torch.Tensor | None = None,
+                   on_chunk: Callable[[int], None] | None = None) -> Iterator[torch.Tensor]:
+    """Per driving chunk ([n,3,H,W] in [0,1]): encode motion, transfer, decode, render -> [n,3,H,W] in [0,1].
+
+    Only the driving frames are processed here; everything about the source comes from `source`.
+    """
+    S.check_strength(strength)
+    for chunk in driving_chunks:
+        motion = S.encode_driving(model, S.to_model_range(chunk, model), driving_domain)
+        z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
+        images = S.render(model, source, S.decode(model, source, z))
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+        yield S.to_unit_range(images)

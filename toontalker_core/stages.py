@@ -1,0 +1,188 @@
+"""The stages of ToonTalker inference, each a separate function so that callers can cache them.
+
+    source image  --encode_source-->  EncodedSource (appearance maps, warp features, their attention
+                                      keys/values, canonical codes T0(s), T1(s))          once per source
+    driving frames --encode_driving--> EncodedMotion (canonical codes T1(d))              per frame
+    transfer(source, motion, strength, mode) -> canonical code z                          per frame
+    decode(model, source, z) -> style latents in the source's domain                      per frame
+    render(model, source, latents) -> image                                               per frame
+
+Images are [B,3,H,W] in [-1,1] (`to_model_range` converts from [0,1]); canonical codes are batch-first
+[B, motion_dim, D]. Everything runs under `torch.inference_mode` on the model's device and dtype.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+from .errors import InputError
+from .model import ToonTalker, check_domain
+from .synthesis import KV
+
+MODES = ("relative", "absolute")
+
+
+@dataclass
+class EncodedSource:
+    domain: str
+    appearance: list[torch.Tensor]      # 3 maps (4, 16, 64 px) read by the backward transformer
+    warp_features: list[torch.Tensor]   # per synthesis level, 8 px .. full size
+    memory: list[KV]                    # backward transformer keys/values of the appearance maps
+    motion: torch.Tensor                # enc2 output [B, D]
+    canon_T0: torch.Tensor              # source query transformer code [B, M, D]
+    canon_T1: torch.Tensor              # driving query transformer applied to the source [B, M, D]
+
+    @property
+    def batch(self) -> int:
+        return self.motion.shape[0]
+
+    def to(self, device) -> "EncodedSource":
+        return _move(self, device)
+
+
+@dataclass
+class EncodedMotion:
+    domain: str
+    motion: torch.Tensor     # enc2 output [N, D]
+    canon_T1: torch.Tensor   # [N, M, D]
+
+    def __len__(self) -> int:
+        return self.motion.shape[0]
+
+    def to(self, device) -> "EncodedMotion":
+        return _move(self, device)
+
+    def __getitem__(self, idx) -> "EncodedMotion":
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1)
+        return EncodedMotion(self.domain, self.motion[idx], self.canon_T1[idx])
+
+    @staticmethod
+    def cat(parts: list["EncodedMotion"]) -> "EncodedMotion":
+        if not parts:
+            raise InputError("no driving frames were encoded")
+        return EncodedMotion(parts[0].domain, torch.cat([p.motion for p in parts]),
+                             torch.cat([p.canon_T1 for p in parts]))
+
+
+def _move(obj, device):
+    def mv(x):
+        if isinstance(x, torch.Tensor):
+            return x.to(device)
+        if isinstance(x, (list, tuple)):
+            return type(x)(mv(v) for v in x)
+        return x
+    return replace(obj, **{f.name: mv(getattr(obj, f.name)) for f in fields(obj)})
+
+
+def to_model_range(images01: torch.Tensor, model: ToonTalker) -> torch.Tensor:
+    """[B,3,H,W] in [0,1] -> [-1,1] on the model's device and dtype, checked against the model size."""
+    if images01.ndim != 4 or images01.shape[1] != 3:
+        raise InputError(f"expected images [B,3,H,W], got shape {tuple(images01.shape)}")
+    if images01.shape[0] == 0:
+        raise InputError("the image batch is empty")
+    size = model.cfg.size
+    if images01.shape[-2:] != (size, size):
+        raise InputError(f"images are {images01.shape[-1]}x{images01.shape[-2]}; this model needs "
+                         f"{size}x{size} (crop or resize first)")
+    return (images01.to(model.device, model.dtype) * 2 - 1)
+
+
+# -- encoding ---------------------------------------------------------------------------------------------
+@torch.inference_mode()
+def encode_motion(model: ToonTalker, images: torch.Tensor, domain: str) -> torch.Tensor:
+    """Domain motion encoder: images [B,3,H,W] in [-1,1] -> motion vectors [B, D]."""
+    return model.generator(domain).enc2(images)
+
+
+@torch.inference_mode()
+def project_to_canonical(model: ToonTalker, motion: torch.Tensor, domain: str, source: bool) -> torch.Tensor:
+    """Query transformer T0 (source) or T1 (driving): the domain's motion bases attend to its motion vector.
+
+    -> canonical code [B, M, D].
+    """
+    t0, t1 = model.query_transformers()
+    queries = model.generator(domain).motion_bases
+    queries = queries.unsqueeze(0).expand(motion.shape[0], -1, -1)
+    return (t0 if source else t1)(queries, motion.unsqueeze(1))
+
+
+@torch.inference_mode()
+def encode_source(model: ToonTalker, images: torch.Tensor, domain: str) -> EncodedSource:
+    """Everything that depends on the source only. images: [B,3,H,W] in [-1,1]."""
+    gen = model.generator(check_domain(domain))
+    appearance, feats = gen.enc(images)
+    motion = encode_motion(model, images, domain)
+    return EncodedSource(
+        domain=domain, appearance=appearance, warp_features=feats,
+        memory=gen.dec.appearance_memory(appearance), motion=motion,
+        canon_T0=project_to_canonical(model, motion, domain, source=True),
+        canon_T1=project_to_canonical(model, motion, domain, source=False))
+
+
+@torch.inference_mode()
+def encode_driving(model: ToonTalker, images: torch.Tensor, domain: str) -> EncodedMotion:
+    """Driving frames [N,3,H,W] in [-1,1] -> their canonical codes T1(d)."""
+    motion = encode_motion(model, images, check_domain(domain))
+    return EncodedMotion(domain, motion, project_to_canonical(model, motion, domain, source=False))
+
+
+# -- transfer in the canonical space ----------------------------------------------------------------------
+def check_strength(strength: float) -> float:
+    strength = float(strength)
+    if not math.isfinite(strength):
+        raise InputError(f"strength must be a finite number, got {strength}")
+    return strength
+
+
+def check_reference(index: int, n_frames: int) -> int:
+    if not -n_frames <= index < n_frames:
+        raise InputError(f"reference frame {index} is out of range: the driving clip has {n_frames} "
+                         f"frame(s), use 0..{n_frames - 1}")
+    return index % n_frames
+
+
+@torch.inference_mode()
+def transfer(source: EncodedSource, driving_T1: torch.Tensor, strength: float = 1.0, mode: str = "relative",
+             reference_T1: torch.Tensor | None = None) -> torch.Tensor:
+    """Motion transfer by latent addition in the canonical space.
+
+    relative: z = T0(s) + T1(s) + a (T1(d) - T1(d0))   (d0: the reference driving frame)
+    absolute: z = T0(s) + T1(s) + a (T1(d) - T1(s))    (= T0(s) + T1(d) at a = 1)
+    a = 0 keeps the source's own pose and expression for any mode.
+    """
+    strength = check_strength(strength)
+    if mode == "relative":
+        if reference_T1 is None:
+            raise InputError("relative mode needs the reference frame's code")
+        delta = driving_T1 - reference_T1
+    elif mode == "absolute":
+        delta = driving_T1 - source.canon_T1.to(driving_T1.dtype)
+    else:
+        raise InputError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+    n, b = driving_T1.shape[0], source.batch
+    if b not in (1, n):
+        raise InputError(f"{b} source images cannot pair with {n} driving frames: use one source, or "
+                         "exactly one source per driving frame")
+    base = source.canon_T0 + source.canon_T1
+    return base + strength * delta
+
+
+# -- back to the source domain and rendering --------------------------------------------------------------
+@torch.inference_mode()
+def decode(model: ToonTalker, source: EncodedSource, canonical: torch.Tensor) -> torch.Tensor:
+    """Backward transformer: canonical code [N, M, D] -> style latents [N, n_latent, D] (source domain)."""
+    return model.generator(source.domain).dec.backward_transform(canonical, source.memory)
+
+
+@torch.inference_mode()
+def render(model: ToonTalker, source: EncodedSource, latents: torch.Tensor) -> torch.Tensor:
+    """Warp-rendering synthesis: latents [N, n_latent, D] -> images [N,3,H,W], unclamped, about [-1,1]."""
+    return model.generator(source.domain).dec.render(latents, source.warp_features)
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Model output -> [0,1] per frame: clamp to [-1,1] (no per-video min/max normalisation: it flickers)."""
+    return (images.float().clamp(-1, 1) + 1) / 2
