@@ -69,3 +69,22 @@ def checkpoint_files(manifest, tmp_path_factory):
         files[(layout, "pth")] = pth
         files[(layout, "safetensors")] = convert(pth, d / f"{layout}.safetensors")
     return files
+
+
+def load_pack(name: str = "toontalker_pack"):
+    """Import the repository as a ComfyUI custom-node package (as ComfyUI does: by file location)."""
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "__init__.py", submodule_search_locations=[str(REPO)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def pack():
+    return load_pack()

@@ -116,6 +116,7 @@ def test_missing_checkpoint_names_the_folders(tmp_path, monkeypatch, capsys, fil
     monkeypatch.setenv("TOONTALKER_MODELS", str(tmp_path / "models"))
     import toontalker_core.paths as paths
     monkeypatch.setattr(paths, "PACK_ROOT", tmp_path / "pack")
+    monkeypatch.setattr(paths, "BUNDLED_DIR", tmp_path / "bundled")
     out = tmp_path / "o.mp4"
     assert main(["indomain", "--source_path", str(files["src"]), "--driving_path", str(files["frames"]),
                  "--output_dir", str(out)]) == 2

@@ -63,12 +63,16 @@ class ToonTalker(nn.Module):
         owner = self.gen_real if self.cross_domain else self.gen
         return owner.dec.transformerlayer_0, owner.dec.transformerlayer_1
 
+    def require_domain(self, domain: str, role: str) -> None:
+        """Clear error if this checkpoint cannot serve `domain` for the `role` ("source"/"driving")."""
+        try:
+            self.generator(domain)
+        except InputError as e:
+            raise InputError(f"{role} domain '{domain}': {e}") from None
+
     def check_route(self, source_domain: str, driving_domain: str) -> None:
-        for role, domain in (("source", source_domain), ("driving", driving_domain)):
-            try:
-                self.generator(domain)
-            except InputError as e:
-                raise InputError(f"{role} domain '{domain}': {e}") from None
+        self.require_domain(source_domain, "source")
+        self.require_domain(driving_domain, "driving")
 
     def describe(self) -> str:
         c = self.cfg

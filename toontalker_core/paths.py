@@ -9,17 +9,19 @@ from .errors import CheckpointError
 
 ENV_VAR = "TOONTALKER_MODELS"
 PACK_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 # File-name stems of the published checkpoints, per layout.
 PUBLISHED = {"in-domain": ("in-domain", "indomain"), "cross-domain": ("cross-domain", "crossdomain")}
 
 
 def model_dirs() -> list[Path]:
     """$TOONTALKER_MODELS (os.pathsep-separated), ComfyUI's models/toontalker when the pack sits in
-    ComfyUI/custom_nodes, and models/toontalker inside the pack."""
+    ComfyUI/custom_nodes, models/toontalker inside the pack, and last the small bundled demo model."""
     dirs = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
     if PACK_ROOT.parent.name == "custom_nodes":
         dirs.append(PACK_ROOT.parent.parent / "models" / "toontalker")
     dirs.append(PACK_ROOT / "models" / "toontalker")
+    dirs.append(BUNDLED_DIR)
     return dirs
 
 

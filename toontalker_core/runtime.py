@@ -47,19 +47,28 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+@torch.inference_mode()
+def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Tensor, driving_domain: str,
+                  strength: float = 1.0, mode: str = "relative",
+                  reference_T1: torch.Tensor | None = None) -> torch.Tensor:
+    """Driving frames [n,3,H,W] in [0,1] -> reenacted frames [n,3,H,W] in [0,1] (float32).
+
+    Only the per-frame stages run here (motion encoder, transfer, decode, render); everything about the
+    source comes from `source`.
+    """
+    motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
+    z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
+    return S.to_unit_range(S.render(model, source, S.decode(model, source, z)))
+
+
 def reenact_chunks(model: ToonTalker, source: S.EncodedSource, driving_chunks: Iterable[torch.Tensor],
                    driving_domain: str, strength: float = 1.0, mode: str = "relative",
                    reference_T1: torch.Tensor | None = None,
                    on_chunk: Callable[[int], None] | None = None) -> Iterator[torch.Tensor]:
-    """Per driving chunk ([n,3,H,W] in [0,1]): encode motion, transfer, decode, render -> [n,3,H,W] in [0,1].
-
-    Only the driving frames are processed here; everything about the source comes from `source`.
-    """
+    """`reenact_batch` over a stream of driving chunks (constant memory for any video length)."""
     S.check_strength(strength)
     for chunk in driving_chunks:
-        motion = S.encode_driving(model, S.to_model_range(chunk, model), driving_domain)
-        z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
-        images = S.render(model, source, S.decode(model, source, z))
+        out = reenact_batch(model, source, chunk, driving_domain, strength, mode, reference_T1)
         if on_chunk is not None:
             on_chunk(len(chunk))
-        yield S.to_unit_range(images)
+        yield out

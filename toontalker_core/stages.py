@@ -8,7 +8,8 @@
     render(model, source, latents) -> image                                               per frame
 
 Images are [B,3,H,W] in [-1,1] (`to_model_range` converts from [0,1]); canonical codes are batch-first
-[B, motion_dim, D]. Everything runs under `torch.inference_mode` on the model's device and dtype.
+[B, motion_dim, D]. The functions are differentiable (training reuses them); a loaded model has
+`requires_grad=False`, so inference builds no autograd graph. Callers wrap loops in `torch.inference_mode()`.
 """
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ class EncodedSource:
     def to(self, device) -> "EncodedSource":
         return _move(self, device)
 
+    def for_frames(self, frames: slice) -> "EncodedSource":
+        """The source(s) paired with driving frames `frames`: one source serves all frames, a batch of
+        sources pairs one-to-one with the frames."""
+        if self.batch == 1:
+            return self
+        return _map_tensors(self, lambda t: t[frames])
+
 
 @dataclass
 class EncodedMotion:
@@ -67,14 +75,19 @@ class EncodedMotion:
                              torch.cat([p.canon_T1 for p in parts]))
 
 
-def _move(obj, device):
+def _map_tensors(obj, fn):
+    """A copy of dataclass `obj` with `fn` applied to every tensor (also inside lists/tuples)."""
     def mv(x):
         if isinstance(x, torch.Tensor):
-            return x.to(device)
+            return fn(x)
         if isinstance(x, (list, tuple)):
             return type(x)(mv(v) for v in x)
         return x
     return replace(obj, **{f.name: mv(getattr(obj, f.name)) for f in fields(obj)})
+
+
+def _move(obj, device):
+    return _map_tensors(obj, lambda t: t.to(device))
 
 
 def to_model_range(images01: torch.Tensor, model: ToonTalker) -> torch.Tensor:
@@ -91,13 +104,11 @@ def to_model_range(images01: torch.Tensor, model: ToonTalker) -> torch.Tensor:
 
 
 # -- encoding ---------------------------------------------------------------------------------------------
-@torch.inference_mode()
 def encode_motion(model: ToonTalker, images: torch.Tensor, domain: str) -> torch.Tensor:
     """Domain motion encoder: images [B,3,H,W] in [-1,1] -> motion vectors [B, D]."""
     return model.generator(domain).enc2(images)
 
 
-@torch.inference_mode()
 def project_to_canonical(model: ToonTalker, motion: torch.Tensor, domain: str, source: bool) -> torch.Tensor:
     """Query transformer T0 (source) or T1 (driving): the domain's motion bases attend to its motion vector.
 
@@ -109,7 +120,6 @@ def project_to_canonical(model: ToonTalker, motion: torch.Tensor, domain: str, s
     return (t0 if source else t1)(queries, motion.unsqueeze(1))
 
 
-@torch.inference_mode()
 def encode_source(model: ToonTalker, images: torch.Tensor, domain: str) -> EncodedSource:
     """Everything that depends on the source only. images: [B,3,H,W] in [-1,1]."""
     gen = model.generator(check_domain(domain))
@@ -122,7 +132,6 @@ def encode_source(model: ToonTalker, images: torch.Tensor, domain: str) -> Encod
         canon_T1=project_to_canonical(model, motion, domain, source=False))
 
 
-@torch.inference_mode()
 def encode_driving(model: ToonTalker, images: torch.Tensor, domain: str) -> EncodedMotion:
     """Driving frames [N,3,H,W] in [-1,1] -> their canonical codes T1(d)."""
     motion = encode_motion(model, images, check_domain(domain))
@@ -144,7 +153,6 @@ def check_reference(index: int, n_frames: int) -> int:
     return index % n_frames
 
 
-@torch.inference_mode()
 def transfer(source: EncodedSource, driving_T1: torch.Tensor, strength: float = 1.0, mode: str = "relative",
              reference_T1: torch.Tensor | None = None) -> torch.Tensor:
     """Motion transfer by latent addition in the canonical space.
@@ -171,13 +179,11 @@ def transfer(source: EncodedSource, driving_T1: torch.Tensor, strength: float = 
 
 
 # -- back to the source domain and rendering --------------------------------------------------------------
-@torch.inference_mode()
 def decode(model: ToonTalker, source: EncodedSource, canonical: torch.Tensor) -> torch.Tensor:
     """Backward transformer: canonical code [N, M, D] -> style latents [N, n_latent, D] (source domain)."""
     return model.generator(source.domain).dec.backward_transform(canonical, source.memory)
 
 
-@torch.inference_mode()
 def render(model: ToonTalker, source: EncodedSource, latents: torch.Tensor) -> torch.Tensor:
     """Warp-rendering synthesis: latents [N, n_latent, D] -> images [N,3,H,W], unclamped, about [-1,1]."""
     return model.generator(source.domain).dec.render(latents, source.warp_features)

@@ -1,0 +1,47 @@
+"""Load ToonTalker Checkpoint."""
+from __future__ import annotations
+
+import os
+
+from ..toontalker_core.checkpoint import load_model
+from ..toontalker_core.runtime import DEVICES, PRECISIONS, resolve_dtype
+from .comfy import checkpoint_names, checkpoint_path, torch_device
+from .payloads import CATEGORY, MODEL, model_uid
+
+
+class LoadToonTalkerCheckpoint:
+    DESCRIPTION = ("Loads a ToonTalker checkpoint (.pth/.pt/.safetensors) from models/toontalker. In-domain "
+                   "checkpoints animate real faces with real videos; cross-domain ones (holding a cartoon and a "
+                   "real generator) also serve real video -> cartoon and cartoon video -> real. Pickled files are "
+                   "read without running code.")
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (MODEL, "STRING")
+    RETURN_NAMES = ("model", "info")
+    OUTPUT_TOOLTIPS = ("The loaded ToonTalker model (in-domain or cross-domain).",
+                       "What was loaded: layout, domains, resolution, precision and device.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "ckpt_name": (checkpoint_names(), {"tooltip": "Checkpoint file in ComfyUI/models/toontalker "
+                                                          "(the small bundled demo model is listed too)."}),
+            "device": (list(DEVICES), {"default": "auto",
+                                       "tooltip": "auto: ComfyUI's device (GPU when there is one)."}),
+            "precision": (list(PRECISIONS), {"default": "auto",
+                                             "tooltip": "auto: fp32 on CPU (exact), bf16/fp16 on GPUs."}),
+        }}
+
+    @classmethod
+    def IS_CHANGED(cls, ckpt_name, device, precision):
+        try:  # re-load when the file on disk changes
+            st = os.stat(checkpoint_path(ckpt_name))
+            return f"{st.st_mtime_ns}:{st.st_size}"
+        except OSError:
+            return ckpt_name
+
+    def load(self, ckpt_name: str, device: str, precision: str):
+        dev = torch_device(device)
+        model = load_model(checkpoint_path(ckpt_name), device=dev, dtype=resolve_dtype(precision, dev))
+        model_uid(model)
+        return (model, model.describe())

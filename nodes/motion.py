@@ -1,0 +1,115 @@
+"""Encode Source, Encode Driving Motion, Canonical Motion Transfer."""
+from __future__ import annotations
+
+import torch
+
+from ..toontalker_core import stages as S
+from ..toontalker_core.errors import InputError
+from ..toontalker_core.model import DOMAINS
+from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
+                       SourcePayload, chunks, image_to_model, model_uid)
+
+MODEL_TIP = "A model from Load ToonTalker Checkpoint."
+
+
+class EncodeSource:
+    DESCRIPTION = ("Encodes the portrait to animate, once: its appearance maps, the features the renderer "
+                   "warps, and its canonical motion codes. Downstream nodes reuse this from ComfyUI's cache.")
+    CATEGORY = CATEGORY
+    FUNCTION = "encode"
+    RETURN_TYPES = (SOURCE,)
+    RETURN_NAMES = ("source",)
+    OUTPUT_TOOLTIPS = ("The encoded source (kept on the model's device).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (MODEL, {"tooltip": MODEL_TIP}),
+            "image": ("IMAGE", {"tooltip": "The portrait. A batch is several sources, one per driving frame."
+                                           " " + IMAGE_TIP}),
+            "domain": (list(DOMAINS), {"default": "real",
+                                       "tooltip": "real: a photo of a person; cartoon: a drawn/animated face "
+                                                  "(needs a cross-domain checkpoint)."}),
+        }}
+
+    def encode(self, model, image, domain):
+        model.require_domain(domain, "source")
+        with torch.inference_mode():
+            encoded = S.encode_source(model, S.to_model_range(image_to_model(image, model, "image"), model), domain)
+        return (SourcePayload(model_uid(model), encoded),)
+
+
+class EncodeDrivingMotion:
+    DESCRIPTION = ("Encodes each driving frame (a video's frames) into the canonical motion space, in chunks "
+                   "of batch_size with progress. Changing strength or mode downstream does not re-run this.")
+    CATEGORY = CATEGORY
+    FUNCTION = "encode"
+    RETURN_TYPES = (MOTION,)
+    RETURN_NAMES = ("motion",)
+    OUTPUT_TOOLTIPS = ("Canonical driving codes, one per frame.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (MODEL, {"tooltip": MODEL_TIP}),
+            "frames": ("IMAGE", {"tooltip": "Driving frames, e.g. from Load Video -> Get Video Components. "
+                                            + IMAGE_TIP}),
+            "domain": (list(DOMAINS), {"default": "real",
+                                       "tooltip": "Domain of the driving video: real person or cartoon."}),
+            "batch_size": ("INT", {"default": 16, "min": 1, "max": 256,
+                                   "tooltip": "Frames encoded at once; lower it if memory runs short."}),
+        }}
+
+    def encode(self, model, frames, domain, batch_size):
+        model.require_domain(domain, "driving")
+        parts = []
+        with torch.inference_mode():
+            for sl in chunks(_batch(frames, "frames"), batch_size):
+                x = S.to_model_range(image_to_model(frames[sl], model, "frames"), model)
+                parts.append(S.encode_driving(model, x, domain))
+        return (MotionPayload(model_uid(model), S.EncodedMotion.cat(parts)),)
+
+
+class CanonicalMotionTransfer:
+    DESCRIPTION = ("Transfers the driving motion onto the source by latent addition in the canonical space: "
+                   "z = T0(s) + T1(s) + strength * (T1(d) - T1(reference)) in relative mode, or "
+                   "(T1(d) - T1(s)) in absolute mode. Cheap: tweak strength/mode freely.")
+    CATEGORY = CATEGORY
+    FUNCTION = "transfer"
+    RETURN_TYPES = (CANONICAL,)
+    RETURN_NAMES = ("canonical",)
+    OUTPUT_TOOLTIPS = ("Edited canonical codes, one per driving frame.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "source": (SOURCE, {"tooltip": "From Encode Source."}),
+            "motion": (MOTION, {"tooltip": "From Encode Driving Motion."}),
+            "strength": ("FLOAT", {"default": 1.0, "min": -1.0, "max": 3.0, "step": 0.05,
+                                   "tooltip": "Motion strength: 0 keeps the source pose, 1 follows the driving "
+                                              "video, above 1 exaggerates."}),
+            "mode": (list(S.MODES), {"default": "relative",
+                                     "tooltip": "relative: motion relative to the reference frame (the source "
+                                                "keeps its own pose there); absolute: the driving pose itself."}),
+            "reference_frame": ("INT", {"default": 0, "min": 0, "max": 100000,
+                                        "tooltip": "Driving frame taken as neutral in relative mode."}),
+        }}
+
+    def transfer(self, source, motion, strength, mode, reference_frame):
+        if source.model_uid != motion.model_uid:
+            raise InputError("'source' and 'motion' were encoded with different ToonTalker models: connect the "
+                             "same Load ToonTalker Checkpoint node to both encoders")
+        enc = motion.encoded
+        ref = None
+        if mode == "relative":
+            idx = S.check_reference(reference_frame, len(enc))
+            ref = enc.canon_T1[idx:idx + 1]
+        with torch.inference_mode():
+            z = S.transfer(source.encoded, enc.canon_T1, strength, mode, ref)
+        return (CanonicalPayload(source.model_uid, source.encoded.domain, z),)
+
+
+def _batch(images, name: str) -> int:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] == 0:
+        raise InputError(f"'{name}' is empty or not an IMAGE batch: connect a video's frames or images")
+    return images.shape[0]
