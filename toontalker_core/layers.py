@@ -90,8 +90,9 @@ class EqualLinear(nn.Module):
         self.lr_mul = lr_mul
 
     def forward(self, x):
-        bias = None if self.bias is None else self.bias * self.lr_mul
-        return F.linear(x, self.weight * self.scale, bias)
+        # Scale the output rather than the weight: `mlp` holds 73M weights and only N x 7168 outputs.
+        out = F.linear(x, self.weight.to(x.dtype)) * self.scale
+        return out if self.bias is None else out + (self.bias * self.lr_mul).to(x.dtype)
 
 
 class FusedLeakyReLU(nn.Module):
@@ -106,7 +107,11 @@ class FusedLeakyReLU(nn.Module):
 
 
 class ConvLayer(nn.Sequential):
-    """[Blur] -> EqualConv2d -> [FusedLeakyReLU]; Sequential so that keys read `convs.N.K.weight`."""
+    """[Blur] -> EqualConv2d -> [FusedLeakyReLU]; Sequential so that keys read `convs.N.K.weight`.
+
+    Runs as one convolution with the bias (and activation gain) folded into it, then an in-place leaky ReLU:
+    leaky(x) * g == leaky(x * g) for g > 0.
+    """
 
     def __init__(self, in_ch, out_ch, kernel_size, downsample=False, bias=True, activate=True):
         layers: list[nn.Module] = []
@@ -120,10 +125,25 @@ class ConvLayer(nn.Sequential):
         if activate:
             layers.append(FusedLeakyReLU(out_ch) if bias else nn.LeakyReLU(0.2))
         super().__init__(*layers)
+        self.downsample, self.activate = downsample, activate
+
+    def forward(self, x, gain: float = 1.0):
+        """`gain` scales the output (folded into the weights)."""
+        if self.downsample:
+            x = self[0](x)
+        conv: EqualConv2d = self[1 if self.downsample else 0]
+        act = self[-1] if self.activate else None
+        bias = conv.bias
+        if isinstance(act, FusedLeakyReLU):
+            gain, bias = gain * SQRT2, act.bias.flatten()
+        w = conv.weight * (conv.scale * gain)
+        b = None if bias is None else (bias * gain).to(x.dtype)
+        out = F.conv2d(x, w.to(x.dtype), b, conv.stride, conv.padding)
+        return F.leaky_relu_(out, 0.2) if act is not None else out
 
 
 class ResBlock(nn.Module):
-    """Downsampling residual block of the encoders."""
+    """Downsampling residual block of the encoders: (conv2(conv1(x)) + skip(x)) / sqrt(2)."""
 
     def __init__(self, in_ch, out_ch):
         super().__init__()
@@ -132,14 +152,20 @@ class ResBlock(nn.Module):
         self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, bias=False, activate=False)
 
     def forward(self, x):
-        return (self.conv2(self.conv1(x)) + self.skip(x)) / SQRT2
+        # The 1/sqrt(2) is folded into both branches' weights.
+        out = self.conv2(self.conv1(x), gain=1 / SQRT2)
+        skip = self.skip(x, gain=1 / SQRT2)
+        # In place at inference; autograd needs the activation's output intact.
+        return out + skip if out.requires_grad else out.add_(skip)
 
 
 class ModulatedConv2d(nn.Module):
-    """StyleGAN2 modulated convolution, computed with one shared weight for the whole batch.
+    """StyleGAN2 modulated convolution (weights scaled per sample by the style, then demodulated).
 
-    conv(x, w * s * d) == conv(x * s, w) * d, so the per-sample style scales the input channels and the
-    demodulation scales the output channels: a plain (batched) convolution instead of a grouped one.
+    Two equivalent evaluations: a single sample convolves with its modulated weights (no extra pass over
+    the activations); a batch runs one shared-weight convolution with the input modulated and the output
+    demodulated, conv(x, w * s * d) == conv(x * s, w) * d, instead of a grouped convolution.
+    `bias`/`gain` fold a following bias add and activation gain into the convolution.
     """
 
     def __init__(self, in_ch, out_ch, kernel_size, style_dim, demodulate=True, upsample=False):
@@ -154,20 +180,34 @@ class ModulatedConv2d(nn.Module):
             p = (len(BLUR_KERNEL) - 2) - (kernel_size - 1)
             self.blur = Blur(pad=((p + 1) // 2 + 1, p // 2 + 1), upsample_factor=2)
 
-    def forward(self, x, style):
-        s = self.modulation(style)  # [B, in]
-        w = self.weight[0] * self.scale  # [out, in, k, k]
-        x = x * s[:, :, None, None].to(x.dtype)
-        if self.upsample:
-            out = F.conv_transpose2d(x, w.transpose(0, 1).to(x.dtype), stride=2)
+    def _conv(self, x, w, bias):
+        if self.upsample:  # transposed conv weight layout: [in, out, k, k]
+            return F.conv_transpose2d(x, w.transpose(0, 1), stride=2)
+        return F.conv2d(x, w, bias, padding=self.padding)
+
+    def forward(self, x, style, bias=None, gain: float = 1.0):
+        s = self.modulation(style).float()  # [B, in]
+        w = self.weight[0].float() * self.scale  # [out, in, k, k]
+        dtype = x.dtype
+        # With upsampling the bias comes after the blur; otherwise it is fused into the convolution.
+        conv_bias = None if (bias is None or self.upsample) else (bias.float() * gain).to(dtype)
+        if x.shape[0] == 1:
+            ws = w * s[0, None, :, None, None]
+            if self.demodulate:
+                ws = ws * torch.rsqrt(ws.pow(2).sum((1, 2, 3)) + 1e-8)[:, None, None, None]
+            out = self._conv(x, (ws * gain).to(dtype), conv_bias)
         else:
-            out = F.conv2d(x, w.to(x.dtype), padding=self.padding)
-        if self.demodulate:
-            # sum_{i,k} (w[o,i,k] s[b,i])^2 = (s^2) @ (sum_k w^2)^T
-            demod = torch.rsqrt(s.pow(2) @ w.pow(2).sum((2, 3)).t() + 1e-8)
-            out = out * demod[:, :, None, None].to(out.dtype)
+            out = self._conv(x * s[:, :, None, None].to(dtype), w.to(dtype), None)
+            scale = torch.full_like(s[:, :1], gain).expand(-1, self.out_channel)
+            if self.demodulate:  # sum_{i,k} (w[o,i,k] s[b,i])^2 = (s^2) @ (sum_k w^2)^T
+                scale = scale * torch.rsqrt(s.pow(2) @ w.pow(2).sum((2, 3)).t() + 1e-8)
+            out = out.mul_(scale[:, :, None, None].to(dtype))
+            if conv_bias is not None:
+                out = out.add_(conv_bias[None, :, None, None])
         if self.upsample:
             out = self.blur(out)
+            if bias is not None:
+                out = out.add_((bias.float() * gain).to(dtype)[None, :, None, None])
         return out
 
 
@@ -183,6 +223,8 @@ class NoiseInjection(nn.Module):
 
 
 class StyledConv(nn.Module):
+    """Modulated conv -> (noise) -> bias, leaky ReLU, gain sqrt(2), run as one conv + in-place activation."""
+
     def __init__(self, in_ch, out_ch, kernel_size, style_dim, upsample=False):
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, kernel_size, style_dim, upsample=upsample)
@@ -190,7 +232,8 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_ch)
 
     def forward(self, x, style):
-        return self.activate(self.noise(self.conv(x, style)))
+        out = self.conv(x, style, bias=self.activate.bias.flatten(), gain=SQRT2)
+        return F.leaky_relu_(out, 0.2)
 
 
 class ConstantInput(nn.Module):

@@ -100,7 +100,8 @@ def to_model_range(images01: torch.Tensor, model: ToonTalker) -> torch.Tensor:
     if images01.shape[-2:] != (size, size):
         raise InputError(f"images are {images01.shape[-1]}x{images01.shape[-2]}; this model needs "
                          f"{size}x{size} (crop or resize first)")
-    return (images01.to(model.device, model.dtype) * 2 - 1)
+    x = images01.to(model.device, model.dtype) * 2 - 1
+    return x.contiguous(memory_format=torch.channels_last)  # the convolutions' fastest layout
 
 
 # -- encoding ---------------------------------------------------------------------------------------------
