@@ -10,7 +10,10 @@ Variants, on the same inputs and the published checkpoint layout (weights from t
   (b) cached fp32: the product's path (source and reference encoded once; per frame only the driving
       motion, transfer, decode, render, batched);
   (c) cached bf16 (on CPUs with native bf16, or GPUs);
-  (d) optional: (b) under torch.compile.
+  (d) optional: (b) under torch.compile;
+  (r) optional, `--reference-code DIR`: the original implementation itself (a local checkout of
+      OpenTalker/ToonTalker, whose `networks/` is imported from DIR at run time, never shipped here; its
+      hard-coded `.cuda()` calls are made no-ops for the run), with the same weights, frame by frame.
 Printed: s/frame, frames/s, time ratio to (a), max/mean |d| of (b) vs (a), PSNR of (c) and (d) vs (b), RSS,
 and the model load time from .safetensors vs .pth. Machines here are noisy: compare ratios, not seconds.
 """
@@ -117,6 +120,24 @@ def run_cached(model, source01, driving01, batch_size: int, fn=reenact_batch) ->
     return torch.cat(outs) * 2 - 1  # back to the model's [-1,1] scale for comparisons
 
 
+def load_original(code_dir: Path, state: dict):
+    """The reference implementation from a local checkout, on the CPU, with `state` loaded."""
+    sys.path.insert(0, str(code_dir))
+    torch.Tensor.cuda = lambda self, *a, **k: self  # the original moves its sampling grid to CUDA
+    from networks.generator import Generator_trans_w  # type: ignore
+
+    net = Generator_trans_w(256, 512, 20, 1)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def run_original(net, source01, driving01) -> torch.Tensor:
+    """The reference demo's loop: forward_relative(source, frame, frame 0) for every frame."""
+    with torch.no_grad():
+        s, d = source01 * 2 - 1, driving01 * 2 - 1
+        return torch.cat([net.forward_relative(s, d[i:i + 1], d[:1]) for i in range(len(d))])
+
+
 def timed(fn, *args, repeats: int = 1):
     best, out = math.inf, None
     for _ in range(repeats):
@@ -140,6 +161,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--compile", action="store_true", help="also measure (b) under torch.compile")
     ap.add_argument("--skip-bf16", action="store_true")
+    ap.add_argument("--reference-code", type=Path, help="local checkout of OpenTalker/ToonTalker (see above)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -149,11 +171,14 @@ def main() -> None:
         model, t_pth = timed_load(pth)
         model, t_st = timed_load(st)
         model_bf16 = None if args.skip_bf16 else load_model(st, dtype=torch.bfloat16)
+        original = load_original(args.reference_code, model.gen.state_dict()) if args.reference_code else None
     print(f"weights: {origin}; inputs: {'fixture images' if fixture_inputs else 'random'}; "
           f"{args.frames} frames, {args.threads} threads, batch {args.batch_size}; torch {torch.__version__}")
     print(f"model load: .safetensors {t_st:.2f}s vs .pth {t_pth:.2f}s (x{t_pth / t_st:.1f})")
 
     rows = []
+    if original is not None:
+        orig_out, t_orig = timed(run_original, original, source01, driving01)
     ref_out, t_ref = timed(run_reference, model, source01, driving01)
     rows.append(("(a) reference per-frame, fp32", t_ref, ref_out, rss_mb()))
     if fixture_inputs and args.frames >= 4:
@@ -173,13 +198,20 @@ def main() -> None:
         rows.append(("(d) cached, fp32, torch.compile", tc, outc, rss_mb()))
 
     n = args.frames
+    if original is not None:
+        rows.insert(0, ("(r) original implementation, fp32", t_orig, orig_out, rss_mb()))
     print(f"\n{'variant':34s} {'s/frame':>8s} {'frames/s':>9s} {'x time of (a)':>13s} "
           f"{'max|d| vs a':>12s} {'mean|d| vs a':>13s} {'PSNR vs b':>10s} {'peak RSS MB':>12s}")
+    print("(|d| on clamped images, the [-1,1] scale the product writes; PSNR on [0,1])")
     for name, t, out, rss in rows:
-        d = (out - ref_out).abs()
+        # the product writes clamp(x, -1, 1): compare what users get
+        d = (out.clamp(-1, 1) - ref_out.clamp(-1, 1)).abs()
         p = psnr(out, fast) if out is not fast else float("inf")
         print(f"{name:34s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:13.3f} {d.max().item():12.2e} "
               f"{d.mean().item():13.2e} {p:10.1f} {rss:12.0f}")
+    if original is not None:
+        print("\nx time of (r), the original implementation: " + ", ".join(
+            f"{name.split()[0]} {t / t_orig:.3f}" for name, t, *_ in rows[1:]))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ class ToFlow(nn.Module):
         if feat.shape[0] != x.shape[0]:
             feat = feat.expand(x.shape[0], -1, -1, -1)
         warped = F.grid_sample(feat.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return (warped * mask).to(x.dtype), mask.to(x.dtype), out
+        warped = (warped * mask).to(x.dtype).contiguous(memory_format=torch.channels_last)  # for the convs
+        return warped, mask.to(x.dtype), out
 
 
 class FuseSFT(nn.Module):
