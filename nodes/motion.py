@@ -67,7 +67,10 @@ class EncodeDrivingMotion:
             for sl in chunks(_batch(frames, "frames"), batch_size):
                 x = S.to_model_range(image_to_model(frames[sl], model, "frames"), model)
                 parts.append(S.encode_driving(model, x, domain))
-        return (MotionPayload(model_uid(model), S.EncodedMotion.cat(parts)),)
+        encoded = S.EncodedMotion.cat(parts)
+        # Shown by the web extension as a plot on this node (relative to frame 0 until a transfer runs).
+        ui = {"toontalker_motion": [{"magnitude": S.motion_magnitude(encoded.canon_T1, 0), "reference": 0}]}
+        return {"ui": ui, "result": (MotionPayload(model_uid(model), encoded),)}
 
 
 class CanonicalMotionTransfer:
@@ -106,7 +109,10 @@ class CanonicalMotionTransfer:
             ref = enc.canon_T1[idx:idx + 1]
         with torch.inference_mode():
             z = S.transfer(source.encoded, enc.canon_T1, strength, mode, ref)
-        return (CanonicalPayload(source.model_uid, source.encoded.domain, z),)
+        # The web extension redraws the upstream Encode Driving Motion plot with this reference marked.
+        idx = S.check_reference(reference_frame, len(enc))
+        ui = {"toontalker_motion": [{"magnitude": S.motion_magnitude(enc.canon_T1, idx), "reference": idx}]}
+        return {"ui": ui, "result": (CanonicalPayload(source.model_uid, source.encoded.domain, z),)}
 
 
 def _batch(images, name: str) -> int:

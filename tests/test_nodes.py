@@ -40,6 +40,11 @@ def monkeypatch_module():
     mp.undo()
 
 
+def first(ret):
+    """The first output of a node, whether it returned a tuple or {"ui", "result"}."""
+    return (ret["result"] if isinstance(ret, dict) else ret)[0]
+
+
 def as_image(x01: torch.Tensor) -> torch.Tensor:  # [N,3,H,W] -> IMAGE [N,H,W,3]
     return x01.permute(0, 2, 3, 1).contiguous()
 
@@ -74,8 +79,8 @@ def test_loader_lists_and_describes(pack, models, nodes):
 
 def _staged(nodes, model, route=("cartoon", "real"), strength=1.0, mode="relative", ref=0, batch=3):
     src = nodes.EncodeSource().encode(model, SOURCE, route[0])[0]
-    mot = nodes.EncodeDrivingMotion().encode(model, FRAMES, route[1], batch)[0]
-    can = nodes.CanonicalMotionTransfer().transfer(src, mot, strength, mode, ref)[0]
+    mot = first(nodes.EncodeDrivingMotion().encode(model, FRAMES, route[1], batch))
+    can = first(nodes.CanonicalMotionTransfer().transfer(src, mot, strength, mode, ref))
     lat = nodes.DecodeToDomain().decode(model, src, can)[0]
     return nodes.WarpRender().render(model, src, lat, batch)[0], (src, mot, can, lat)
 
@@ -112,12 +117,12 @@ def test_several_sources_and_rgba_gray_inputs(models, nodes):
     srcs = as_image(tiny_images(7, seed=13, size=64))
     rgba = torch.cat([FRAMES, torch.ones_like(FRAMES[..., :1])], -1)
     src = nodes.EncodeSource().encode(model, srcs, "real")[0]
-    mot = nodes.EncodeDrivingMotion().encode(model, rgba, "real", 16)[0]
-    can = nodes.CanonicalMotionTransfer().transfer(src, mot, 1.0, "absolute", 0)[0]
+    mot = first(nodes.EncodeDrivingMotion().encode(model, rgba, "real", 16))
+    can = first(nodes.CanonicalMotionTransfer().transfer(src, mot, 1.0, "absolute", 0))
     out = nodes.WarpRender().render(model, src, nodes.DecodeToDomain().decode(model, src, can)[0], 2)[0]
     assert out.shape == (7, 64, 64, 3)
     gray = FRAMES[..., :1]
-    assert nodes.EncodeDrivingMotion().encode(model, gray, "real", 4)[0].encoded.motion.shape[0] == 7
+    assert first(nodes.EncodeDrivingMotion().encode(model, gray, "real", 4)).encoded.motion.shape[0] == 7
 
 
 def test_errors_name_the_input_and_the_fix(models, nodes, pack):
@@ -133,7 +138,7 @@ def test_errors_name_the_input_and_the_fix(models, nodes, pack):
         nodes.ToonTalkerReenact().reenact(indomain, SOURCE, FRAMES, "cartoon video -> real portrait (c2r)",
                                           1.0, "relative", 0, 4)
     src = nodes.EncodeSource().encode(model, SOURCE, "real")[0]
-    mot = nodes.EncodeDrivingMotion().encode(model, FRAMES, "real", 4)[0]
+    mot = first(nodes.EncodeDrivingMotion().encode(model, FRAMES, "real", 4))
     with pytest.raises(errors.InputError, match="reference frame 7 is out of range.*0..6"):
         nodes.CanonicalMotionTransfer().transfer(src, mot, 1.0, "relative", 7)
     with pytest.raises(errors.InputError, match="strength must be a finite number"):
@@ -167,3 +172,15 @@ def test_interrupt_stops_driving_encoding(models, nodes, pack, monkeypatch):
     with pytest.raises(Interrupted):
         nodes.EncodeDrivingMotion().encode(models["cross"], FRAMES, "real", 3)
     assert len(calls) == 2
+
+
+def test_motion_plot_series(models, nodes):
+    model = models["cross"]
+    ret = nodes.EncodeDrivingMotion().encode(model, FRAMES, "real", 4)
+    series = ret["ui"]["toontalker_motion"][0]
+    assert series["reference"] == 0 and len(series["magnitude"]) == 7 and series["magnitude"][0] == 0
+    codes = ret["result"][0].encoded.canon_T1
+    assert series["magnitude"][3] == pytest.approx((codes[3] - codes[0]).norm().item(), rel=1e-5)
+    src = first(nodes.EncodeSource().encode(model, SOURCE, "real"))
+    moved = nodes.CanonicalMotionTransfer().transfer(src, ret["result"][0], 1.0, "relative", 5)["ui"]
+    assert moved["toontalker_motion"][0]["reference"] == 5 and moved["toontalker_motion"][0]["magnitude"][5] == 0

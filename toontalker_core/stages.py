@@ -179,6 +179,13 @@ def transfer(source: EncodedSource, driving_T1: torch.Tensor, strength: float = 
     return base + strength * delta
 
 
+def motion_magnitude(driving_T1: torch.Tensor, reference: int) -> list[float]:
+    """Per frame, how far its canonical driving code is from the reference frame's (L2 over the code):
+    the size of the motion that relative transfer adds at strength 1."""
+    ref = check_reference(reference, driving_T1.shape[0])
+    return (driving_T1.float() - driving_T1[ref:ref + 1].float()).flatten(1).norm(dim=1).tolist()
+
+
 # -- back to the source domain and rendering --------------------------------------------------------------
 def decode(model: ToonTalker, source: EncodedSource, canonical: torch.Tensor) -> torch.Tensor:
     """Backward transformer: canonical code [N, M, D] -> style latents [N, n_latent, D] (source domain)."""
