@@ -1,4 +1,5 @@
 """ComfyUI nodes: thin adapters over toontalker_core."""
+from .face import FaceCrop, PasteBack
 from .loaders import LoadToonTalkerCheckpoint
 from .motion import CanonicalMotionTransfer, EncodeDrivingMotion, EncodeSource
 from .render import DecodeToDomain, ToonTalkerReenact, WarpRender
@@ -11,6 +12,8 @@ NODES = {
     "ToonTalkerDecodeToDomain": (DecodeToDomain, "Decode to Domain (ToonTalker)"),
     "ToonTalkerWarpRender": (WarpRender, "Warp Render (ToonTalker)"),
     "ToonTalkerReenact": (ToonTalkerReenact, "ToonTalker Reenact (all-in-one)"),
+    "ToonTalkerFaceCrop": (FaceCrop, "Face Crop (ToonTalker)"),
+    "ToonTalkerPasteBack": (PasteBack, "Paste Back (ToonTalker)"),
 }
 
 NODE_CLASS_MAPPINGS = {name: cls for name, (cls, _) in NODES.items()}

@@ -87,3 +87,18 @@ def intermediate_device() -> torch.device:
 def check_interrupt() -> None:
     if model_management is not None:
         model_management.throw_exception_if_processing_interrupted()
+
+
+def save_preview(image01: torch.Tensor) -> list[dict]:
+    """Save [3,H,W] in 0..1 to ComfyUI's temp folder for the node's image preview ([] without ComfyUI)."""
+    if folder_paths is None:
+        return []
+    import uuid
+
+    import numpy as np
+    from PIL import Image
+
+    name = f"toontalker_crop_{uuid.uuid4().hex[:12]}.png"
+    arr = (image01.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(arr).save(os.path.join(folder_paths.get_temp_directory(), name), compress_level=1)
+    return [{"filename": name, "subfolder": "", "type": "temp"}]

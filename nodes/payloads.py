@@ -22,6 +22,7 @@ SOURCE = "TOONTALKER_SOURCE"
 MOTION = "TOONTALKER_MOTION"
 CANONICAL = "TOONTALKER_CANONICAL"
 LATENT = "TOONTALKER_LATENT"
+CROP = "TOONTALKER_CROP"
 CATEGORY = "ToonTalker"
 IMAGE_TIP = "Any size: the whole image is resized to the model's resolution."
 
@@ -68,8 +69,8 @@ def require_same_model(model: ToonTalker, **payloads) -> None:
                              "connect the same Load ToonTalker Checkpoint node to every ToonTalker node")
 
 
-def image_to_model(image: torch.Tensor, model: ToonTalker, name: str) -> torch.Tensor:
-    """ComfyUI IMAGE [B,H,W,C] in 0..1 -> [B,3,S,S] in 0..1 at the model size (whole image resized)."""
+def images_from_comfy(image: torch.Tensor, name: str) -> torch.Tensor:
+    """ComfyUI IMAGE [B,H,W,C] in 0..1 -> [B,3,H,W] float RGB (gray expanded, alpha dropped)."""
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         raise InputError(f"'{name}' must be an IMAGE batch [B,H,W,C]; got "
                          f"{tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__}")
@@ -82,8 +83,12 @@ def image_to_model(image: torch.Tensor, model: ToonTalker, name: str) -> torch.T
         image = image[..., :3]  # alpha is not part of the face model's input
     elif c != 3:
         raise InputError(f"'{name}' has {c} channels; ToonTalker needs RGB images")
-    x = image.permute(0, 3, 1, 2).float().clamp(0, 1)
-    return resize_to(x, model.cfg.size)
+    return image.permute(0, 3, 1, 2).float().clamp(0, 1)
+
+
+def image_to_model(image: torch.Tensor, model: ToonTalker, name: str) -> torch.Tensor:
+    """ComfyUI IMAGE -> [B,3,S,S] in 0..1 at the model size (the whole image resized)."""
+    return resize_to(images_from_comfy(image, name), model.cfg.size)
 
 
 def model_to_image(images01: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,9 @@ def files(tmp_path_factory):
 
 
 def run(files, *extra, command="indomain", ckpt="in"):
-    args = [command, "--source_path", str(files["src"]), "--checkpoint", str(files["ckpt"][ckpt]), "--quiet", *extra]
+    """The whole-image path (--crop none): the tiny random sources here have no face."""
+    args = [command, "--source_path", str(files["src"]), "--checkpoint", str(files["ckpt"][ckpt]), "--quiet",
+            "--crop", "none", *extra]
     return main(args)
 
 
@@ -75,7 +77,7 @@ def test_bad_input_fails_cleanly(files, tmp_path, capsys, case, extra, message):
     out = tmp_path / "out.mp4"
     command = "crossdomain" if "--type" in extra else "indomain"
     args = [command, "--source_path", str(files["src"]), "--driving_path", str(files["video"]),
-            "--checkpoint", str(files["ckpt"]["in"]), "--output_dir", str(out), "--quiet"]
+            "--checkpoint", str(files["ckpt"]["in"]), "--output_dir", str(out), "--quiet", "--crop", "none"]
     args += extra
     assert main(args) == 2, case
     err = capsys.readouterr().err.strip().splitlines()
@@ -99,7 +101,7 @@ def test_bad_media_fail_cleanly(files, tmp_path, capsys):
              (["--source_path", str(tiny), "--driving_path", str(files["frames"])], "12x10")]
     for extra, needle in cases:
         args = ["indomain", "--source_path", str(files["src"]), "--checkpoint", str(files["ckpt"]["in"]),
-                "--output_dir", str(out), "--quiet", *extra]
+                "--output_dir", str(out), "--quiet", "--crop", "none", *extra]
         assert main(args) == 2
         err = capsys.readouterr().err
         assert needle in err and not out.exists()
@@ -109,7 +111,7 @@ def test_bad_media_fail_cleanly(files, tmp_path, capsys):
     for src in (gray16, rgba):
         assert main(["indomain", "--source_path", str(src), "--driving_path", str(files["frames"]),
                      "--checkpoint", str(files["ckpt"]["in"]), "--output_dir", str(out.with_suffix(".npy")),
-                     "--quiet"]) == 0
+                     "--quiet", "--crop", "none"]) == 0
 
 
 def test_missing_checkpoint_names_the_folders(tmp_path, monkeypatch, capsys, files):
@@ -119,6 +121,105 @@ def test_missing_checkpoint_names_the_folders(tmp_path, monkeypatch, capsys, fil
     monkeypatch.setattr(paths, "BUNDLED_DIR", tmp_path / "bundled")
     out = tmp_path / "o.mp4"
     assert main(["indomain", "--source_path", str(files["src"]), "--driving_path", str(files["frames"]),
-                 "--output_dir", str(out)]) == 2
+                 "--output_dir", str(out), "--crop", "none"]) == 2
     err = capsys.readouterr().err
     assert "in-domain440000.pth" in err and str(tmp_path / "models") in err and not out.exists()
+
+
+# --- --crop auto (the default): detect, crop, reenact, paste back at the source's resolution -----------------------
+
+@pytest.fixture(scope="module")
+def face_files(files, tmp_path_factory):
+    """A portrait-sized RGBA source (odd size, face off-centre) and a driving folder whose face moves."""
+    from toontalker_core.media import iter_driving, load_image
+
+    d = tmp_path_factory.mktemp("cli_face")
+    face = load_image("samples/source_real.png")
+    small = torch.nn.functional.interpolate(face[None], size=(160, 160), mode="bilinear", antialias=True)[0]
+    rgb = torch.full((3, 237, 301), 0.5)
+    rgb[:, 40:200, 90:250] = small
+    alpha = torch.full((237, 301), 255, dtype=torch.uint8)
+    alpha[:, :20] = 0
+    alpha[200:, :] = 128
+    src = d / "portrait.png"
+    rgba = np.concatenate([(rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), alpha.numpy()[..., None]], 2)
+    Image.fromarray(rgba, "RGBA").save(src)
+    frames = d / "drive"
+    frames.mkdir()
+    clip = next(iter_driving("samples/driving.mp4", chunk_size=5, stop=5))
+    clip = torch.nn.functional.interpolate(clip, size=(128, 128), mode="bilinear", antialias=True)
+    for i, img in enumerate(clip):
+        canvas = torch.full((3, 170, 200), 0.4)
+        canvas[:, 20:148, 20 + 8 * i:148 + 8 * i] = img
+        Image.fromarray((canvas.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(frames / f"{i}.png")
+    return {**files, "face_src": src, "rgb": rgb, "alpha": alpha, "face_frames": frames}
+
+
+def crop_run(face_files, out, *extra, src=None, driving=None):
+    return main(["indomain", "--source_path", str(src or face_files["face_src"]),
+                 "--driving_path", str(driving or face_files["face_frames"]),
+                 "--checkpoint", str(face_files["ckpt"]["in"]), "--output_dir", str(out), *extra])
+
+
+def test_crop_auto_pastes_back_at_source_resolution_and_keeps_alpha(face_files, tmp_path):
+    from toontalker_core.face import locate_face
+
+    out = tmp_path / "pngs"
+    assert crop_run(face_files, out, "--quiet") == 0   # --crop auto is the default
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 5
+    src = np.asarray(Image.open(face_files["face_src"]))
+    x, y, s = locate_face(face_files["rgb"])[0].tolist()
+    outside = np.ones(src.shape[:2], dtype=bool)
+    outside[max(0, int(y)):int(np.ceil(y + s)), max(0, int(x)):int(np.ceil(x + s))] = False
+    frames = [np.asarray(Image.open(p)) for p in pngs]
+    for f in frames:
+        assert f.shape == (237, 301, 4)                                # source size, RGBA
+        assert np.array_equal(f[..., 3], src[..., 3])                   # alpha kept
+        assert np.array_equal(f[outside, :3], src[outside, :3])         # only the face square changes
+    inside = ~outside
+    assert np.abs(frames[0][inside, :3].astype(int) - src[inside, :3]).max() > 10  # the face was re-rendered
+
+
+def test_crop_auto_npy_tracked_fixed_and_alpha_note(face_files, tmp_path, capsys):
+    out = tmp_path / "out.npy"
+    assert crop_run(face_files, out, "--crop-mode", "fixed", "--feather", "0.2", "--color-match") == 0
+    err = capsys.readouterr().err
+    assert "alpha channel is dropped" in err and "source face crop" in err
+    arr = np.load(out)
+    assert arr.shape == (5, 237, 301, 3) and arr.dtype == np.float32
+    out2 = tmp_path / "tracked.npy"
+    assert crop_run(face_files, out2, "--quiet", "--smoothing", "0", "--crop-scale", "2.2", "--crop-offset", "0") == 0
+    assert np.load(out2).shape == (5, 237, 301, 3)
+
+
+def test_crop_auto_without_a_face_names_the_manual_box(face_files, tmp_path, capsys):
+    out = tmp_path / "o.npy"
+    # the tiny random source has no face
+    assert crop_run(face_files, out, "--quiet", src=face_files["src"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no face found in the source image" in err[0] and "--source-box" in err[0]
+    assert not out.exists()
+    assert crop_run(face_files, out, "--quiet", "--source-box", "10", "-20", "80", src=face_files["src"]) == 0
+    assert np.load(out).shape == (5, 96, 96, 3)   # box partly outside the image: padded, output at 96x96
+    # a driving input without a face: clear error, and --driving-box as the way out
+    out2 = tmp_path / "d.npy"
+    assert crop_run(face_files, out2, "--quiet", driving=face_files["frames"]) == 2
+    err = capsys.readouterr().err
+    assert "no face found in driving frame 0" in err and "--driving-box" in err and not out2.exists()
+    assert crop_run(face_files, out2, "--quiet", "--driving-box", "0", "0", "80", driving=face_files["frames"]) == 0
+    assert np.load(out2).shape == (6, 237, 301, 3)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--feather", "0.9"], "feather must be between 0 and 0.5"),
+    (["--crop-scale", "0"], "crop scale must be a positive number"),
+    (["--smoothing", "-1"], "smoothing strength must be >= 0"),
+    (["--source-box", "500", "0", "10"], "lies outside the 301x237 image"),
+])
+def test_bad_crop_settings_fail_cleanly(face_files, tmp_path, capsys, extra, message):
+    out = tmp_path / "o.mp4"
+    assert crop_run(face_files, out, "--quiet", *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()

@@ -14,11 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import stages as S
 from .checkpoint import convert, load_model
 from .errors import ToonTalkerError
+from .face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, CropTransform, FaceCropper, check_blend,
+                   crop, locate_face, paste_back)
 from .media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
 from .runtime import DEVICES, PRECISIONS, reenact_chunks, resolve_device, resolve_dtype
@@ -39,8 +42,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="motion strength (0 keeps the source pose)")
     p.add_argument("--reference-frame", "--reference_frame", dest="reference_frame", type=int, default=0,
                    help="index of the driving frame whose pose counts as neutral (relative mode)")
-    p.add_argument("--crop", choices=("none",), default="none",
-                   help="none: resize the whole image to the model size")
+    p.add_argument("--crop", choices=("auto", "none"), default="auto",
+                   help="auto (default): detect the face in source and driving, crop, reenact and paste the face back "
+                        "into the source at its resolution; none: resize the whole image to the model size")
+    _crop_flags(p)
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=8,
@@ -49,6 +54,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     # The reference demo's architecture flags; the architecture is read from the checkpoint instead.
     for flag in ("--size", "--channel_multiplier", "--latent_dim_style", "--latent_dim_motion"):
         p.add_argument(flag, type=int, help=argparse.SUPPRESS)
+
+
+def _crop_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("face crop (--crop auto)")
+    g.add_argument("--crop-scale", type=float, default=DEFAULT_SCALE,
+                   help=f"crop side / detected face side (default {DEFAULT_SCALE}: whole head, shoulders cut)")
+    g.add_argument("--crop-offset", type=float, default=DEFAULT_OFFSET,
+                   help=f"vertical crop shift in face sizes; negative = up, more hair (default {DEFAULT_OFFSET})")
+    g.add_argument("--crop-mode", choices=CROP_MODES, default="tracked",
+                   help="driving video: tracked = follow the face in every frame (smoothed); fixed = the reference "
+                        "frame's box for all frames")
+    g.add_argument("--smoothing", type=float, default=1.0,
+                   help="tracked mode: box smoothing strength (0 = off, 1 = default, higher = steadier)")
+    g.add_argument("--feather", type=float, default=0.1,
+                   help="paste-back soft edge as a fraction of the crop side (0 = hard edge; default 0.1)")
+    g.add_argument("--color-match", type=float, nargs="?", const=1.0, default=0.0, metavar="AMOUNT",
+                   help="match the rendered face's colour mean/std to the source (0..1; the flag alone = 1)")
+    g.add_argument("--pad-mode", choices=PAD_MODES, default="reflect",
+                   help="how crops that leave the image are filled (never black)")
+    g.add_argument("--source-box", type=float, nargs=3, metavar=("X", "Y", "SIZE"),
+                   help="crop box in source pixels (top-left corner and side); skips face detection on the source")
+    g.add_argument("--driving-box", type=float, nargs=3, metavar=("X", "Y", "SIZE"),
+                   help="one crop box for every driving frame, in driving pixels; skips detection on the driving input")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,14 +104,18 @@ def run_reenact(args: argparse.Namespace) -> Path:
     ref_index = S.check_reference(args.reference_frame, info.num_frames)
     layout = "cross-domain" if args.command == "crossdomain" else "in-domain"
     ckpt = Path(args.checkpoint) if args.checkpoint else _default_checkpoint(layout)
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    if args.crop == "auto":  # face detection before the (slow) model load: a missing face fails fast
+        plan = _CropPlan(args, source01, info, ref_index)
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.precision, device)
     t0 = time.perf_counter()
     model = load_model(ckpt, device=device, dtype=dtype)
     model.check_route(source_domain, driving_domain)
-    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     log(f"loaded {ckpt} in {time.perf_counter() - t0:.1f}s: {model.describe()}")
+    if args.crop == "auto":
+        return plan.run(args, model, source_domain, driving_domain, strength, info, log)
 
     size = model.cfg.size
     source = S.encode_source(model, S.to_model_range(resize_to(source01, size)[None], model), source_domain)
@@ -100,6 +132,95 @@ def run_reenact(args: argparse.Namespace) -> Path:
     progress.close()
     log(f"wrote {writer.count} frames to {args.output}")
     return Path(args.output)
+
+
+class _CropPlan:
+    """--crop auto: where the faces are (found before the model loads) and the crop -> reenact -> paste loop."""
+
+    def __init__(self, args: argparse.Namespace, source01: torch.Tensor, info, ref_index: int) -> None:
+        warn = (lambda msg: None) if args.quiet else (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+        self.source01 = source01
+        self.alpha = _source_alpha(args.source_path)
+        self.source_box, _ = locate_face(
+            source01, box=args.source_box, scale=args.crop_scale, offset=args.crop_offset, warn=warn,
+            what=f"the source image {args.source_path}", hint="pass its position with --source-box X Y SIZE")
+        self.reference = read_frame(args.driving_path, ref_index)
+        self.cropper = FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset,
+                                   smoothing=args.smoothing, fps=info.fps, pad_mode=args.pad_mode,
+                                   box=args.driving_box, warn=warn)
+        self.cropper.start(self.reference, what=f"driving frame {ref_index} of {args.driving_path}",
+                           hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE")
+        check_blend(args.feather, args.color_match)
+
+    def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info, log) -> Path:
+        size = model.cfg.size
+        self.cropper.crop_size = size
+        t_src = CropTransform.from_boxes(self.source_box[None], size, self.source01.shape[-2:])
+        source = S.encode_source(model, S.to_model_range(crop(self.source01, t_src, args.pad_mode), model),
+                                 source_domain)
+        reference = S.encode_driving(model, S.to_model_range(self.cropper.reference_crop(self.reference), model),
+                                     driving_domain)
+        chunks = (self.cropper(c)[0] for c in iter_driving(args.driving_path, chunk_size=args.batch_size))
+        x, y, side = self.source_box.tolist()
+        driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
+        log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {self.source01.shape[2]}x"
+            f"{self.source01.shape[1]}; driving crop: {driving}")
+        progress = _progress(info.num_frames, args.quiet)
+        audio = info.path if info.kind == "video" and info.has_audio else None
+        keep_alpha = self.alpha is not None and _writer_is_png_folder(args.output)
+        if self.alpha is not None and not keep_alpha:
+            log(f"note: the source's alpha channel is dropped ({Path(args.output).suffix or 'this'} output is RGB; "
+                "write a PNG folder to keep it)")
+        writer_cls = _AlphaPngWriter if keep_alpha else FrameWriter
+        extra = {"alpha": self.alpha} if keep_alpha else {}
+        with writer_cls(args.output, fps=info.fps, audio_from=audio, **extra) as writer:
+            for rendered in reenact_chunks(model, source, chunks, driving_domain, strength, args.mode,
+                                           reference.canon_T1, on_chunk=progress.update):
+                rendered = rendered.to(self.source01.device)
+                writer.write(paste_back(self.source01, rendered, t_src.repeat(len(rendered)), args.feather,
+                                        args.color_match, args.pad_mode))
+        progress.close()
+        if self.cropper.missed:
+            log(f"no face found in {self.cropper.missed} of {self.cropper.frames} driving frames: "
+                "they reused the previous frame's box")
+        log(f"wrote {writer.count} frames to {args.output}")
+        return Path(args.output)
+
+
+def _source_alpha(path) -> torch.Tensor | None:
+    """The source's alpha channel [H,W] in [0,1] (EXIF-rotated like load_image), or None if it has none."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("P", "PA"):
+            im = im.convert("RGBA")
+        if "A" not in im.getbands():
+            return None
+        alpha = torch.from_numpy(np.asarray(im.getchannel("A"), dtype=np.float32) / 255.0)
+    return None if bool((alpha >= 1).all()) else alpha
+
+
+def _writer_is_png_folder(out) -> bool:
+    try:
+        return FrameWriter(out).mode == "folder"
+    except MediaError:
+        return False
+
+
+class _AlphaPngWriter(FrameWriter):
+    """A PNG-folder FrameWriter that writes RGBA frames with the source's alpha (FrameWriter writes RGB)."""
+
+    def __init__(self, out, alpha: torch.Tensor, **kw) -> None:
+        super().__init__(out, **kw)
+        self.alpha = (alpha.clamp(0, 1) * 255).round().to(torch.uint8).numpy()[None, :, :, None]
+
+    def write(self, frames) -> None:
+        if self._tmp is None:
+            raise RuntimeError("use _AlphaPngWriter as a context manager")
+        rgb = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        alpha = np.broadcast_to(self.alpha, (*rgb.shape[:3], 1))
+        self._sink.write(np.ascontiguousarray(np.concatenate([rgb, alpha], axis=-1)))
 
 
 def _default_checkpoint(layout: str) -> Path:

@@ -1,0 +1,146 @@
+"""Where to crop: the source still (`locate_face`) and a streamed driving video (`FaceCropper`).
+
+`FaceCropper` takes the driving video chunk by chunk, so a long video is never held in memory. In `tracked`
+mode it detects the face in every frame (one batched detector call per chunk), keeps following the same face
+(best overlap with the previous box), reuses the last good box where no face is found (counted in
+`.missed`), and smooths the crop boxes with a one-euro filter whose state carries across chunks. In `fixed`
+mode every frame uses the reference frame's box (no per-frame detection).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import torch
+
+from ..errors import InputError
+from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, crop, crop_boxes
+from .detect import THRESHOLD, Face, _box_iou, detect_faces, primary_face
+from .smoothing import BoxSmoother
+
+CROP_MODES = ("tracked", "fixed")
+TINY_FACE = 32  # px: smaller faces are processed with a warning
+
+
+class NoFaceError(InputError):
+    """No face found where one is needed (suggests giving the box by hand)."""
+
+
+def manual_box(box, image_hw: tuple[int, int]) -> torch.Tensor:
+    """A user's crop box (x, y, size) in source pixels, checked -> [3] float64. It may extend past the image
+    (the crop is padded), but must overlap it."""
+    b = torch.as_tensor(box, dtype=torch.float64).reshape(-1)
+    if b.numel() != 3 or not torch.isfinite(b).all():
+        raise InputError(f"a crop box is X Y SIZE (three numbers, source pixels), got {list(box)}")
+    x, y, s = b.tolist()
+    h, w = image_hw
+    if s < 2:
+        raise InputError(f"crop box size must be at least 2 px, got {s:g}")
+    if x >= w or y >= h or x + s <= 0 or y + s <= 0:
+        raise InputError(f"crop box ({x:g}, {y:g}, {s:g}) lies outside the {w}x{h} image")
+    return b
+
+
+def locate_face(image: torch.Tensor, *, box=None, scale: float = DEFAULT_SCALE, offset: float = DEFAULT_OFFSET,
+                threshold: float = THRESHOLD, what: str = "the source image",
+                hint: str = "give the crop box by hand (x, y, size in pixels)",
+                warn: Callable[[str], None] | None = None) -> tuple[torch.Tensor, Face | None]:
+    """Crop box [3] (x, y, size) for a still [3,H,W] in [0,1]: the manual `box` if given, else around the
+    primary detected face. Raises NoFaceError when there is none; warns (`warn`, default warnings.warn)
+    about faces under 32 px."""
+    warn = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
+    h, w = image.shape[-2:]
+    if box is not None:
+        return manual_box(box, (h, w)), None
+    face = primary_face(detect_faces(image, threshold, tiles=True)[0])
+    if face is None:
+        raise NoFaceError(f"no face found in {what} ({w}x{h}); {hint}")
+    if face.size < TINY_FACE:
+        warn(f"the face in {what} is only {face.size:.0f} px wide; results will be blurry "
+             f"(a face of at least {TINY_FACE} px works better)")
+    return crop_boxes([face], scale, offset)[0], face
+
+
+class FaceCropper:
+    """Streams driving frames -> face crops [n,3,S,S] and their `CropTransform`.
+
+    Call `start(reference_frame)` first (it finds the face that the video is about, and raises NoFaceError if
+    the reference frame has none and no `box` was given), then call the cropper on each chunk [n,3,H,W].
+    """
+
+    def __init__(self, crop_size: int, mode: str = "tracked", *, scale: float = DEFAULT_SCALE,
+                 offset: float = DEFAULT_OFFSET, smoothing: float = 1.0, fps: float = 25.0,
+                 pad_mode: str = "reflect", threshold: float = THRESHOLD, box=None,
+                 warn: Callable[[str], None] | None = None) -> None:
+        if mode not in CROP_MODES:
+            raise InputError(f"crop mode must be one of {', '.join(CROP_MODES)}, got '{mode}'")
+        self.crop_size, self.mode = int(crop_size), mode
+        self.scale, self.offset, self.threshold, self.pad_mode = scale, offset, threshold, pad_mode
+        crop_boxes(torch.zeros(1, 4), scale, offset)  # validates scale/offset early
+        self.manual = box
+        self.warn = warn
+        self.smoother = BoxSmoother(fps, smoothing)
+        self.reference_box: torch.Tensor | None = None
+        self.last_face: tuple[float, float, float, float] | None = None
+        self.frames = 0
+        self.missed = 0
+        self.source_size: tuple[int, int] | None = None
+
+    def start(self, reference_frame: torch.Tensor, what: str = "the driving reference frame",
+              hint: str = "choose another reference frame or give the crop box by hand") -> torch.Tensor:
+        """Find the face in the reference frame [3,H,W] -> its crop box [3]."""
+        self.source_size = tuple(reference_frame.shape[-2:])
+        box, face = locate_face(reference_frame, box=self.manual, scale=self.scale, offset=self.offset,
+                                threshold=self.threshold, what=what, hint=hint, warn=self.warn)
+        self.reference_box = box
+        self.last_face = face.box if face is not None else None
+        return box
+
+    def reference_crop(self, reference_frame: torch.Tensor) -> torch.Tensor:
+        """The reference frame cropped with its own box -> [1,3,S,S]."""
+        t = CropTransform.from_boxes(self.reference_box[None], self.crop_size, tuple(reference_frame.shape[-2:]))
+        return crop(reference_frame, t, self.pad_mode)
+
+    def _track(self, frames: torch.Tensor) -> torch.Tensor:
+        boxes = []
+        for found in detect_faces(frames, self.threshold):
+            face = self._follow(found)
+            if face is None:
+                self.missed += 1
+                boxes.append(self._last_box())
+            else:
+                self.last_face = face.box
+                boxes.append(crop_boxes([face], self.scale, self.offset)[0])
+        return self.smoother(torch.stack(boxes))
+
+    def _follow(self, found: list[Face]) -> Face | None:
+        if not found or self.last_face is None:
+            return primary_face(found)
+        ious = _box_iou(torch.tensor(self.last_face), torch.tensor([f.box for f in found]))
+        best = int(ious.argmax())
+        return found[best] if float(ious[best]) > 0 else primary_face(found)
+
+    def _last_box(self) -> torch.Tensor:
+        if self.last_face is None:
+            return self.reference_box
+        return crop_boxes(torch.tensor([self.last_face]), self.scale, self.offset)[0]
+
+    def transforms(self, frames: torch.Tensor) -> CropTransform:
+        """The crop transforms for the next chunk [n,3,H,W] (advances the tracker)."""
+        if self.reference_box is None:
+            raise RuntimeError("call FaceCropper.start(reference_frame) first")
+        n = frames.shape[0]
+        hw = tuple(frames.shape[-2:])
+        if hw != self.source_size:
+            raise InputError(f"driving frames are {hw[1]}x{hw[0]} but the reference frame is "
+                             f"{self.source_size[1]}x{self.source_size[0]}")
+        if self.mode == "fixed" or self.manual is not None:
+            boxes = self.reference_box[None].expand(n, 3)
+        else:
+            boxes = self._track(frames)
+        self.frames += n
+        return CropTransform.from_boxes(boxes, self.crop_size, hw)
+
+    def __call__(self, frames: torch.Tensor) -> tuple[torch.Tensor, CropTransform]:
+        t = self.transforms(frames)
+        return crop(frames, t, self.pad_mode), t
