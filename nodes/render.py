@@ -5,10 +5,12 @@ import torch
 
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
+from ..toontalker_core.face import FaceCropper, locate_face
+from ..toontalker_core.pipeline import reenact_full_frames
 from ..toontalker_core.runtime import reenact_batch
 from .motion import MODEL_TIP, _batch
 from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, chunks,
-                       image_to_model, model_to_image, model_uid, require_same_model)
+                       image_to_model, images_from_comfy, model_to_image, model_uid, require_same_model)
 
 # All-in-one routes: label -> (source domain, driving domain)
 ROUTES = {
@@ -18,6 +20,7 @@ ROUTES = {
     "cartoon video -> cartoon portrait": ("cartoon", "cartoon"),
 }
 BATCH_TIP = "Frames processed at once; lower it if memory runs short."
+CROP_CHOICES = ("auto", "none")
 
 
 def _check_pairing(source: S.EncodedSource, n: int) -> None:
@@ -107,9 +110,15 @@ class ToonTalkerReenact:
             "reference_frame": ("INT", {"default": 0, "min": 0, "max": 100000,
                                         "tooltip": "Driving frame taken as neutral in relative mode."}),
             "batch_size": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": BATCH_TIP}),
+        }, "optional": {
+            "crop": (list(CROP_CHOICES), {"default": "auto",
+                                          "tooltip": "auto: find the faces, reenact the face crops and paste them "
+                                                     "back into the source at its resolution; none: resize the "
+                                                     "whole images to the model size."}),
         }}
 
-    def reenact(self, model, source_image, driving_frames, route, strength, mode, reference_frame, batch_size):
+    def reenact(self, model, source_image, driving_frames, route, strength, mode, reference_frame, batch_size,
+                crop="auto"):
         if route not in ROUTES:
             raise InputError(f"unknown route '{route}': use one of {', '.join(ROUTES)}")
         source_domain, driving_domain = ROUTES[route]
@@ -120,6 +129,11 @@ class ToonTalkerReenact:
             raise InputError(f"'source_image' has {source_image.shape[0]} images for {n} driving frames: use "
                              "one source image, or exactly one per driving frame")
         ref = S.check_reference(reference_frame, n)
+        if crop not in CROP_CHOICES:
+            raise InputError(f"unknown crop '{crop}': use one of {', '.join(CROP_CHOICES)}")
+        if crop == "auto":
+            return (self._reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain,
+                                              strength, mode, ref, batch_size),)
         out = []
         with torch.inference_mode():
             source = S.encode_source(model, S.to_model_range(image_to_model(source_image, model, "source_image"),
@@ -131,3 +145,21 @@ class ToonTalkerReenact:
                 out.append(model_to_image(reenact_batch(model, source.for_frames(sl), frames, driving_domain,
                                                         strength, mode, reference.canon_T1)))
         return (torch.cat(out),)
+
+    @staticmethod
+    def _reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain, strength, mode,
+                             ref, batch_size):
+        if source_image.shape[0] != 1:
+            raise InputError("crop 'auto' animates one source image: connect a single image, or use Face Crop "
+                             "with the staged nodes for several sources")
+        source = images_from_comfy(source_image, "source_image")
+        frames = images_from_comfy(driving_frames, "driving_frames")
+        box, _ = locate_face(source[0], what="'source_image'",
+                             hint="use Face Crop with box_mode manual and the staged nodes")
+        cropper = FaceCropper(model.cfg.size, "tracked")
+        cropper.start(frames[ref], what=f"driving frame {ref}",
+                      hint="pick another reference_frame, or use Face Crop with a manual box")
+        driving = (frames[sl] for sl in chunks(frames.shape[0], batch_size))  # lazy: progress per chunk
+        results = reenact_full_frames(model, source, box, cropper, frames[ref], driving,
+                                      source_domain, driving_domain, strength, mode)
+        return torch.cat([model_to_image(r) for r in results])

@@ -67,3 +67,21 @@ def test_errors(face_nodes, portrait, pack):
         face_nodes.PasteBack().paste(portrait.expand(3, -1, -1, -1), crops.expand(2, -1, -1, -1), transform, 0.1, 0)
     with pytest.raises(errors.InputError, match="needs square crops"):
         face_nodes.PasteBack().paste(portrait, crops[:, :, :32], transform, 0.1, 0.0)
+
+
+def test_all_in_one_with_crop_pastes_into_the_full_frame(pack, portrait, monkeypatch, tmp_path):
+    from tiny import TINY, tiny_model
+
+    render = importlib.import_module(pack.__name__ + ".nodes.render")
+    core = importlib.import_module(pack.__name__ + ".toontalker_core.checkpoint")
+    m = tiny_model(True)
+    path = core.save_safetensors({"gen": m.gen.state_dict(), "gen_real": m.gen_real.state_dict()},
+                                 tmp_path / "cross-domain-t.safetensors", TINY)
+    model = core.load_model(path)
+    # driving: the portrait shifted a little per frame
+    frames = torch.cat([torch.roll(portrait, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(3)])
+    out = render.ToonTalkerReenact().reenact(model, portrait, frames, "real video -> cartoon portrait (r2c)",
+                                             1.0, "relative", 0, 2, "auto")[0]
+    assert out.shape == (3, 300, 400, 3)
+    assert (out[:, :20, :100] - portrait[:, :20, :100]).abs().max() == 0  # far from the face: untouched
+    assert (out - portrait).abs().amax(dim=(1, 2, 3)).min() > 1e-3          # the face region changed

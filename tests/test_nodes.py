@@ -93,7 +93,7 @@ def test_staged_graph_equals_all_in_one_and_core(models, nodes, pack):
     assert mot.encoded.canon_T1.shape == (7, TINY.motion_dim, TINY.style_dim)
     assert lat.latents.shape == (7, TINY.n_latent, TINY.style_dim)
     allin = nodes.ToonTalkerReenact().reenact(model, SOURCE, FRAMES, "real video -> cartoon portrait (r2c)",
-                                              1.0, "relative", 0, 4)[0]
+                                              1.0, "relative", 0, 4, "none")[0]
     assert (allin - images).abs().max() < 1e-5
     # and the core directly
     S = importlib.import_module(pack.__name__ + ".toontalker_core.stages")
@@ -136,7 +136,7 @@ def test_errors_name_the_input_and_the_fix(models, nodes, pack):
         nodes.EncodeDrivingMotion().encode(indomain, FRAMES, "cartoon", 4)
     with pytest.raises(errors.InputError, match="cartoon.*cross-domain"):
         nodes.ToonTalkerReenact().reenact(indomain, SOURCE, FRAMES, "cartoon video -> real portrait (c2r)",
-                                          1.0, "relative", 0, 4)
+                                          1.0, "relative", 0, 4, "none")
     src = nodes.EncodeSource().encode(model, SOURCE, "real")[0]
     mot = first(nodes.EncodeDrivingMotion().encode(model, FRAMES, "real", 4))
     with pytest.raises(errors.InputError, match="reference frame 7 is out of range.*0..6"):
@@ -152,7 +152,7 @@ def test_errors_name_the_input_and_the_fix(models, nodes, pack):
         can().transfer(three, mot, 1.0, "relative", 0)
     with pytest.raises(errors.InputError, match="'source_image' has 2 images for 7 driving frames"):
         nodes.ToonTalkerReenact().reenact(model, as_image(tiny_images(2, size=64)), FRAMES,
-                                          "real video -> real portrait", 1.0, "relative", 0, 4)
+                                          "real video -> real portrait", 1.0, "relative", 0, 4, "none")
 
 
 def test_interrupt_stops_driving_encoding(models, nodes, pack, monkeypatch):
