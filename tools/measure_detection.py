@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toontalker_core.face import crop_boxes, detect_faces, primary_face  # noqa: E402
+from toontalker_core.face import crop_boxes, detect_faces  # noqa: E402
 from toontalker_core.media import iter_driving, load_image  # noqa: E402
 
 

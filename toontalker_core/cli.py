@@ -20,10 +20,10 @@ import torch
 from . import stages as S
 from .checkpoint import convert, load_model
 from .errors import ToonTalkerError
-from .face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, CropTransform, FaceCropper, check_blend,
-                   crop, locate_face, paste_back)
+from .face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face
 from .media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
+from .pipeline import reenact_full_frames
 from .runtime import DEVICES, PRECISIONS, reenact_chunks, resolve_device, resolve_dtype
 
 # crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait.
@@ -153,14 +153,6 @@ class _CropPlan:
         check_blend(args.feather, args.color_match)
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info, log) -> Path:
-        size = model.cfg.size
-        self.cropper.crop_size = size
-        t_src = CropTransform.from_boxes(self.source_box[None], size, self.source01.shape[-2:])
-        source = S.encode_source(model, S.to_model_range(crop(self.source01, t_src, args.pad_mode), model),
-                                 source_domain)
-        reference = S.encode_driving(model, S.to_model_range(self.cropper.reference_crop(self.reference), model),
-                                     driving_domain)
-        chunks = (self.cropper(c)[0] for c in iter_driving(args.driving_path, chunk_size=args.batch_size))
         x, y, side = self.source_box.tolist()
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
         log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {self.source01.shape[2]}x"
@@ -173,12 +165,13 @@ class _CropPlan:
                 "write a PNG folder to keep it)")
         writer_cls = _AlphaPngWriter if keep_alpha else FrameWriter
         extra = {"alpha": self.alpha} if keep_alpha else {}
+        chunks = iter_driving(args.driving_path, chunk_size=args.batch_size)
         with writer_cls(args.output, fps=info.fps, audio_from=audio, **extra) as writer:
-            for rendered in reenact_chunks(model, source, chunks, driving_domain, strength, args.mode,
-                                           reference.canon_T1, on_chunk=progress.update):
-                rendered = rendered.to(self.source01.device)
-                writer.write(paste_back(self.source01, rendered, t_src.repeat(len(rendered)), args.feather,
-                                        args.color_match, args.pad_mode))
+            for frames in reenact_full_frames(model, self.source01[None], self.source_box, self.cropper,
+                                              self.reference, chunks, source_domain, driving_domain, strength,
+                                              args.mode, args.feather, args.color_match, args.pad_mode,
+                                              on_chunk=progress.update):
+                writer.write(frames)
         progress.close()
         if self.cropper.missed:
             log(f"no face found in {self.cropper.missed} of {self.cropper.frames} driving frames: "
