@@ -89,10 +89,10 @@ def check_interrupt() -> None:
         model_management.throw_exception_if_processing_interrupted()
 
 
-def save_preview(image01: torch.Tensor) -> list[dict]:
-    """Save [3,H,W] in 0..1 to ComfyUI's temp folder for the node's image preview ([] without ComfyUI)."""
+def save_preview(image01: torch.Tensor) -> dict | None:
+    """Save [3,H,W] in 0..1 to ComfyUI's temp folder for a preview on the node (None without ComfyUI)."""
     if folder_paths is None:
-        return []
+        return None
     import uuid
 
     import numpy as np
@@ -101,4 +101,4 @@ def save_preview(image01: torch.Tensor) -> list[dict]:
     name = f"toontalker_crop_{uuid.uuid4().hex[:12]}.png"
     arr = (image01.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     Image.fromarray(arr).save(os.path.join(folder_paths.get_temp_directory(), name), compress_level=1)
-    return [{"filename": name, "subfolder": "", "type": "temp"}]
+    return {"filename": name, "subfolder": "", "type": "temp"}

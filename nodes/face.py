@@ -76,10 +76,11 @@ class FaceCrop:
             transforms.append(t)
         transform = CropTransform.cat(transforms)
         mask = paste_mask(transform, 0.1)
+        # For the web extension's box editor: the reference frame (a temp preview file) and its crop box.
         ui = {"toontalker_crop": [{"image_size": [frames.shape[-1], frames.shape[-2]],
                                    "box": [round(v, 2) for v in transform.boxes[ref].tolist()],
-                                   "missed": cropper.missed, "notes": notes}],
-              "images": save_preview(frames[ref])}
+                                   "preview": save_preview(frames[ref]), "missed": cropper.missed,
+                                   "notes": notes}]}
         return {"ui": ui, "result": (torch.cat(crops), transform, mask.to(crops[0].device))}
 
 
