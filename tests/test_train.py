@@ -1,0 +1,205 @@
+"""The training package: a step learns, the analogy constraint, checkpoints load through the public loader
+and the loader node. Tiny config, no scikit-image needed (the real domain here is smooth random images)."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from toontalker_core import load_model
+from toontalker_core import stages as S
+from toontalker_train import TrainConfig, Trainer, analogy_loss, canonical_change
+from toontalker_train import cartoon as C
+from toontalker_train.data import SyntheticCartoon, augment_pair, crop_clip
+from toontalker_train.losses import laplacian_pyramid_loss, ms_ssim_loss, ssim
+
+from tiny import TINY, tiny_images, tiny_model
+
+
+class FixedPairs:
+    """A data source that always returns the same pairs (two frames of one 'clip' each)."""
+
+    name = "fixed"
+
+    def __init__(self, src, drv):
+        self.src, self.drv = src, drv
+
+    def sample(self, n, g):
+        return self.src[:n], self.drv[:n]
+
+    def describe(self):
+        return "fixed test pairs"
+
+
+def _real_pairs(n=2):
+    a = tiny_images(n, seed=11)
+    return a, torch.roll(a, shifts=3, dims=-1)  # the "motion": a horizontal shift
+
+
+def _cartoon_pairs(n=2):
+    g = torch.Generator().manual_seed(3)
+    return SyntheticCartoon(64, augment=False).sample(n, g)
+
+
+def _trainer(tmp_path, stage="crossdomain", **kw):
+    cfg = dict(stage=stage, out=str(tmp_path / "run"), batch=2, analogy_batch=2, ema=0.0, lr=2e-3, seed=0,
+               sample_every=0, log_every=1, ckpt_every=1000)
+    cfg.update(kw)
+    real = FixedPairs(*_real_pairs())
+    cartoon = FixedPairs(*_cartoon_pairs()) if stage == "crossdomain" else None
+    return Trainer(TrainConfig(**cfg), TINY, real=real, cartoon=cartoon, log=lambda m: None)
+
+
+def test_training_steps_reduce_the_loss_on_a_fixed_batch(tmp_path):
+    tr = _trainer(tmp_path)
+    batches = {"real": _real_pairs(), "cartoon": _cartoon_pairs()}
+    losses = [tr.train_step(batches) for _ in range(8)]
+    first, last = losses[0], losses[-1]
+    assert set(first) >= {"l1_real", "l1_cartoon", "msssim_real", "ana_r2c", "ana_c2r", "loss"}
+    assert last["loss"] < 0.85 * first["loss"], [round(x["loss"], 4) for x in losses]
+    assert last["l1_real"] < first["l1_real"] and last["l1_cartoon"] < first["l1_cartoon"]
+
+
+def test_in_domain_step_with_adversarial_loss_runs(tmp_path):
+    tr = _trainer(tmp_path, stage="indomain", adv=True, r1_every=1)
+    logs = tr.train_step()
+    assert {"g_adv", "d_loss", "l1_real"} <= set(logs) and all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+    assert tr.model.gen_real is None
+
+
+def _same_motion_spaces():
+    """A cross-domain model whose cartoon motion encoder and bases equal the real ones: then two domains
+    see the same motion change for the same pair of frames."""
+    model = tiny_model(cross_domain=True, seed=4)
+    model.gen.enc2.load_state_dict(model.gen_real.enc2.state_dict())
+    model.gen.dec.direction.load_state_dict(model.gen_real.dec.direction.state_dict())
+    return model
+
+
+def test_analogy_loss_is_zero_when_the_constraint_holds_by_construction():
+    model = _same_motion_spaces()
+    x = tiny_images(3, seed=5) * 2 - 1
+    a1, a2, other = x[:1], x[1:2], x[2:3]
+    src_b = S.encode_source(model, a1, "cartoon")
+    # b = a1 and b_hat = a2: "a1 is to a2 as a1 is to a2" -> the canonical changes are identical
+    loss, _ = analogy_loss(model, "real", a1, a2, src_b, generated=a2, generated_ref=a1)
+    assert loss.item() < 1e-4  # relative to the size of the change: float rounding only
+    # any other second frame breaks the analogy
+    wrong, _ = analogy_loss(model, "real", a1, a2, src_b, generated=other, generated_ref=a1)
+    assert wrong.item() > 1e-2
+    reverse, _ = analogy_loss(model, "real", a2, a1, src_b, generated=a2, generated_ref=a1)  # the opposite change
+    assert reverse.item() > 1.0  # |-2 delta| / |delta| = 2
+    unmoved, _ = analogy_loss(model, "real", a1, a2, src_b, generated=a1, generated_ref=a1)  # no motion costs 1
+    assert abs(unmoved.item() - 1.0) < 1e-4
+
+
+def test_analogy_loss_is_invariant_to_the_scale_of_the_canonical_space():
+    model = _same_motion_spaces()
+    x = tiny_images(3, seed=8) * 2 - 1
+    src_b = S.encode_source(model, x[:1], "cartoon")
+    delta = canonical_change(model, "real", x[:1], x[1:2])
+    loss, _ = analogy_loss(model, "real", None, None, src_b, generated=x[2:3], generated_ref=x[:1],
+                           driving_change=delta)
+    moved = S.encode_driving(model, x[2:3], "cartoon").canon_T1 - src_b.canon_T1
+    # shrinking both changes by 10 leaves the loss unchanged (an absolute L1 would drop 10x: collapse)
+    small = (0.1 * moved - 0.1 * delta).abs().sum() / (0.1 * delta).abs().sum()
+    assert abs(small.item() - loss.item()) < 1e-4 and loss.item() > 0
+
+
+def test_analogy_loss_trains_the_target_domain_only():
+    model = tiny_model(cross_domain=True, seed=6).train().requires_grad_(True)
+    x = tiny_images(3, seed=7) * 2 - 1
+    src_b = S.encode_source(model, x[2:3], "cartoon")
+    loss, generated = analogy_loss(model, "real", x[:1], x[1:2], src_b)
+    assert generated.shape == (1, 3, 64, 64) and loss.item() > 0
+    loss.backward()
+    grad = lambda m: sum(p.grad.abs().sum().item() for p in m.parameters() if p.grad is not None)  # noqa: E731
+    assert grad(model.gen.dec.to_rgbs) > 0 and grad(model.gen.enc2) > 0   # cartoon renderer and encoder
+    assert grad(model.gen_real.enc2) == 0                                 # the real change is a fixed target
+    delta = canonical_change(model, "real", x[:1], x[1:2])
+    assert delta.shape == (1, TINY.motion_dim, TINY.style_dim)
+
+
+def test_checkpoints_load_through_the_public_loader(tmp_path):
+    tr = _trainer(tmp_path, ema=0.9, ckpt_every=2, steps=2, export=str(tmp_path / "cross-domain-test.safetensors"))
+    last = tr.fit()
+    assert last.name == "ckpt_0000002.pt" and (tmp_path / "run" / "ckpt_latest.pt").is_file()
+    model = load_model(tmp_path / "run" / "ckpt_latest.pt")
+    assert model.cross_domain and model.cfg == TINY
+    for role in ("gen", "gen_real"):
+        ours = getattr(tr.model, role).state_dict()
+        for k, v in getattr(model, role).state_dict().items():
+            assert torch.equal(v, ours[k]), k
+    exported = load_model(tmp_path / "cross-domain-test.safetensors")  # EMA weights
+    assert exported.cfg == TINY and exported.cross_domain
+    assert torch.equal(exported.gen.dec.direction.weight, tr.ema.gen.dec.direction.weight)
+    # and it runs
+    src = S.encode_source(exported, tiny_images(1) * 2 - 1, "cartoon")
+    assert S.render(exported, src, S.decode(exported, src, src.canon_T0 + src.canon_T1)).shape == (1, 3, 64, 64)
+
+
+def test_resume_continues_exactly(tmp_path):
+    a = _trainer(tmp_path / "a", steps=3, ckpt_every=2)
+    a.fit()
+    b = _trainer(tmp_path / "b", steps=2, ckpt_every=2)
+    b.fit()
+    c = _trainer(tmp_path / "b", steps=3, ckpt_every=2)
+    c.resume(tmp_path / "b" / "run" / "ckpt_latest.pt")
+    assert c.step == 2
+    c.fit()
+    for p, q in zip(a.model.parameters(), c.model.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_checkpoints_load_through_the_loader_node(tmp_path, pack, monkeypatch):
+    tr = _trainer(tmp_path, steps=1, ckpt_every=1)
+    tr.fit()
+    models = tmp_path / "models"
+    models.mkdir()
+    (tmp_path / "run" / "ckpt_latest.pt").rename(models / "trained.pt")
+    from toontalker_train.trainer import export
+    export(tr.out / "ckpt_0000001.pt", models / "trained.safetensors")
+    monkeypatch.setenv("TOONTALKER_MODELS", str(models))
+    loaders = importlib.import_module(pack.__name__ + ".nodes.loaders")
+    comfy = importlib.import_module(pack.__name__ + ".nodes.comfy")
+    if comfy.folder_paths is not None:
+        pytest.skip("inside ComfyUI the node lists ComfyUI's model folder")
+    for name in ("trained.pt", "trained.safetensors"):
+        model, info = loaders.LoadToonTalkerCheckpoint().load(name, "cpu", "fp32")
+        assert model.cross_domain and model.cfg.size == TINY.size and "cross-domain" in info
+
+
+def test_structural_losses_and_ssim():
+    a = tiny_images(2, seed=1)
+    assert abs(ssim(a, a).item() - 1) < 1e-5
+    assert ms_ssim_loss(a, a).item() < 1e-5 and laplacian_pyramid_loss(a, a).item() < 1e-6
+    b = torch.roll(a, 4, -1)
+    assert ms_ssim_loss(a, b).item() > 0.01 and laplacian_pyramid_loss(a, b).item() > 0.001
+
+
+def test_augmentation_is_shared_by_both_frames_and_seeded():
+    a = tiny_images(4, seed=2)
+    s1, d1 = augment_pair(a, a.clone(), torch.Generator().manual_seed(0), zoom=0.1)
+    s2, d2 = augment_pair(a, a.clone(), torch.Generator().manual_seed(0), zoom=0.1)
+    assert torch.equal(s1, d1) and torch.equal(s1, s2) and not torch.equal(s1, a)
+
+
+def test_cartoon_renderer_is_deterministic_and_moves():
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    ident, again = C.random_identity(1, g1), C.random_identity(1, g2)
+    assert all(torch.equal(v, again[k]) for k, v in ident.items())
+    neutral = C.render(ident, C.neutral_motion(1), 64)
+    moved = C.render(ident, {**C.neutral_motion(1), "yaw": torch.tensor([0.6]), "mouth_open": torch.tensor([1.0])}, 64)
+    assert neutral.shape == (1, 3, 64, 64) and 0 <= neutral.min() and neutral.max() <= 1
+    assert (moved - neutral).abs().mean() > 0.01
+    clip = C.render_clip(ident, C.trajectory(10, torch.Generator().manual_seed(1)), 64)
+    assert clip.shape == (10, 3, 64, 64)
+
+
+def test_folder_clip_crop_modes():
+    frames = torch.rand(3, 3, 40, 60)
+    assert crop_clip(frames, "none", 64).shape == (3, 3, 64, 64)
+    assert crop_clip(frames, "center", 64).shape == (3, 3, 64, 64)
+    with pytest.raises(ValueError, match="unknown crop"):
+        crop_clip(frames, "sideways", 64)
