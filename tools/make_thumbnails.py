@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "integration")]
 
-from comfy_server import Server  # noqa: E402
+from comfy_server import Server, prepare_base  # noqa: E402
 from toontalker_core.media import iter_driving, probe_driving  # noqa: E402
 
 
@@ -36,12 +35,7 @@ def main() -> None:
     ap.add_argument("--python")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        (base / "custom_nodes").mkdir()
-        (base / "custom_nodes" / "ComfyUI-ToonTalker").symlink_to(REPO)
-        (base / "input").mkdir()
-        for f in (REPO / "samples").glob("*.*"):
-            shutil.copy(f, base / "input" / f.name)
+        base = prepare_base(Path(tmp), REPO)  # no checkpoint: the bundled demo model is used
         server = Server(base, args.comfyui, args.python)
         try:
             server.wait_ready()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -72,3 +73,25 @@ class Server:
         self.log.close()
 
 
+
+
+def prepare_base(base: Path, repo: Path, checkpoint=None) -> Path:
+    """A ComfyUI base directory: the pack linked into custom_nodes, the sample media in input/, and
+    `checkpoint(path)` called to write models/toontalker/cross-domain-demo-64px.safetensors if given."""
+    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
+    (base / "custom_nodes" / "ComfyUI-ToonTalker").symlink_to(repo)
+    (base / "input").mkdir(exist_ok=True)
+    for f in (repo / "samples").glob("*.*"):
+        shutil.copy(f, base / "input" / f.name)
+    if checkpoint is not None:
+        (base / "models" / "toontalker").mkdir(parents=True, exist_ok=True)
+        checkpoint(base / "models" / "toontalker" / "cross-domain-demo-64px.safetensors")
+    return base
+
+
+def tiny_checkpoint(path: Path) -> None:
+    """A tiny random cross-domain model under the demo model's name (fast server tests)."""
+    from tiny import TINY, tiny_model
+    from toontalker_core.checkpoint import save_safetensors
+
+    save_safetensors(tiny_model(True), path, TINY)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from comfy_server import Server
+from comfy_server import Server, prepare_base, tiny_checkpoint
 from conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -43,17 +42,7 @@ if not COMFY or not (Path(COMFY) / "main.py").exists():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tiny import TINY, tiny_model
-    from toontalker_core.checkpoint import save_safetensors
-
-    base = tmp_path_factory.mktemp("comfy")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / "ComfyUI-ToonTalker").symlink_to(REPO)
-    (base / "models" / "toontalker").mkdir(parents=True)
-    save_safetensors(tiny_model(True), base / "models" / "toontalker" / "cross-domain-demo-64px.safetensors", TINY)
-    (base / "input").mkdir()
-    for f in (REPO / "samples").glob("*.*"):
-        shutil.copy(f, base / "input" / f.name)
+    base = prepare_base(tmp_path_factory.mktemp("comfy"), REPO, tiny_checkpoint)
     srv = Server(base, COMFY, os.environ.get("COMFYUI_PYTHON"))
     try:
         srv.wait_ready()
