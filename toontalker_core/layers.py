@@ -223,7 +223,9 @@ class NoiseInjection(nn.Module):
 
 
 class StyledConv(nn.Module):
-    """Modulated conv -> (noise) -> bias, leaky ReLU, gain sqrt(2), run as one conv + in-place activation."""
+    """Modulated conv -> (noise) -> bias, leaky ReLU, gain sqrt(2): the bias is fused into the convolution,
+    activation and gain run in place. (Folding the gain into the modulated weights too moved the warped
+    renders ~30% further from the reference's float32 rounding on the parity fixture.)"""
 
     def __init__(self, in_ch, out_ch, kernel_size, style_dim, upsample=False):
         super().__init__()
@@ -232,8 +234,8 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_ch)
 
     def forward(self, x, style):
-        out = self.conv(x, style, bias=self.activate.bias.flatten(), gain=SQRT2)
-        return F.leaky_relu_(out, 0.2)
+        out = F.leaky_relu_(self.conv(x, style, bias=self.activate.bias.flatten()), 0.2)
+        return out * SQRT2 if out.requires_grad else out.mul_(SQRT2)  # autograd needs the activation's output
 
 
 class ConstantInput(nn.Module):
