@@ -103,14 +103,13 @@ class CanonicalMotionTransfer:
             raise InputError("'source' and 'motion' were encoded with different ToonTalker models: connect the "
                              "same Load ToonTalker Checkpoint node to both encoders")
         enc = motion.encoded
-        ref = None
-        if mode == "relative":
-            idx = S.check_reference(reference_frame, len(enc))
-            ref = enc.canon_T1[idx:idx + 1]
+        # absolute mode does not use the reference: an out-of-range value only moves the plot's marker to 0
+        idx = S.check_reference(reference_frame, len(enc)) if mode == "relative" else \
+            (reference_frame if reference_frame < len(enc) else 0)
+        ref = enc.canon_T1[idx:idx + 1] if mode == "relative" else None
         with torch.inference_mode():
             z = S.transfer(source.encoded, enc.canon_T1, strength, mode, ref)
         # The web extension redraws the upstream Encode Driving Motion plot with this reference marked.
-        idx = S.check_reference(reference_frame, len(enc))
         ui = {"toontalker_motion": [{"magnitude": S.motion_magnitude(enc.canon_T1, idx), "reference": idx}]}
         return {"ui": ui, "result": (CanonicalPayload(source.model_uid, source.encoded.domain, z),)}
 

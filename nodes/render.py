@@ -91,15 +91,16 @@ class ToonTalkerReenact:
     FUNCTION = "reenact"
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("images",)
-    OUTPUT_TOOLTIPS = ("Reenacted frames at the model's resolution, one per driving frame.",)
+    OUTPUT_TOOLTIPS = ("Reenacted frames, one per driving frame: at the source image's resolution with crop "
+                       "auto, at the model's resolution with crop none.",)
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "model": (MODEL, {"tooltip": MODEL_TIP}),
-            "source_image": ("IMAGE", {"tooltip": "The portrait to animate (or one per driving frame). "
-                                                  + IMAGE_TIP}),
-            "driving_frames": ("IMAGE", {"tooltip": "The driving video's frames. " + IMAGE_TIP}),
+            "source_image": ("IMAGE", {"tooltip": "The portrait to animate, any size (crop none: one per driving "
+                                                  "frame also works)."}),
+            "driving_frames": ("IMAGE", {"tooltip": "The driving video's frames, any size."}),
             "route": (list(ROUTES), {"default": next(iter(ROUTES)),
                                      "tooltip": "Which domain drives which; cartoon routes need a cross-domain "
                                                 "checkpoint."}),

@@ -1,58 +1,198 @@
-"""Each example workflow's UI graph and its API twin describe the same graph (no ComfyUI needed)."""
+"""The example workflows: each UI graph and its API twin describe the same graph, use only our nodes and core
+nodes, feed our nodes valid inputs, read sample files that exist, and have a small thumbnail. No ComfyUI needed
+(tests/integration/test_comfyui_server.py runs them in a real server and loads them in the real editor)."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
 import pytest
+from PIL import Image
 
 from conftest import REPO
 
-UI = sorted((REPO / "example_workflows").glob("*.json"))
+WF_DIR = REPO / "example_workflows"
+UI = sorted(WF_DIR.glob("*.json"))
+NAMES = [p.stem for p in UI]
+CKPT = "cross-domain-demo-64px.safetensors"
+# Core ComfyUI (0.3.6x) node types the examples may use; the integration test checks them against /object_info.
 CORE_NODES = {"LoadImage", "LoadVideo", "GetVideoComponents", "CreateVideo", "SaveVideo", "ImageScaleBy",
-              "ImageSharpen", "ImageStitch"}
+              "ImageScale", "ImageSharpen", "ImageStitch", "ImageBatch", "UpscaleModelLoader",
+              "ImageUpscaleWithModel", "PreviewImage", "SaveImage", "RepeatImageBatch"}
+UI_ONLY_NODES = {"Note", "MarkdownNote"}      # frontend-only: never in the API format
+UI_ONLY_WIDGETS = {"IMAGEUPLOAD"}             # upload buttons: a widgets_values entry, not a server input
+OUTPUT_NODES = {"SaveVideo", "SaveImage", "PreviewImage"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+SAMPLE_INPUTS = {"LoadImage": "image", "LoadVideo": "file"}
 
 
-def test_every_workflow_has_a_twin_and_a_thumbnail():
-    assert len(UI) >= 5
-    for ui in UI:
-        assert (ui.parent / "api" / ui.name).exists(), f"no API twin for {ui.name}"
-        thumbs = [ui.with_suffix(s) for s in (".webp", ".jpg")]
-        assert any(t.exists() and t.stat().st_size < 100_000 for t in thumbs), f"no small thumbnail for {ui.name}"
+def load(path):
+    return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("ui_path", UI, ids=lambda p: p.stem)
-def test_ui_and_api_agree(ui_path, pack):
-    ui = json.loads(ui_path.read_text())
-    api = json.loads((ui_path.parent / "api" / ui_path.name).read_text())
-    nodes = {str(n["id"]): n for n in ui["nodes"]}
-    assert nodes.keys() == api.keys()
+def api_of(ui_path):
+    return load(ui_path.parent / "api" / ui_path.name)
+
+
+def make_workflows():
+    spec = importlib.util.spec_from_file_location("make_workflows", REPO / "tools" / "make_workflows.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_workflows", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pack_spec(pack, node_type):
+    spec = pack.NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    return {name: (section, entry) for section in ("required", "optional") for name, entry in
+            spec.get(section, {}).items()}
+
+
+def test_the_five_examples_exist_with_twins_and_thumbnails():
+    assert {"a_real_to_real", "b_real_drives_cartoon", "c_cartoon_drives_real", "d_staged_upscale",
+            "e_strength_comparison"} <= set(NAMES)
+    assert sorted(p.stem for p in (WF_DIR / "api").glob("*.json")) == NAMES, "every UI workflow needs one API twin"
+    for name in NAMES:
+        # the template browser (frontend 1.2x) asks for <name>.jpg beside a custom pack's template
+        thumb = WF_DIR / f"{name}.jpg"
+        assert thumb.exists(), f"no thumbnail {thumb.name} (tools/make_thumbnails.py writes it)"
+        assert thumb.stat().st_size < 60_000, f"{thumb.name} is {thumb.stat().st_size} bytes"
+        with Image.open(thumb) as img:
+            assert img.format == "JPEG" and 64 <= max(img.size) <= 512, (img.format, img.size)
+
+
+def test_files_match_the_generator(pack):
+    """tools/make_workflows.py writes both formats from one spec: regenerate after editing it or the nodes."""
+    files = make_workflows().render_all(pack)
+    stale = [str(p.relative_to(REPO)) for p, text in files.items() if not p.exists() or p.read_text() != text]
+    assert not stale, f"out of date (run python tools/make_workflows.py): {stale}"
+    assert {p.stem for p in files if p.parent == WF_DIR} == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_workflow_is_well_formed(name):
+    ui = load(WF_DIR / f"{name}.json")
+    assert ui["version"] == 0.4 and isinstance(ui["links"], list)
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    assert len(nodes) == len(ui["nodes"]) and ui["last_node_id"] >= max(nodes)
+    assert ui["last_link_id"] >= max((link[0] for link in ui["links"]), default=0)
+    seen = set()
+    for link_id, src, src_slot, dst, dst_slot, typ in ui["links"]:
+        assert link_id not in seen
+        seen.add(link_id)
+        out, inp = nodes[src]["outputs"][src_slot], nodes[dst]["inputs"][dst_slot]
+        assert link_id in out["links"] and inp["link"] == link_id, f"link {link_id} not on both ends"
+        assert typ == out["type"] == inp["type"], f"link {link_id}: {out['type']} -> {inp['type']} as {typ}"
+    for n in ui["nodes"]:
+        for inp in n["inputs"]:
+            assert inp["link"] is None or inp["link"] in seen, f"node {n['id']}.{inp['name']}: dangling link"
+        for out in n["outputs"]:
+            assert all(link in seen for link in out["links"] or [])
+        widgets = [inp for inp in n["inputs"] if "widget" in inp]
+        if n["type"] not in UI_ONLY_NODES:
+            assert len(widgets) == len(n["widgets_values"]), f"node {n['id']}: one value per widget input"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_and_api_agree(name):
+    ui, api = load(WF_DIR / f"{name}.json"), api_of(WF_DIR / f"{name}.json")
+    nodes = {str(n["id"]): n for n in ui["nodes"] if n["type"] not in UI_ONLY_NODES}
+    assert nodes.keys() == api.keys(), "the same node ids (UI-only notes aside)"
     links = {link[0]: link for link in ui["links"]}
     for nid, node in nodes.items():
         entry = api[nid]
-        assert entry["class_type"] == node["type"]
-        assert node["type"] in pack.NODE_CLASS_MAPPINGS or node["type"] in CORE_NODES, node["type"]
-        # every UI link is the same connection in the API twin
-        linked = {}
+        assert entry["class_type"] == node["type"], nid
+        assert entry["_meta"]["title"] == node.get("title", entry["_meta"]["title"])
+        expected = {}
         for slot, inp in enumerate(node["inputs"]):
-            if inp.get("link") is not None:
+            if inp["link"] is not None:
                 _, src, src_slot, dst, dst_slot, _ = links[inp["link"]]
                 assert (str(dst), dst_slot) == (nid, slot)
-                linked[inp["name"]] = [str(src), src_slot]
-        api_links = {k: v for k, v in entry["inputs"].items() if isinstance(v, list)}
-        assert linked == api_links, f"{ui_path.stem} node {nid}"
-        # widget values: our nodes' widgets in INPUT_TYPES order
-        if node["type"] in pack.NODE_CLASS_MAPPINGS:
-            spec = pack.NODE_CLASS_MAPPINGS[node["type"]].INPUT_TYPES()
-            widgets = [k for section in ("required", "optional") for k, (t, *_) in spec.get(section, {}).items()
-                       if isinstance(t, list) or t in ("INT", "FLOAT", "STRING", "BOOLEAN")]
-            assert len(widgets) == len(node["widgets_values"]), f"{ui_path.stem} node {nid}"
-            for name, value in zip(widgets, node["widgets_values"]):
-                assert entry["inputs"][name] == value, f"{ui_path.stem} node {nid}.{name}"
-                choices = spec.get("required", {}).get(name, spec.get("optional", {}).get(name))[0]
-                if isinstance(choices, list) and name != "ckpt_name":
-                    assert value in choices, f"{ui_path.stem} node {nid}.{name}={value!r}"
-            assert set(entry["inputs"]) <= set(widgets) | set(linked), f"{ui_path.stem} node {nid}"
-        else:
-            api_widgets = [v for k, v in entry["inputs"].items() if not isinstance(v, list)]
-            assert [v for v in node["widgets_values"] if v is not None][:len(api_widgets)] == api_widgets or \
-                set(map(str, api_widgets)) <= set(map(str, node["widgets_values"]))
+                expected[inp["name"]] = [str(src), src_slot]
+        widget_inputs = [inp for inp in node["inputs"] if "widget" in inp]
+        for inp, value in zip(widget_inputs, node["widgets_values"]):
+            if inp["type"] in UI_ONLY_WIDGETS:
+                assert inp["name"] not in entry["inputs"]
+            elif inp["link"] is None:
+                expected[inp["name"]] = value
+        assert entry["inputs"] == expected, f"{name} node {nid} ({node['type']})"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_node_types_are_ours_or_core(name, pack):
+    for path in (WF_DIR / f"{name}.json", WF_DIR / "api" / f"{name}.json"):
+        data = load(path)
+        types = [n["type"] for n in data["nodes"]] if "nodes" in data else [n["class_type"] for n in data.values()]
+        for t in types:
+            assert t in pack.NODE_CLASS_MAPPINGS or t in CORE_NODES or (t in UI_ONLY_NODES and "nodes" in data), \
+                f"{path.name}: {t} is neither a ToonTalker node nor a core node"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_workflow_is_runnable_as_far_as_we_can_tell(name, pack):
+    api = api_of(WF_DIR / f"{name}.json")
+    assert any(e["class_type"] in OUTPUT_NODES for e in api.values()), "no output node: nothing would run"
+    for nid, entry in api.items():
+        for key, value in entry["inputs"].items():
+            if isinstance(value, list):
+                assert value[0] in api and isinstance(value[1], int), f"node {nid}.{key}: bad link {value}"
+        if entry["class_type"] in SAMPLE_INPUTS:
+            file = entry["inputs"][SAMPLE_INPUTS[entry["class_type"]]]
+            assert (REPO / "samples" / file).is_file(), f"node {nid} reads {file}, which samples/ lacks"
+        if entry["class_type"] not in pack.NODE_CLASS_MAPPINGS:
+            continue
+        spec = pack_spec(pack, entry["class_type"])
+        unknown = set(entry["inputs"]) - set(spec)
+        assert not unknown, f"node {nid} ({entry['class_type']}): inputs {unknown} are not in INPUT_TYPES"
+        missing = {k for k, (section, _) in spec.items() if section == "required"} - set(entry["inputs"])
+        assert not missing, f"node {nid} ({entry['class_type']}): required inputs {missing} unset"
+        for key, value in entry["inputs"].items():
+            typ, *opts = spec[key][1]
+            opts = opts[0] if opts else {}
+            if isinstance(value, list):
+                src = api[value[0]]
+                if src["class_type"] in pack.NODE_CLASS_MAPPINGS:
+                    out_type = pack.NODE_CLASS_MAPPINGS[src["class_type"]].RETURN_TYPES[value[1]]
+                    assert out_type == typ, f"node {nid}.{key}: {out_type} into {typ}"
+            elif isinstance(typ, list):
+                if key == "ckpt_name":
+                    assert value == CKPT
+                else:
+                    assert value in typ, f"node {nid}.{key}={value!r} not in {typ}"
+            else:
+                assert typ in ("INT", "FLOAT", "STRING", "BOOLEAN"), f"node {nid}.{key}: {typ} needs a link"
+                if typ in ("INT", "FLOAT"):
+                    assert isinstance(value, (int, float)) and not isinstance(value, bool)
+                    assert opts.get("min", value) <= value <= opts.get("max", value), f"node {nid}.{key}={value}"
+                    if typ == "INT":
+                        assert float(value).is_integer()
+
+
+def test_our_widget_order_matches_input_types(pack):
+    """The editor maps widgets_values by position: the order must be INPUT_TYPES' (required, then optional)."""
+    for path in UI:
+        for node in load(path)["nodes"]:
+            if node["type"] not in pack.NODE_CLASS_MAPPINGS:
+                continue
+            spec = pack_spec(pack, node["type"])
+            widgets = [k for k, (_, (typ, *_)) in spec.items() if isinstance(typ, list) or typ in WIDGET_TYPES]
+            assert [i["name"] for i in node["inputs"] if "widget" in i] == widgets, f"{path.stem} node {node['id']}"
+            sockets = [k for k in spec if k not in widgets]
+            assert [i["name"] for i in node["inputs"] if "widget" not in i] == sockets
+
+
+def test_strength_comparison_shares_the_encoders():
+    api = load(WF_DIR / "api" / "e_strength_comparison.json")
+    transfers = {nid: e for nid, e in api.items() if e["class_type"] == "ToonTalkerCanonicalTransfer"}
+    assert sorted(e["inputs"]["strength"] for e in transfers.values()) == [0.5, 1, 1.5]
+    assert len({tuple(e["inputs"]["source"]) for e in transfers.values()}) == 1
+    assert len({tuple(e["inputs"]["motion"]) for e in transfers.values()}) == 1
+    assert sum(e["class_type"] == "ToonTalkerEncodeDrivingMotion" for e in api.values()) == 1
+
+
+def test_real_to_real_keeps_the_audio():
+    api = load(WF_DIR / "api" / "a_real_to_real.json")
+    create = next(e for e in api.values() if e["class_type"] == "CreateVideo")
+    components = next(nid for nid, e in api.items() if e["class_type"] == "GetVideoComponents")
+    assert create["inputs"]["audio"] == [components, 1] and create["inputs"]["fps"] == [components, 2]

@@ -1,212 +1,455 @@
 """Write the example workflows in both ComfyUI formats from one spec, so that they cannot drift apart.
 
-    python tools/make_workflows.py          # -> example_workflows/*.json (UI) and example_workflows/api/*.json
+    python tools/make_workflows.py           # -> example_workflows/*.json (UI) and example_workflows/api/*.json
+    python tools/make_workflows.py --check   # exit 1 if the files on disk differ from what the spec gives
 
-UI format: what the editor and its template browser load (nodes with positional `widgets_values`, links).
-API format: what `POST /prompt` takes (headless runs). Sample media the workflows read from ComfyUI/input:
-samples/source_real.png, samples/source_cartoon.png, samples/driving.mp4, samples/driving_cartoon.mp4.
+UI format: what the editor saves and its template browser loads (nodes with their input/output slots, positional
+`widgets_values` including UI-only values such as the upload button of Load Image/Load Video, links, groups,
+notes). It is written the way ComfyUI's frontend (1.27) serializes a graph, so that loading a file and saving it
+again changes nothing but layout details. API format: what `POST /prompt` takes (headless runs).
+
+Sample media the workflows read from ComfyUI/input (copy them from samples/): source_real.png,
+source_cartoon.png, driving.mp4, driving_cartoon.mp4. Checkpoint: cross-domain-demo-64px.safetensors (the bundled
+demo model, listed by Load ToonTalker Checkpoint without copying anything).
 """
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "example_workflows"
 CKPT = "cross-domain-demo-64px.safetensors"
+SAMPLES = ("source_real.png", "source_cartoon.png", "driving.mp4", "driving_cartoon.mp4")
 
-# Widget names, in the order the editor shows (and serializes) them, and output (name, type) per node type.
-CORE = {
-    "LoadImage": (["image"], [("IMAGE", "IMAGE"), ("MASK", "MASK")]),
-    "LoadVideo": (["file"], [("VIDEO", "VIDEO")]),
-    "GetVideoComponents": ([], [("images", "IMAGE"), ("audio", "AUDIO"), ("fps", "FLOAT")]),
-    "CreateVideo": (["fps"], [("VIDEO", "VIDEO")]),
-    "SaveVideo": (["filename_prefix", "format", "codec"], []),
-    "ImageScaleBy": (["upscale_method", "scale_by"], [("IMAGE", "IMAGE")]),
-    "ImageSharpen": (["sharpen_radius", "sigma", "alpha"], [("IMAGE", "IMAGE")]),
-    "ImageStitch": (["direction", "match_image_size", "spacing_width", "spacing_color"], [("IMAGE", "IMAGE")]),
-}
-# Inputs fed by links, per core node type (name, type).
-CORE_LINK_INPUTS = {
-    "GetVideoComponents": [("video", "VIDEO")],
-    "CreateVideo": [("images", "IMAGE"), ("audio", "AUDIO")],
-    "SaveVideo": [("video", "VIDEO")],
-    "ImageScaleBy": [("image", "IMAGE")],
-    "ImageSharpen": [("image", "IMAGE")],
-    "ImageStitch": [("image1", "IMAGE"), ("image2", "IMAGE")],
-}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+UI_ONLY_TYPES = {"Note", "MarkdownNote"}  # frontend-only nodes: no API twin
 
 
-def node_schema(node_type: str, pack_nodes: dict):
-    """-> (widget names, link inputs [(name, type)], outputs [(name, type)])."""
-    if node_type in CORE:
-        widgets, outputs = CORE[node_type]
-        return widgets, CORE_LINK_INPUTS.get(node_type, []), outputs
-    cls = pack_nodes[node_type]
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    type: str
+    widget: bool = False        # a widget (value in widgets_values), else a socket fed by a link
+    optional: bool = False
+    label: str | None = None    # the frontend's localized_name when it differs from the name
+    ui_value: object = None     # UI-only widget (not sent to the server): its serialized value
+
+
+@dataclass(frozen=True)
+class Schema:
+    title: str
+    inputs: tuple[Slot, ...]
+    outputs: tuple[tuple[str, str], ...]
+
+
+def _w(name, typ, **kw):
+    return Slot(name, typ, widget=True, **kw)
+
+
+# The core nodes the workflows use, as ComfyUI 0.3.6x defines them (input order, widget/socket, optional) and as
+# the frontend titles them. The integration test checks this table against a real server's /object_info.
+CORE: dict[str, Schema] = {
+    "LoadImage": Schema("Load Image", (
+        _w("image", "COMBO"), _w("upload", "IMAGEUPLOAD", label="choose file to upload", ui_value="image")),
+        (("IMAGE", "IMAGE"), ("MASK", "MASK"))),
+    "LoadVideo": Schema("Load Video", (
+        _w("file", "COMBO"), _w("upload", "IMAGEUPLOAD", label="choose file to upload", ui_value="image")),
+        (("VIDEO", "VIDEO"),)),
+    "GetVideoComponents": Schema("Get Video Components", (Slot("video", "VIDEO"),),
+                                 (("images", "IMAGE"), ("audio", "AUDIO"), ("fps", "FLOAT"))),
+    "CreateVideo": Schema("Create Video", (
+        Slot("images", "IMAGE"), _w("fps", "FLOAT"), Slot("audio", "AUDIO", optional=True)), (("VIDEO", "VIDEO"),)),
+    "SaveVideo": Schema("Save Video", (
+        Slot("video", "VIDEO"), _w("filename_prefix", "STRING"), _w("format", "COMBO"), _w("codec", "COMBO")), ()),
+    "ImageScaleBy": Schema("Upscale Image By", (
+        Slot("image", "IMAGE"), _w("upscale_method", "COMBO"), _w("scale_by", "FLOAT")), (("IMAGE", "IMAGE"),)),
+    "ImageSharpen": Schema("Image Sharpen", (
+        Slot("image", "IMAGE"), _w("sharpen_radius", "INT"), _w("sigma", "FLOAT"), _w("alpha", "FLOAT")),
+        (("IMAGE", "IMAGE"),)),
+    "ImageStitch": Schema("Image Stitch", (
+        Slot("image1", "IMAGE"), _w("direction", "COMBO"), _w("match_image_size", "BOOLEAN"),
+        _w("spacing_width", "INT"), _w("spacing_color", "COMBO"), Slot("image2", "IMAGE", optional=True)),
+        (("IMAGE", "IMAGE"),)),
+    "Note": Schema("Note", (_w("text", "STRING"),), ()),
+}
+NODE_COLORS = {"Note": {"color": "#432", "bgcolor": "#653"}}  # what the frontend gives a new Note
+
+
+def pack_schema(cls, title: str) -> Schema:
     spec = cls.INPUT_TYPES()
-    widgets, links = [], []
+    slots = []
     for section in ("required", "optional"):
         for name, (typ, *_) in spec.get(section, {}).items():
-            if isinstance(typ, list) or typ in WIDGET_TYPES:
-                widgets.append(name)
-            else:
-                links.append((name, typ))
-    return widgets, links, list(zip(cls.RETURN_NAMES, cls.RETURN_TYPES))
+            is_combo = isinstance(typ, (list, tuple))
+            widget = is_combo or typ in WIDGET_TYPES
+            slots.append(Slot(name, "COMBO" if is_combo else typ, widget=widget, optional=section == "optional"))
+    return Schema(title, tuple(slots), tuple(zip(cls.RETURN_NAMES, cls.RETURN_TYPES)))
 
 
-def common(source: str, video: str) -> list[dict]:
+def load_pack():
+    """Import the repository as ComfyUI does: as a package by file location (it uses relative imports)."""
+    import importlib.util
+
+    name = "toontalker_pack"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "__init__.py", submodule_search_locations=[str(REPO)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def schemas(pack=None) -> dict[str, Schema]:
+    pack = pack or load_pack()
+    out = dict(CORE)
+    for name, cls in pack.NODE_CLASS_MAPPINGS.items():
+        out[name] = pack_schema(cls, pack.NODE_DISPLAY_NAME_MAPPINGS.get(name, name))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- the spec
+
+@dataclass
+class Node:
+    id: int
+    type: str
+    pos: tuple[float, float]
+    size: tuple[float, float]
+    links: dict[str, tuple[int, int]] = field(default_factory=dict)  # input name -> (source node id, output slot)
+    widgets: dict[str, object] = field(default_factory=dict)
+    title: str | None = None
+
+
+@dataclass
+class Workflow:
+    name: str
+    title: str
+    nodes: list[Node]
+    groups: list[tuple[str, list[int], str]] = field(default_factory=list)  # (title, member node ids, color)
+
+
+TOP = 400  # everything below the note that opens each workflow
+
+
+def note(nid: int, text: str, width: float) -> Node:
+    """The workflow's read-me, top left (what it shows, which sample files to copy, the checkpoint)."""
+    return Node(nid, "Note", (40, 60), (width, 200), widgets={"text": text})
+
+
+def loaders(source: str, video: str) -> list[Node]:
     return [
-        {"id": 1, "type": "ToonTalkerLoadCheckpoint", "w": {"ckpt_name": CKPT, "device": "auto", "precision": "auto"}},
-        {"id": 2, "type": "LoadImage", "w": {"image": source}},
-        {"id": 3, "type": "LoadVideo", "w": {"file": video}},
-        {"id": 4, "type": "GetVideoComponents", "in": {"video": (3, 0)}},
+        Node(1, "ToonTalkerLoadCheckpoint", (40, TOP), (320, 130),
+             widgets={"ckpt_name": CKPT, "device": "auto", "precision": "auto"}),
+        Node(2, "LoadImage", (40, TOP + 190), (320, 360), widgets={"image": source}),
+        Node(3, "LoadVideo", (40, TOP + 610), (320, 380), widgets={"file": video}),
+        Node(4, "GetVideoComponents", (400, TOP + 610), (240, 80), links={"video": (3, 0)}),
     ]
 
 
-def all_in_one(name: str, title: str, source: str, video: str, route: str) -> dict:
-    nodes = common(source, video) + [
-        {"id": 5, "type": "ToonTalkerReenact",
-         "in": {"model": (1, 0), "source_image": (2, 0), "driving_frames": (4, 0)},
-         "w": {"route": route, "strength": 1.0, "mode": "relative", "reference_frame": 0, "batch_size": 8,
-               "crop": "auto"}},
-        {"id": 6, "type": "CreateVideo", "in": {"images": (5, 0), "audio": (4, 1)}, "w": {"fps": 25.0},
-         "fps_from": (4, 2)},
-        {"id": 7, "type": "SaveVideo", "in": {"video": (6, 0)},
-         "w": {"filename_prefix": f"toontalker/{name}", "format": "auto", "codec": "auto"}},
-    ]
-    return {"name": name, "title": title, "nodes": nodes}
-
-
-def staged(n_id: int, strength: float) -> list[dict]:
-    """Transfer -> Decode -> Render for one strength, sharing the encoders (ids 5, 6)."""
+def save(nid: int, images: tuple[int, int], name: str, x: float, y: float) -> list[Node]:
+    """CreateVideo at the driving video's fps with its audio, then SaveVideo."""
     return [
-        {"id": n_id, "type": "ToonTalkerCanonicalTransfer", "in": {"source": (5, 0), "motion": (6, 0)},
-         "w": {"strength": strength, "mode": "relative", "reference_frame": 0}},
-        {"id": n_id + 1, "type": "ToonTalkerDecodeToDomain", "in": {"model": (1, 0), "source": (5, 0),
-                                                                      "canonical": (n_id, 0)}},
-        {"id": n_id + 2, "type": "ToonTalkerWarpRender", "in": {"model": (1, 0), "source": (5, 0),
-                                                                  "latents": (n_id + 1, 0)}, "w": {"batch_size": 8}},
+        Node(nid, "CreateVideo", (x, y), (270, 100), links={"images": images, "fps": (4, 2), "audio": (4, 1)},
+             widgets={"fps": 25.0}),
+        Node(nid + 1, "SaveVideo", (x, y + 160), (360, 440), links={"video": (nid, 0)},
+             widgets={"filename_prefix": f"toontalker/{name}", "format": "auto", "codec": "auto"}),
     ]
 
 
-def encoders(source_domain: str, driving_domain: str) -> list[dict]:
+INPUT_NOTE = ("Copy from the pack's samples/ folder into ComfyUI/input: {files}.\n"
+              "Checkpoint: {ckpt}, the small bundled demo model (listed without copying anything). With a published "
+              "256 px checkpoint in ComfyUI/models/toontalker, pick it in the loader instead.")
+
+
+def all_in_one(name: str, title: str, source: str, video: str, route: str, about: str) -> Workflow:
+    nodes = [
+        note(8, about + "\n\n" + INPUT_NOTE.format(files=f"{source}, {video}", ckpt=CKPT), 1100),
+        *loaders(source, video),
+        Node(5, "ToonTalkerReenact", (420, TOP), (360, 250),
+             links={"model": (1, 0), "source_image": (2, 0), "driving_frames": (4, 0)},
+             widgets={"route": route, "strength": 1.0, "mode": "relative", "reference_frame": 0, "batch_size": 8,
+                      "crop": "auto"}),
+        *save(6, (5, 0), name, 840, TOP),
+    ]
+    return Workflow(name, title, sorted(nodes, key=lambda n: n.id))
+
+
+def encoders(source_domain: str, driving_domain: str, x: float) -> list[Node]:
     return [
-        {"id": 5, "type": "ToonTalkerEncodeSource", "in": {"model": (1, 0), "image": (2, 0)},
-         "w": {"domain": source_domain}},
-        {"id": 6, "type": "ToonTalkerEncodeDrivingMotion", "in": {"model": (1, 0), "frames": (4, 0)},
-         "w": {"domain": driving_domain, "batch_size": 16}},
+        Node(5, "ToonTalkerEncodeSource", (x, TOP + 190), (320, 100), links={"model": (1, 0), "image": (2, 0)},
+             widgets={"domain": source_domain}),
+        Node(6, "ToonTalkerEncodeDrivingMotion", (x, TOP + 390), (340, 260),
+             links={"model": (1, 0), "frames": (4, 0)}, widgets={"domain": driving_domain, "batch_size": 16}),
     ]
 
 
-def workflows() -> list[dict]:
-    upscale = {"name": "d_staged_upscale", "title": "Staged graph into an upscaling chain",
-               "nodes": common("source_real.png", "driving.mp4") + encoders("real", "real") + staged(7, 1.0) + [
-                   {"id": 10, "type": "ImageScaleBy", "in": {"image": (9, 0)},
-                    "w": {"upscale_method": "lanczos", "scale_by": 2.0}},
-                   {"id": 11, "type": "ImageSharpen", "in": {"image": (10, 0)},
-                    "w": {"sharpen_radius": 1, "sigma": 1.0, "alpha": 0.5}},
-                   {"id": 12, "type": "CreateVideo", "in": {"images": (11, 0), "audio": (4, 1)}, "w": {"fps": 25.0},
-                    "fps_from": (4, 2)},
-                   {"id": 13, "type": "SaveVideo", "in": {"video": (12, 0)},
-                    "w": {"filename_prefix": "toontalker/d_staged_upscale", "format": "auto", "codec": "auto"}},
-               ]}
-    compare = {"name": "e_strength_comparison", "title": "Strength 0.5 / 1.0 / 1.5 side by side (shared encoders)",
-               "nodes": common("source_cartoon.png", "driving.mp4") + encoders("cartoon", "real")
-               + staged(7, 0.5) + staged(10, 1.0) + staged(13, 1.5) + [
-                   {"id": 16, "type": "ImageStitch", "in": {"image1": (9, 0), "image2": (12, 0)},
-                    "w": {"direction": "right", "match_image_size": True, "spacing_width": 0, "spacing_color": "white"}},
-                   {"id": 17, "type": "ImageStitch", "in": {"image1": (16, 0), "image2": (15, 0)},
-                    "w": {"direction": "right", "match_image_size": True, "spacing_width": 0, "spacing_color": "white"}},
-                   {"id": 18, "type": "CreateVideo", "in": {"images": (17, 0), "audio": (4, 1)}, "w": {"fps": 25.0},
-                    "fps_from": (4, 2)},
-                   {"id": 19, "type": "SaveVideo", "in": {"video": (18, 0)},
-                    "w": {"filename_prefix": "toontalker/e_strength_comparison", "format": "auto", "codec": "auto"}},
-               ]}
+def branch(nid: int, strength: float, x: float, y: float, titled: bool = False) -> list[Node]:
+    """Canonical Transfer -> Decode -> Render for one strength, sharing the encoders (ids 5, 6)."""
+    suffix = f" (strength {strength:g})" if titled else ""
+    return [
+        Node(nid, "ToonTalkerCanonicalTransfer", (x, y), (360, 140), links={"source": (5, 0), "motion": (6, 0)},
+             widgets={"strength": strength, "mode": "relative", "reference_frame": 0},
+             title=f"Canonical Motion Transfer{suffix}" if titled else None),
+        Node(nid + 1, "ToonTalkerDecodeToDomain", (x + 400, y), (280, 80),
+             links={"model": (1, 0), "source": (5, 0), "canonical": (nid, 0)},
+             title=f"Decode to Domain{suffix}" if titled else None),
+        Node(nid + 2, "ToonTalkerWarpRender", (x + 720, y), (280, 110),
+             links={"model": (1, 0), "source": (5, 0), "latents": (nid + 1, 0)}, widgets={"batch_size": 8},
+             title=f"Warp Render{suffix}" if titled else None),
+    ]
+
+
+def staged_upscale() -> Workflow:
+    name = "d_staged_upscale"
+    nodes = loaders("source_real.png", "driving.mp4") + encoders("real", "real", 700) + branch(7, 1.0, 1140, TOP) + [
+        Node(10, "ImageScaleBy", (1140, TOP + 280), (300, 90), links={"image": (9, 0)},
+             widgets={"upscale_method": "lanczos", "scale_by": 4.0}),
+        Node(11, "ImageSharpen", (1480, TOP + 280), (300, 120), links={"image": (10, 0)},
+             widgets={"sharpen_radius": 1, "sigma": 1.0, "alpha": 0.5}),
+        *save(12, (11, 0), name, 1820, TOP + 280),
+        note(14, (
+            "The staged graph: Encode Source and Encode Driving Motion run once and stay in ComfyUI's cache; "
+            "Canonical Motion Transfer -> Decode to Domain -> Warp Render re-run when you change strength, mode "
+            "or reference_frame. The renders (at the model's resolution: 64 px for the demo model, 256 px for "
+            "the published ones) go through a plain upscaling chain (Upscale Image By + Image Sharpen; swap in "
+            "Load Upscale Model + Upscale Image (using Model) for an ESRGAN-type model) into a video with the "
+            "driving clip's fps and audio.\n\n"
+            + INPUT_NOTE.format(files="source_real.png, driving.mp4", ckpt=CKPT)), 1100),
+    ]
+    groups = [("Load and encode once (cached)", [1, 2, 3, 4, 5, 6], "#3f789e"),
+              ("Re-runs on a strength / mode change", [7, 8, 9], "#8A8"),
+              ("Upscale and save", [10, 11, 12, 13], "#b58b2a")]
+    return Workflow(name, "Staged graph into an upscaling chain", nodes, groups)
+
+
+def strength_comparison() -> Workflow:
+    name = "e_strength_comparison"
+    rows = (TOP, TOP + 270, TOP + 540)
+    nodes = (loaders("source_cartoon.png", "driving.mp4") + encoders("cartoon", "real", 700)
+             + branch(7, 0.5, 1140, rows[0], True) + branch(10, 1.0, 1140, rows[1], True)
+             + branch(13, 1.5, 1140, rows[2], True))
+    stitch = {"direction": "right", "match_image_size": True, "spacing_width": 0, "spacing_color": "white"}
+    nodes += [
+        Node(16, "ImageStitch", (2200, rows[0]), (280, 180), links={"image1": (9, 0), "image2": (12, 0)},
+             widgets=stitch),
+        Node(17, "ImageStitch", (2200, rows[1]), (280, 180), links={"image1": (16, 0), "image2": (15, 0)},
+             widgets=stitch),
+        *save(18, (17, 0), name, 2520, rows[0]),
+        note(20, (
+            "Strength 0.5 / 1.0 / 1.5 side by side (a real video drives a cartoon portrait). The loader and both "
+            "encoders are shared: they run once. Change one strength (or mode) and queue again: only that "
+            "branch's Transfer -> Decode -> Render, the stitching and the video re-run; the encoded source and "
+            "motion, and the other branches, come from ComfyUI's cache.\n\n"
+            + INPUT_NOTE.format(files="source_cartoon.png, driving.mp4", ckpt=CKPT)), 1100),
+    ]
+    groups = [("Load and encode once (cached)", [1, 2, 3, 4, 5, 6], "#3f789e"),
+              ("strength 0.5", [7, 8, 9], "#8A8"), ("strength 1.0", [10, 11, 12], "#8A8"),
+              ("strength 1.5", [13, 14, 15], "#8A8")]
+    return Workflow(name, "Strength 0.5 / 1.0 / 1.5 side by side (shared, cached encoders)", nodes, groups)
+
+
+def workflows() -> list[Workflow]:
     return [
         all_in_one("a_real_to_real", "Real video drives a real portrait (audio kept)", "source_real.png",
-                   "driving.mp4", "real video -> real portrait"),
+                   "driving.mp4", "real video -> real portrait",
+                   "Real -> real with the all-in-one node: Load Video -> Get Video Components gives the frames, "
+                   "the audio and the fps; the reenacted frames are put back together with the same audio and "
+                   "fps. crop auto finds the faces, reenacts the face crops and pastes them back at the "
+                   "source's resolution."),
         all_in_one("b_real_drives_cartoon", "Real video drives a cartoon portrait (r2c)", "source_cartoon.png",
-                   "driving.mp4", "real video -> cartoon portrait (r2c)"),
+                   "driving.mp4", "real video -> cartoon portrait (r2c)",
+                   "Cross-domain r2c: a real person's video drives a cartoon portrait (needs a cross-domain "
+                   "checkpoint; the demo model is one)."),
         all_in_one("c_cartoon_drives_real", "Cartoon video drives a real portrait (c2r)", "source_real.png",
-                   "driving_cartoon.mp4", "cartoon video -> real portrait (c2r)"),
-        upscale, compare,
+                   "driving_cartoon.mp4", "cartoon video -> real portrait (c2r)",
+                   "Cross-domain c2r: a cartoon video drives a real portrait (needs a cross-domain checkpoint; "
+                   "the demo model is one)."),
+        staged_upscale(),
+        strength_comparison(),
     ]
 
 
-def to_api(wf: dict) -> dict:
+# ------------------------------------------------------------------------------------------------ serializers
+
+def _check(wf: Workflow, sch: dict[str, Schema]) -> None:
+    ids = [n.id for n in wf.nodes]
+    assert len(ids) == len(set(ids)), f"{wf.name}: duplicate node ids"
+    by_id = {n.id: n for n in wf.nodes}
+    for n in wf.nodes:
+        s = sch[n.type]
+        names = {i.name: i for i in s.inputs}
+        for k, (src, slot) in n.links.items():
+            assert k in names and not names[k].ui_value, f"{wf.name} node {n.id}: no input {k}"
+            want, got = names[k].type, sch[by_id[src].type].outputs[slot][1]
+            assert want == got, f"{wf.name} node {n.id}.{k}: {got} into {want}"
+        for k in n.widgets:
+            assert k in names and names[k].widget, f"{wf.name} node {n.id}: no widget {k}"
+        for i in s.inputs:
+            if not i.optional and not i.ui_value:
+                assert i.name in n.links or i.name in n.widgets, f"{wf.name} node {n.id}: {i.name} unset"
+
+
+def ui_slots(schema: Schema) -> list[Slot]:
+    """The frontend lists a node's sockets first, then one input per widget."""
+    return [i for i in schema.inputs if not i.widget] + [i for i in schema.inputs if i.widget]
+
+
+def ui_links(wf: Workflow, sch: dict[str, Schema]) -> list[list]:
+    """[id, from node, from slot, to node, to slot, type], numbered in node-id then input-slot order."""
+    by_id = {n.id: n for n in wf.nodes}
+    links = []
+    for n in sorted(wf.nodes, key=lambda n: n.id):
+        for k, i in enumerate(ui_slots(sch[n.type])):
+            if i.name in n.links:
+                src, slot = n.links[i.name]
+                links.append([len(links) + 1, src, slot, n.id, k, sch[by_id[src].type].outputs[slot][1]])
+    return links
+
+
+def execution_order(wf: Workflow, links: list[list]) -> list[int]:
+    """The frontend's node `order` (LiteGraph's computeExecutionOrder): nodes without connected inputs in file
+    order, then a FIFO walk that appends a node once all its input links were visited, following each output
+    slot's links in link-id order."""
+    ready = [n.id for n in wf.nodes if not n.links]
+    remaining = {n.id: len(n.links) for n in wf.nodes}
+    outgoing: dict[int, list[int]] = {}
+    for _, src, slot, dst, _, _ in sorted(links, key=lambda l: (l[2], l[0])):
+        outgoing.setdefault(src, []).append(dst)
+    order = []
+    while ready:
+        nid = ready.pop(0)
+        order.append(nid)
+        for dst in outgoing.get(nid, []):
+            remaining[dst] -= 1
+            if remaining[dst] == 0:
+                ready.append(dst)
+    if len(order) != len(wf.nodes):
+        raise ValueError(f"{wf.name}: the graph has a cycle")
+    return order
+
+
+def to_api(wf: Workflow, sch: dict[str, Schema]) -> dict:
+    _check(wf, sch)
     api = {}
-    for n in wf["nodes"]:
-        inputs = {k: [str(src), slot] for k, (src, slot) in n.get("in", {}).items()}
-        inputs.update(n.get("w", {}))
-        if "fps_from" in n:  # CreateVideo's fps comes from the video (a widget converted to an input)
-            src, slot = n["fps_from"]
-            inputs["fps"] = [str(src), slot]
-        api[str(n["id"])] = {"class_type": n["type"], "inputs": inputs, "_meta": {"title": n["type"]}}
+    for n in sorted(wf.nodes, key=lambda n: n.id):  # the frontend's graphToPrompt lists nodes by id
+        if n.type in UI_ONLY_TYPES:
+            continue
+        s = sch[n.type]
+        inputs = {}
+        for i in [i for i in s.inputs if i.widget and i.ui_value is None] + [i for i in s.inputs if not i.widget]:
+            # the frontend's graphToPrompt order: widgets (a linked one as its link), then the sockets
+            if i.name in n.links:
+                src, slot = n.links[i.name]
+                inputs[i.name] = [str(src), slot]
+            elif i.widget and i.name in n.widgets:
+                inputs[i.name] = n.widgets[i.name]
+        api[str(n.id)] = {"inputs": inputs, "class_type": n.type, "_meta": {"title": n.title or s.title}}
     return api
 
 
-def to_ui(wf: dict, pack_nodes: dict) -> dict:
-    links, link_id = [], 0
-    by_id = {n["id"]: n for n in wf["nodes"]}
+def to_ui(wf: Workflow, sch: dict[str, Schema]) -> dict:
+    _check(wf, sch)
+    links = ui_links(wf, sch)
+    order = {nid: k for k, nid in enumerate(execution_order(wf, links))}
+    by_id = {n.id: n for n in wf.nodes}
     out_links: dict[tuple[int, int], list[int]] = {}
-    ui_nodes = []
-    schemas = {n["id"]: node_schema(n["type"], pack_nodes) for n in wf["nodes"]}
-    for order, n in enumerate(wf["nodes"]):
-        widgets, link_inputs, outputs = schemas[n["id"]]
+    for lid, src, slot, *_ in links:
+        out_links.setdefault((src, slot), []).append(lid)
+    link_of = {(dst, k): lid for lid, _, _, dst, k, _ in links}
+
+    nodes = []
+    for n in wf.nodes:
+        s = sch[n.type]
         inputs = []
-        for name, typ in link_inputs:
-            entry = {"name": name, "type": typ, "link": None}
-            if name in n.get("in", {}):
-                src, slot = n["in"][name]
-                link_id += 1
-                links.append([link_id, src, slot, n["id"], len(inputs), schemas[src][2][slot][1]])
-                out_links.setdefault((src, slot), []).append(link_id)
-                entry["link"] = link_id
+        for k, i in enumerate(ui_slots(s)):
+            entry = {"localized_name": i.label or i.name, "name": i.name}
+            if i.optional:
+                entry["shape"] = 7
+            entry["type"] = i.type
+            if i.widget:
+                entry["widget"] = {"name": i.name}
+            entry["link"] = link_of.get((n.id, k))
             inputs.append(entry)
-        if "fps_from" in n:
-            src, slot = n["fps_from"]
-            link_id += 1
-            links.append([link_id, src, slot, n["id"], len(inputs), "FLOAT"])
-            out_links.setdefault((src, slot), []).append(link_id)
-            inputs.append({"name": "fps", "type": "FLOAT", "widget": {"name": "fps"}, "link": link_id})
-        values = [n.get("w", {}).get(w) for w in widgets]
-        col, row = order % 4, order // 4
-        ui_nodes.append({
-            "id": n["id"], "type": n["type"], "pos": [40 + 380 * col, 40 + 320 * row], "size": [340, 260],
-            "flags": {}, "order": order, "mode": 0, "inputs": inputs,
-            "outputs": [{"name": name, "type": typ, "links": [], "slot_index": i} for i, (name, typ) in enumerate(outputs)],
-            "properties": {"Node name for S&R": n["type"]},
-            "widgets_values": values,
-        })
-    for node in ui_nodes:
-        for i, out in enumerate(node["outputs"]):
-            out["links"] = out_links.get((node["id"], i), [])
-    assert all(by_id.get(src) for _, src, *_ in links)
-    return {"last_node_id": max(by_id), "last_link_id": link_id, "nodes": ui_nodes, "links": links, "groups": [],
-            "config": {}, "extra": {"toontalker": {"title": wf["title"]}}, "version": 0.4}
+        if n.type in UI_ONLY_TYPES:
+            inputs = []
+        outputs = []
+        for k, (name, typ) in enumerate(s.outputs):
+            out = {"localized_name": name, "name": name, "type": typ}
+            got = out_links.get((n.id, k), [])
+            if got:
+                out["slot_index"] = k
+            out["links"] = got
+            outputs.append(out)
+        values = [n.widgets.get(i.name) if i.ui_value is None else i.ui_value for i in s.inputs if i.widget]
+        node = {"id": n.id, "type": n.type, "pos": list(n.pos), "size": list(n.size), "flags": {},
+                "order": order[n.id], "mode": 0, "inputs": inputs, "outputs": outputs}
+        if n.title:
+            node["title"] = n.title
+        node["properties"] = {} if n.type in UI_ONLY_TYPES else {"Node name for S&R": n.type}
+        node["widgets_values"] = values
+        node.update(NODE_COLORS.get(n.type, {}))
+        nodes.append(node)
+
+    groups = []
+    for k, (title, members, color) in enumerate(wf.groups):
+        boxes = [(by_id[m].pos, by_id[m].size) for m in members]
+        x0 = min(p[0] for p, _ in boxes) - 20
+        y0 = min(p[1] for p, _ in boxes) - 30 - 50  # the node title bar sits above pos; room for the group title
+        x1 = max(p[0] + s[0] for p, s in boxes) + 20
+        y1 = max(p[1] + s[1] for p, s in boxes) + 20
+        groups.append({"id": k + 1, "title": title, "bounding": [x0, y0, x1 - x0, y1 - y0], "color": color,
+                       "font_size": 24, "flags": {}})
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-toontalker/{wf.name}")), "revision": 0,
+        "last_node_id": max(by_id), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": groups,
+        "config": {}, "extra": {"ds": {"scale": 0.7, "offset": [0, 0]}, "toontalker": {"title": wf.title}},
+        "version": 0.4,
+    }
 
 
-def load_pack_nodes() -> dict:
-    import importlib.util
-    import sys
+def js_numbers(value):
+    """Floats with an integral value as ints, as the frontend (JavaScript) writes them: 1.0 -> 1."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [js_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: js_numbers(v) for k, v in value.items()}
+    return value
 
-    spec = importlib.util.spec_from_file_location("toontalker_pack", REPO / "__init__.py",
-                                                  submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["toontalker_pack"] = module
-    spec.loader.exec_module(module)
-    return module.NODE_CLASS_MAPPINGS
 
-
-def main() -> None:
-    pack_nodes = load_pack_nodes()
-    (OUT / "api").mkdir(parents=True, exist_ok=True)
+def render_all(pack=None) -> dict[Path, str]:
+    """File path -> content for every workflow in both formats."""
+    sch = schemas(pack)
+    files = {}
     for wf in workflows():
-        (OUT / f"{wf['name']}.json").write_text(json.dumps(to_ui(wf, pack_nodes), indent=1) + "\n")
-        (OUT / "api" / f"{wf['name']}.json").write_text(json.dumps(to_api(wf), indent=1) + "\n")
-        print("wrote", wf["name"])
+        files[OUT / f"{wf.name}.json"] = json.dumps(js_numbers(to_ui(wf, sch)), indent=1) + "\n"
+        files[OUT / "api" / f"{wf.name}.json"] = json.dumps(js_numbers(to_api(wf, sch)), indent=1) + "\n"
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="only compare with the files on disk")
+    args = ap.parse_args(argv)
+    files = render_all()
+    stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for p in stale:
+            print("out of date:", p.relative_to(REPO))
+        return 1 if stale else 0
+    (OUT / "api").mkdir(parents=True, exist_ok=True)
+    for p, text in files.items():
+        p.write_text(text)
+        print("wrote", p.relative_to(REPO))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
