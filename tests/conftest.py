@@ -71,18 +71,12 @@ def checkpoint_files(manifest, tmp_path_factory):
     return files
 
 
-def load_pack(name: str = "toontalker_pack"):
-    """Import the repository as a ComfyUI custom-node package (as ComfyUI does: by file location)."""
-    import importlib.util
-    import sys
+def load_pack():
+    """Import the repository as a ComfyUI custom-node package (as ComfyUI does: by file location); one
+    implementation, shared with tools/make_workflows.py (tools/ is on pytest's pythonpath)."""
+    from make_workflows import load_pack as load
 
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "__init__.py", submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load()
 
 
 @pytest.fixture(scope="session")
