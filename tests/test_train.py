@@ -203,3 +203,54 @@ def test_folder_clip_crop_modes():
     assert crop_clip(frames, "center", 64).shape == (3, 3, 64, 64)
     with pytest.raises(ValueError, match="unknown crop"):
         crop_clip(frames, "sideways", 64)
+
+
+class FixedPairsWithMotion(FixedPairs):
+    """Fixed pairs plus their known motion parameters (as the synthetic sources give them)."""
+
+    def __init__(self, src, drv, aux):
+        super().__init__(src, drv)
+        self.last_aux = aux
+
+
+def test_pose_targets_scale_to_the_ranges_and_follow_a_mirror():
+    from toontalker_train.flowsup import pose_targets
+
+    keys = list(C.MOTION_RANGES)
+    m = {k: torch.tensor([lo, hi]) for k, (lo, hi) in C.MOTION_RANGES.items()}
+    t = pose_targets(m)
+    assert torch.allclose(t[0], -torch.ones(len(keys))) and torch.allclose(t[1], torch.ones(len(keys)))
+    m = {**C.neutral_motion(1), "yaw": torch.tensor([0.35]), "pitch": torch.tensor([0.2]),
+         "eye_l": torch.tensor([0.0]), "eye_r": torch.tensor([1.0])}
+    plain, mirrored = pose_targets(m, torch.tensor([False]))[0], pose_targets(m, torch.tensor([True]))[0]
+    i = {k: keys.index(k) for k in ("yaw", "pitch", "eye_l", "eye_r")}
+    assert mirrored[i["yaw"]] == -plain[i["yaw"]] != 0 and mirrored[i["pitch"]] == plain[i["pitch"]]
+    assert mirrored[i["eye_l"]] == plain[i["eye_r"]] and mirrored[i["eye_r"]] == plain[i["eye_l"]]
+
+
+def test_motion_supervision_learns_the_pose_and_warms_up_before_reconstruction(tmp_path):
+    g = torch.Generator().manual_seed(5)
+    data = SyntheticCartoon(64, augment=False)
+    src, drv = data.sample(2, g)
+    tr = _trainer(tmp_path, stage="indomain", w_pose=1.0, w_flow=1.0, flow_steps=100, motion_warmup=4)
+    tr.real = FixedPairsWithMotion(src, drv, data.last_aux)
+    logs = [tr.train_step() for _ in range(8)]
+    assert {"pose_real", "flow_real", "l1_real"} <= set(logs[0])
+    assert logs[-1]["pose_real"] < 0.8 * logs[0]["pose_real"], [round(x["pose_real"], 4) for x in logs]
+    # during the warm-up the reconstruction weighs 0.1, afterwards 1
+    rec = [x["l1_real"] + x["msssim_real"] for x in logs]
+    fl = [x["flow_real"] * (1 - i / 100) + x["pose_real"] * (1 - i / 100) for i, x in enumerate(logs)]
+    assert abs(logs[0]["loss"] - (fl[0] + 0.1 * rec[0])) < 1e-4 and abs(logs[5]["loss"] - (fl[5] + rec[5])) < 1e-4
+    ck = tr.checkpoint_dict()
+    assert set(ck["pose_heads"]) == {"real.weight", "real.bias"}
+
+
+def test_a_non_finite_loss_skips_the_update(tmp_path):
+    tr = _trainer(tmp_path)
+    before = [p.detach().clone() for p in tr.model.parameters()]
+    s, d = _real_pairs()
+    d = d.clone()
+    d[0, :, 0, 0] = float("nan")
+    logs = tr.train_step({"real": (s, d), "cartoon": _cartoon_pairs()})
+    assert not torch.isfinite(torch.tensor(logs["loss"])) and tr.step == 1
+    assert all(torch.equal(p, q) for p, q in zip(before, tr.model.parameters()))
