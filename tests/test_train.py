@@ -254,3 +254,10 @@ def test_a_non_finite_loss_skips_the_update(tmp_path):
     logs = tr.train_step({"real": (s, d), "cartoon": _cartoon_pairs()})
     assert not torch.isfinite(torch.tensor(logs["loss"])) and tr.step == 1
     assert all(torch.equal(p, q) for p, q in zip(before, tr.model.parameters()))
+
+
+def test_ellipse_distance_is_finite_for_a_zero_radius():
+    x = torch.linspace(-1, 1, 9)[None].expand(9, -1)
+    d = C._ellipse_sdf(x, x.t(), 0.0, 0.0, torch.zeros(9, 9), 0.5)  # the chin's radius crossing 0
+    assert torch.isfinite(d).all() and (d[:, x[0] != 0] > 0).all()  # only its centre line is inside
+    assert torch.equal(C._ellipse_sdf(x, x.t(), 0.0, 0.0, -0.3, 0.5), C._ellipse_sdf(x, x.t(), 0.0, 0.0, 0.3, 0.5))

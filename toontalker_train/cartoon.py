@@ -124,7 +124,10 @@ def _soft(sdf: torch.Tensor, px: float) -> torch.Tensor:
 
 def _ellipse_sdf(x, y, cx, cy, rx, ry):
     """Approximate signed distance to an axis-aligned ellipse: the implicit function divided by its gradient
-    length (first order; accurate near the edge, also for very thin ellipses such as a closing eye)."""
+    length (first order; accurate near the edge, also for very thin ellipses such as a closing eye).
+    Radii count by magnitude, at least 1e-6: the squeezed chin's radius crosses 0 below the face, and an
+    exact 0 there made a pixel 0/0 (NaN) about once in a few thousand characters."""
+    rx, ry = torch.as_tensor(rx).abs().clamp(min=1e-6), torch.as_tensor(ry).abs().clamp(min=1e-6)
     ax, ay = (x - cx) / rx, (y - cy) / ry
     q = torch.sqrt(ax * ax + ay * ay + 1e-12)
     grad = torch.sqrt((ax / rx) ** 2 + (ay / ry) ** 2 + 1e-12) / q
