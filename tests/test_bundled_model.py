@@ -7,7 +7,6 @@ undefined or low, range ~0); a damped one gives a small range.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +15,10 @@ import torch
 from toontalker_core.cli import main
 from toontalker_core.face.detect import detect_faces
 from toontalker_core.media import iter_driving
+from toontalker_core.paths import BUNDLED_DIR, PACK_ROOT
 
-REPO = Path(__file__).resolve().parent.parent
-BUNDLED = REPO / "toontalker_core" / "weights" / "cross-domain-demo-64px.safetensors"
-SOURCE, DRIVING = REPO / "samples" / "source_real.png", REPO / "samples" / "driving.mp4"
+BUNDLED = BUNDLED_DIR / "cross-domain-demo-64px.safetensors"
+SOURCE, DRIVING = PACK_ROOT / "samples" / "source_real.png", PACK_ROOT / "samples" / "driving.mp4"
 
 
 def head_track(frames: torch.Tensor) -> np.ndarray:
