@@ -12,3 +12,7 @@ class CheckpointError(ToonTalkerError):
 
 class InputError(ToonTalkerError):
     """A bad argument or input tensor (strength, reference frame, image batch, domain route)."""
+
+
+class MediaError(ToonTalkerError):
+    """An image, video, array or output path that cannot be used as given (names the file and what to do)."""

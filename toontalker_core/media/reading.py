@@ -1,0 +1,264 @@
+"""Driving input (a video file, a folder of frames, a single image or a .npy array), streamed as
+float32 [n,3,H,W] chunks in [0,1] so a long video never has to fit in memory."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import MediaError
+from .common import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, PathLike, natural_key, require_exists, short_reason
+from .images import image_size, read_image_array
+
+
+def _to_float_frame(arr: np.ndarray) -> np.ndarray:
+    """uint8 or float HxWx3 -> float32 in [0,1]."""
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    return np.clip(np.nan_to_num(arr.astype(np.float32, copy=False)), 0.0, 1.0)
+
+
+
+# ----------------------------------------------------------------------------------------------
+# driving input: classification
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class DrivingInfo:
+    path: Path
+    kind: str            # "video" | "folder" | "image" | "array" (.npy)
+    fps: float           # video fps; 25.0 for folders/images/arrays
+    num_frames: int      # exact
+    width: int
+    height: int
+    has_audio: bool
+
+
+def _list_images(folder: Path) -> list[Path]:
+    """Image files directly inside `folder`, in natural order; hidden files (e.g. macOS ._x.png) skipped."""
+    files = [f for f in folder.iterdir()
+             if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not f.name.startswith(".")]
+    return sorted(files, key=lambda f: natural_key(f.name))
+
+
+def _looks_like_image(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        return True
+    except Exception:
+        return False
+
+
+def _classify(path: PathLike) -> tuple[Path, str, list[Path]]:
+    """-> (path, kind, folder files). Raises MediaError for missing/empty inputs."""
+    p = Path(path)
+    require_exists(p, "driving input")
+    if p.is_dir():
+        files = _list_images(p)
+        if not files:
+            exts = ", ".join(sorted(IMAGE_EXTS))
+            raise MediaError(f"folder {p} contains no images ({exts}); put the driving frames there "
+                             "or pass a video file")
+        return p, "folder", files
+    ext = p.suffix.lower()
+    if ext == ".npy":
+        return p, "array", []
+    if ext in IMAGE_EXTS:
+        return p, "image", []
+    if ext in VIDEO_EXTS:
+        return p, "video", []
+    return p, ("image" if _looks_like_image(p) else "video"), []
+
+
+# ----------------------------------------------------------------------------------------------
+# driving input: video via PyAV
+# ----------------------------------------------------------------------------------------------
+
+def _open_video(p: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    try:
+        container = av.open(str(p), metadata_errors="ignore")
+    except Exception as exc:
+        raise MediaError(f"{p} could not be decoded as video: {short_reason(exc)}") from None
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{p} could not be decoded as video: it has no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+def _decoded(container, stream, p: Path) -> Iterator[av.VideoFrame]:
+    """Decode `stream`, turning FFmpeg errors into MediaError."""
+    index = 0
+    try:
+        for frame in container.decode(stream):
+            yield frame
+            index += 1
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{p} could not be decoded as video (failed at frame {index}): "
+                         f"{short_reason(exc)}") from None
+
+
+def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """Decoded frame -> uint8 HxWx3, with the container's display rotation applied (phone videos)."""
+    arr = frame.to_ndarray(format="rgb24")
+    quarter_turns = round(frame.rotation / 90) % 4
+    if quarter_turns:
+        arr = np.rot90(arr, k=quarter_turns)  # rotation is counter-clockwise, like np.rot90
+    return np.ascontiguousarray(arr)
+
+
+def _video_fps(stream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else 0.0
+    return fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
+
+
+def _trusted_frame_count(container, stream) -> int:
+    """The container's frame count where it comes from an exact index (MP4/MOV sample tables), else 0."""
+    name = container.format.name or ""
+    if ("mov" in name or "mp4" in name) and stream.frames > 0:
+        return int(stream.frames)
+    return 0
+
+
+def _probe_video(p: Path) -> DrivingInfo:
+    container, stream = _open_video(p)
+    try:
+        frames = _decoded(container, stream, p)
+        first = next(frames, None)
+        if first is None:
+            raise MediaError(f"{p} has no video frames; pass a video with at least one frame")
+        height, width = _frame_rgb(first).shape[:2]
+        count = _trusted_frame_count(container, stream) or 1 + sum(1 for _ in frames)
+        return DrivingInfo(path=p, kind="video", fps=_video_fps(stream), num_frames=count,
+                           width=width, height=height, has_audio=bool(container.streams.audio))
+    finally:
+        container.close()
+
+
+def _video_frames(p: Path, start: int, stop: int | None) -> Iterator[np.ndarray]:
+    container, stream = _open_video(p)
+    try:
+        for i, frame in enumerate(_decoded(container, stream, p)):
+            if stop is not None and i >= stop:
+                break
+            if i >= start:
+                yield _frame_rgb(frame)
+    finally:
+        container.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# driving input: folders, single images, .npy arrays
+# ----------------------------------------------------------------------------------------------
+
+def _probe_folder(p: Path, files: list[Path]) -> DrivingInfo:
+    width, height = image_size(files[0])
+    for f in files[1:]:
+        size = image_size(f)
+        if size != (width, height):
+            raise MediaError(f"{f} is {size[0]}x{size[1]} px but {files[0].name} is {width}x{height}; "
+                             f"all frames in {p} must have one size")
+    return DrivingInfo(path=p, kind="folder", fps=DEFAULT_FPS, num_frames=len(files),
+                       width=width, height=height, has_audio=False)
+
+
+def _load_array(p: Path) -> np.ndarray:
+    """Memory-mapped [N,H,W,3] array (uint8 or float in [0,1])."""
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:
+        raise MediaError(f"could not read {p} as a .npy array: {short_reason(exc)}") from None
+    if arr.ndim != 4 or arr.shape[-1] != 3 or not (arr.dtype == np.uint8 or arr.dtype.kind == "f"):
+        raise MediaError(f"{p} holds a {arr.dtype} array of shape {arr.shape}; expected [N,H,W,3] "
+                         "float in [0,1] or uint8")
+    if arr.shape[0] == 0:
+        raise MediaError(f"{p} holds zero frames; pass an array with at least one frame")
+    return arr
+
+
+def _frame_source(p: Path, kind: str, files: list[Path], start: int,
+                  stop: int | None) -> Iterator[np.ndarray]:
+    """Frames in [start, stop) as HxWx3 arrays (uint8 or float32)."""
+    if kind == "video":
+        return _video_frames(p, start, stop)
+    if kind == "folder":
+        return (read_image_array(f) for f in files[start:stop])
+    if kind == "image":
+        return (read_image_array(p) for _ in range(1)[start:stop])
+    arr = _load_array(p)
+    return (np.asarray(arr[i]) for i in range(arr.shape[0])[start:stop])
+
+
+# ----------------------------------------------------------------------------------------------
+# driving input: public API
+# ----------------------------------------------------------------------------------------------
+
+def probe_driving(path: PathLike) -> DrivingInfo:
+    """Describe a driving input (video file, folder of frames, single image or .npy) without loading it."""
+    p, kind, files = _classify(path)
+    if kind == "video":
+        return _probe_video(p)
+    if kind == "folder":
+        return _probe_folder(p, files)
+    if kind == "image":
+        width, height = image_size(p)
+        return DrivingInfo(path=p, kind="image", fps=DEFAULT_FPS, num_frames=1,
+                           width=width, height=height, has_audio=False)
+    n, h, w, _ = _load_array(p).shape
+    return DrivingInfo(path=p, kind="array", fps=DEFAULT_FPS, num_frames=n,
+                       width=w, height=h, has_audio=False)
+
+
+def _stack_chunk(frames: list[np.ndarray]) -> torch.Tensor:
+    batch = np.stack([_to_float_frame(f) for f in frames])
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+
+
+def iter_driving(path: PathLike, chunk_size: int = 16, start: int = 0,
+                 stop: int | None = None) -> Iterator[torch.Tensor]:
+    """Yield float32 [n,3,H,W] in [0,1] chunks in frame order (streaming: never holds the whole video).
+
+    start/stop select the frame range [start, stop) like a slice; a stop past the end just ends early.
+    """
+    if chunk_size < 1:
+        raise MediaError(f"chunk_size must be >= 1, got {chunk_size}")
+    if start < 0 or (stop is not None and stop < start):
+        raise MediaError(f"invalid frame range start={start}, stop={stop}; need 0 <= start <= stop")
+    p, kind, files = _classify(path)
+    first_shape: tuple[int, ...] | None = None
+    chunk: list[np.ndarray] = []
+    for i, frame in enumerate(_frame_source(p, kind, files, start, stop), start=start):
+        if first_shape is None:
+            first_shape = frame.shape
+        elif frame.shape != first_shape:
+            raise MediaError(f"{p}: frame {i} is {frame.shape[1]}x{frame.shape[0]} px but earlier frames are "
+                             f"{first_shape[1]}x{first_shape[0]}; all driving frames must have one size")
+        chunk.append(frame)
+        if len(chunk) == chunk_size:
+            yield _stack_chunk(chunk)
+            chunk = []
+    if chunk:
+        yield _stack_chunk(chunk)
+
+
+def read_frame(path: PathLike, index: int) -> torch.Tensor:
+    """One frame [3,H,W] (e.g. the reference frame). Negative indices count from the end."""
+    wanted = index
+    if index < 0:
+        index += probe_driving(path).num_frames
+    if index >= 0:
+        for chunk in iter_driving(path, chunk_size=1, start=index, stop=index + 1):
+            return chunk[0]
+    n = probe_driving(path).num_frames
+    raise MediaError(f"frame index {wanted} is out of range for {Path(path)}: it has {n} frame(s), "
+                     f"valid indices are 0..{n - 1}")
+
