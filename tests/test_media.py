@@ -68,7 +68,7 @@ def test_png_folder_round_trip(tmp_path):
         w.write(frames[:3])
         w.write(nchw(frames[3:]))  # torch NCHW is accepted too
         assert w.count == 7
-    assert sorted(os.listdir(out)) == [f"{i:06d}.png" for i in range(7)]
+    assert sorted(os.listdir(out)) == [".toontalker"] + [f"{i:06d}.png" for i in range(7)]  # frames + our mark
     info = probe_driving(out)
     assert info == DrivingInfo(path=out, kind="folder", fps=25.0, num_frames=7, width=64, height=48,
                                has_audio=False)
@@ -399,7 +399,7 @@ def test_writer_refuses_unsafe_or_unsupported_outputs(tmp_path):
     keep = tmp_path / "mine"
     keep.mkdir()
     (keep / "important.txt").write_text("user data")
-    with pytest.raises(MediaError, match="already contains other files"):
+    with pytest.raises(MediaError, match="not written by ToonTalker"):
         FrameWriter(keep)
     with pytest.raises(MediaError, match=r"cannot write .*\.webm"):
         FrameWriter(tmp_path / "x.webm")

@@ -14,13 +14,15 @@ import argparse
 import json
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
 import torch
 
 from .config import ModelConfig, infer_config
-from .errors import CheckpointError
+from .atomic import atomic_write, check_writable, describe, is_regular_file, same_file_input
+from .errors import CheckpointError, InputError
 from .model import ToonTalker
 
 ROLES = ("gen", "gen_real")
@@ -35,12 +37,10 @@ def _read_torch(path: Path) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        reason = str(e).strip().splitlines()
-        hint = next((line for line in reason if "GLOBAL" in line or "Unsupported" in line), reason[0] if reason else "")
         raise CheckpointError(
-            f"{path}: refused to load: the file contains Python objects that could run code ({hint.strip()[:160]}). "
-            "Only tensors, plain containers and argparse.Namespace are accepted; re-save the state dicts "
-            "from a trusted environment.") from None
+            f"{path}: refused to load: the file contains Python objects that could run code "
+            f"({_pickled_class(e)}). Only tensors, plain containers and argparse.Namespace are accepted; "
+            "re-save the state dicts from a trusted environment.") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
                               f"{str(e).strip().splitlines()[0][:160]}") from None
@@ -62,6 +62,27 @@ def _read_torch(path: Path) -> dict:
     # Files written by this project's training carry their architecture; released files do not.
     config = obj.get("config") if isinstance(obj.get("config"), dict) else None
     return {"states": states, "config": config}
+
+
+def _pickled_class(e: pickle.UnpicklingError) -> str:
+    """The refused class named in torch's (multi-line) weights_only message, e.g. 'torch.nn.modules.linear.Linear'."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(e))
+    if found:
+        return f"a pickled {found.group(1)}"
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return first if len(first) <= 120 else first[:117] + "..."
+
+
+def check_finite(states: dict, origin: str = "checkpoint") -> None:
+    """Refuse weights holding NaN or Inf (a diverged training run, a broken conversion): such a model renders
+    black or garbage frames without any error. Names the first bad tensor."""
+    for role, sd in states.items():
+        for key, t in sd.items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                bad = int((~torch.isfinite(t)).sum())
+                raise CheckpointError(f"{origin}: tensor '{role}.{key}' holds {bad} NaN/Inf value(s) of "
+                                      f"{t.numel()}; the checkpoint is broken (diverged training or a bad "
+                                      "conversion), use another one")
 
 
 def _read_safetensors(path: Path) -> dict:
@@ -105,6 +126,7 @@ def build_model(states: dict, config: dict | None = None, origin: str = "checkpo
         cfg = ModelConfig.from_dict(config) if config else infer_config(states["gen"])
     except CheckpointError as e:
         raise CheckpointError(f"{origin}: unknown layout: {e}") from None
+    check_finite(states, origin)
     model = ToonTalker(cfg, cross_domain="gen_real" in states)
     for role, sd in states.items():
         target = getattr(model, role)
@@ -129,13 +151,31 @@ def build_model(states: dict, config: dict | None = None, origin: str = "checkpo
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32) -> ToonTalker:
     """Load a checkpoint file into an eval-mode model on `device` in `dtype`."""
+    device = _check_device(device)
     data = read_states(path)
     model = build_model(data["states"], data["config"], origin=str(path))
     return model.to(device=device, dtype=dtype)
 
 
+def _check_device(device) -> torch.device:
+    """A device that exists on this machine, else one clear InputError (torch would assert deep inside .to())."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(f"unknown device {device!r}: {e}; use 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device '{device}' requested but CUDA is not available on this machine; use 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"device '{device}' requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError(f"device '{device}' requested but MPS is not available on this machine; use 'cpu'")
+    return dev
+
+
 def save_safetensors(model_or_states, out: str | os.PathLike, config: ModelConfig | None = None) -> Path:
-    """Write a model (or {role: state_dict}) as .safetensors with layout metadata; atomic."""
+    """Write a model (or {role: state_dict}) as .safetensors with layout metadata; atomic. Tensors keep their
+    dtype (a half-precision checkpoint stays half)."""
     from safetensors.torch import save_file
 
     if isinstance(model_or_states, ToonTalker):
@@ -147,30 +187,34 @@ def save_safetensors(model_or_states, out: str | os.PathLike, config: ModelConfi
     flat = {f"{role}.{k}": v.detach().contiguous().cpu() for role, sd in states.items() for k, v in sd.items()}
     meta = {"format": FORMAT_TAG, "layout": "cross-domain" if "gen_real" in states else "in-domain",
             "config": json.dumps(config.to_dict())}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    try:
+    with atomic_write(out) as tmp:
         save_file(flat, str(tmp), metadata=meta)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return Path(out)
 
 
-def convert(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Checkpoint (.pth/.pt/.safetensors) -> .safetensors (or back to a .pth with only the state dicts)."""
+def convert(src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Checkpoint (.pth/.pt/.safetensors) -> .safetensors (or back to a .pth with only the state dicts).
+
+    The weights are validated (layout, finite values) before anything is written and keep their stored
+    dtype. An existing `dst` is replaced only with `overwrite=True`, and never when it is `src` itself."""
+    src, dst = Path(src), Path(dst)
+    ext = dst.suffix.lower()
+    if ext not in SAFETENSORS_EXTS | TORCH_EXTS:
+        raise CheckpointError(f"{dst}: unknown output format; use .safetensors or .pth")
+    if same_file_input(dst, [src]) is not None:
+        raise CheckpointError(f"{dst} is the input checkpoint itself; write the converted file elsewhere")
+    if dst.exists() or dst.is_symlink():
+        if not is_regular_file(dst):
+            raise CheckpointError(f"{dst} already exists and is {describe(dst)}; refusing to replace it")
+        if not overwrite:
+            raise CheckpointError(f"{dst} already exists; pass --overwrite to replace it")
+    check_writable(dst, CheckpointError)
     data = read_states(src)
-    model = build_model(data["states"], data["config"], origin=str(src))  # validates before writing
-    dst = Path(dst)
-    if dst.suffix.lower() in SAFETENSORS_EXTS:
-        return save_safetensors(model, dst)
-    if dst.suffix.lower() in TORCH_EXTS:
-        tmp = dst.with_name(f".{dst.name}.partial")
-        try:
-            torch.save({r: getattr(model, r).state_dict() for r in ROLES if getattr(model, r) is not None}, tmp)
-            os.replace(tmp, dst)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dst
-    raise CheckpointError(f"{dst}: unknown output format; use .safetensors or .pth")
+    build_model(data["states"], data["config"], origin=str(src))  # validates before writing
+    config = ModelConfig.from_dict(data["config"]) if data["config"] else infer_config(data["states"]["gen"])
+    states = {r: data["states"][r] for r in ROLES if r in data["states"]}
+    if ext in SAFETENSORS_EXTS:
+        return save_safetensors(states, dst, config)
+    with atomic_write(dst) as tmp:
+        torch.save({**states, "config": config.to_dict()}, tmp)
+    return dst

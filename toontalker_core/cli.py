@@ -2,16 +2,20 @@
 
     python -m toontalker_core indomain    --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core crossdomain --type r2c|c2r --source_path S --driving_path D --output_dir OUT
-    python -m toontalker_core convert IN.pth OUT.safetensors
+    python -m toontalker_core convert IN.pth OUT.safetensors [--overwrite]
 
-D: a video, a folder of frames (name order) or one image. OUT by its form: a video (.mp4/.mov/.mkv, H.264,
-the driving fps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a folder of PNGs.
+D: a video, a folder of frames (name order), one image or a .npy array. OUT by its form: a video (.mp4/.mov/.mkv,
+H.264, the driving fps or timestamps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a folder of PNGs.
+Nothing the user did not ask to replace is replaced, every user error is one `error: ...` line with exit 2, and
+SIGINT/SIGTERM/SIGHUP leave no partial output (exit 128 + signal number).
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +37,14 @@ ROUTES = {"r2c": ("cartoon", "real"), "c2r": ("real", "cartoon")}
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source_path", "--source", required=True, help="source portrait image")
     p.add_argument("--driving_path", "--driving", required=True,
-                   help="driving video, folder of frames (name order) or one image")
+                   help="driving video, folder of frames (name order), one image, or a .npy array [N,H,W,3] "
+                        "(uint8, or float in [0,1])")
+    p.add_argument("--allow-truncated", "--allow_truncated", dest="allow_truncated", action="store_true",
+                   help="accept a driving video that ends before its declared frame count (a cut-off download) "
+                        "and use the frames that decode; without it such a video is an error")
     p.add_argument("--output_dir", "--save_path", "--output", "-o", dest="output", default="output.mp4",
-                   help="output: .mp4/.mov/.mkv video, .npy array, or a folder of PNGs (default: output.mp4)")
+                   help="output: .mp4/.mov/.mkv video, .npy array, or a folder of PNGs (default: output.mp4). "
+                        "Only a file of the same kind or a PNG folder this tool wrote is replaced")
     p.add_argument("--checkpoint", help="checkpoint file (.pth/.pt/.safetensors); default: the model folder")
     p.add_argument("--mode", choices=S.MODES, default="relative",
                    help="relative: motion relative to the reference frame; absolute: the driving pose itself")
@@ -90,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv = sub.add_parser("convert", help="convert a checkpoint (.pth <-> .safetensors)")
     conv.add_argument("src")
     conv.add_argument("dst")
+    conv.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     return parser
 
 
@@ -98,15 +108,18 @@ def run_reenact(args: argparse.Namespace) -> Path:
     strength = S.check_strength(args.strength)
     if args.batch_size < 1:
         raise ToonTalkerError(f"--batch-size must be >= 1, got {args.batch_size}")
-    # Validate every input before the (slow) model load.
+    # Validate every input and the output before the (slow) model load.
     source01 = load_image(args.source_path)
-    info = probe_driving(args.driving_path)
+    info = probe_driving(args.driving_path, allow_truncated=args.allow_truncated)
     ref_index = S.check_reference(args.reference_frame, info.num_frames)
     layout = "cross-domain" if args.command == "crossdomain" else "in-domain"
     ckpt = Path(args.checkpoint) if args.checkpoint else _default_checkpoint(layout)
-    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    if args.crop == "auto":  # face detection before the (slow) model load: a missing face fails fast
-        plan = _CropPlan(args, source01, info, ref_index)
+    log = (lambda *a: None) if args.quiet else _log
+    if info.timestamps is not None:
+        log(f"note: {info.path} has a variable frame rate ({info.num_frames} frames over "
+            f"{info.timestamps[-1]:.2f} s); the output video keeps its timing")
+    plan = _CropPlan(args, source01, info, ref_index) if args.crop == "auto" else None  # a missing face fails fast
+    writer = _writer(args, info, ckpt, plan.alpha if plan else None, log)
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.precision, device)
@@ -114,37 +127,51 @@ def run_reenact(args: argparse.Namespace) -> Path:
     model = load_model(ckpt, device=device, dtype=dtype)
     model.check_route(source_domain, driving_domain)
     log(f"loaded {ckpt} in {time.perf_counter() - t0:.1f}s: {model.describe()}")
-    if args.crop == "auto":
-        return plan.run(args, model, source_domain, driving_domain, strength, info, log)
+    if plan is not None:
+        return plan.run(args, model, source_domain, driving_domain, strength, info, writer, log)
 
     size = model.cfg.size
     source = S.encode_source(model, S.to_model_range(resize_to(source01, size)[None], model), source_domain)
-    reference = S.encode_driving(model, S.to_model_range(resize_to(read_frame(args.driving_path, ref_index), size)[None], model),
+    reference = S.encode_driving(model, S.to_model_range(resize_to(read_frame(args.driving_path, ref_index, args.allow_truncated), size)[None], model),
                                  driving_domain)
-    chunks = (resize_to(c, size) for c in iter_driving(args.driving_path, chunk_size=args.batch_size))
+    chunks = (resize_to(c, size) for c in _driving_chunks(args))
 
-    progress = _progress(info.num_frames, args.quiet)
-    audio = info.path if info.kind == "video" and info.has_audio else None
-    with FrameWriter(args.output, fps=info.fps, audio_from=audio) as writer:
+    with _progress(info.num_frames, args.quiet) as progress, writer:
         for frames in reenact_chunks(model, source, chunks, driving_domain, strength, args.mode,
                                      reference.canon_T1, on_chunk=progress.update):
             writer.write(frames)
-    progress.close()
     log(f"wrote {writer.count} frames to {args.output}")
     return Path(args.output)
+
+
+def _writer(args: argparse.Namespace, info, ckpt: Path, alpha, log) -> FrameWriter:
+    """The output, checked now (kind, what it would replace, same file as an input, writable), before rendering."""
+    audio = info.path if info.kind == "video" and info.has_audio else None
+    writer = FrameWriter(args.output, fps=info.fps, audio_from=audio, alpha=alpha, timestamps=info.timestamps,
+                         inputs=(args.source_path, args.driving_path, ckpt))
+    if alpha is not None and not writer.keeps_alpha:
+        log(f"note: the source's alpha channel is dropped ({Path(args.output).suffix or 'this'} output is RGB; "
+            "write a PNG folder to keep it)")
+    if info.timestamps is not None and writer.mode != "video":
+        log(f"note: {writer.mode} output has no timing; the variable frame rate of {info.path} is not kept")
+    return writer
+
+
+def _driving_chunks(args: argparse.Namespace):
+    return iter_driving(args.driving_path, chunk_size=args.batch_size, allow_truncated=args.allow_truncated)
 
 
 class _CropPlan:
     """--crop auto: where the faces are (found before the model loads) and the crop -> reenact -> paste loop."""
 
     def __init__(self, args: argparse.Namespace, source01: torch.Tensor, info, ref_index: int) -> None:
-        warn = (lambda msg: None) if args.quiet else (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+        warn = (lambda msg: None) if args.quiet else (lambda msg: _log(f"warning: {msg}"))
         self.source01 = source01
         self.alpha = _source_alpha(args.source_path)
         self.source_box, _ = locate_face(
             source01, box=args.source_box, scale=args.crop_scale, offset=args.crop_offset, warn=warn,
             what=f"the source image {args.source_path}", hint="pass its position with --source-box X Y SIZE")
-        self.reference = read_frame(args.driving_path, ref_index)
+        self.reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
         self.cropper = FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset,
                                    smoothing=args.smoothing, fps=info.fps, pad_mode=args.pad_mode,
                                    box=args.driving_box, warn=warn)
@@ -152,27 +179,18 @@ class _CropPlan:
                            hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE")
         check_blend(args.feather, args.color_match)
 
-    def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info, log) -> Path:
+    def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
+            writer: FrameWriter, log) -> Path:
         x, y, side = self.source_box.tolist()
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
         log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {self.source01.shape[2]}x"
             f"{self.source01.shape[1]}; driving crop: {driving}")
-        progress = _progress(info.num_frames, args.quiet)
-        audio = info.path if info.kind == "video" and info.has_audio else None
-        keep_alpha = self.alpha is not None and _writer_is_png_folder(args.output)
-        if self.alpha is not None and not keep_alpha:
-            log(f"note: the source's alpha channel is dropped ({Path(args.output).suffix or 'this'} output is RGB; "
-                "write a PNG folder to keep it)")
-        writer_cls = _AlphaPngWriter if keep_alpha else FrameWriter
-        extra = {"alpha": self.alpha} if keep_alpha else {}
-        chunks = iter_driving(args.driving_path, chunk_size=args.batch_size)
-        with writer_cls(args.output, fps=info.fps, audio_from=audio, **extra) as writer:
+        with _progress(info.num_frames, args.quiet) as progress, writer:
             for frames in reenact_full_frames(model, self.source01[None], self.source_box, self.cropper,
-                                              self.reference, chunks, source_domain, driving_domain, strength,
-                                              args.mode, args.feather, args.color_match, args.pad_mode,
+                                              self.reference, _driving_chunks(args), source_domain, driving_domain,
+                                              strength, args.mode, args.feather, args.color_match, args.pad_mode,
                                               on_chunk=progress.update):
                 writer.write(frames)
-        progress.close()
         if self.cropper.missed:
             log(f"no face found in {self.cropper.missed} of {self.cropper.frames} driving frames: "
                 "they reused the previous frame's box")
@@ -194,28 +212,6 @@ def _source_alpha(path) -> torch.Tensor | None:
     return None if bool((alpha >= 1).all()) else alpha
 
 
-def _writer_is_png_folder(out) -> bool:
-    try:
-        return FrameWriter(out).mode == "folder"
-    except MediaError:
-        return False
-
-
-class _AlphaPngWriter(FrameWriter):
-    """A PNG-folder FrameWriter that writes RGBA frames with the source's alpha (FrameWriter writes RGB)."""
-
-    def __init__(self, out, alpha: torch.Tensor, **kw) -> None:
-        super().__init__(out, **kw)
-        self.alpha = (alpha.clamp(0, 1) * 255).round().to(torch.uint8).numpy()[None, :, :, None]
-
-    def write(self, frames) -> None:
-        if self._tmp is None:
-            raise RuntimeError("use _AlphaPngWriter as a context manager")
-        rgb = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        alpha = np.broadcast_to(self.alpha, (*rgb.shape[:3], 1))
-        self._sink.write(np.ascontiguousarray(np.concatenate([rgb, alpha], axis=-1)))
-
-
 def _default_checkpoint(layout: str) -> Path:
     if layout == "in-domain":
         try:
@@ -234,18 +230,71 @@ def _progress(total: int, quiet: bool):
     return tqdm(total=total, unit="frame", disable=quiet, file=sys.stderr, desc="reenact")
 
 
+def _log(*parts) -> None:
+    """A message line on stderr, printed above a running progress bar rather than onto it."""
+    from tqdm import tqdm
+
+    tqdm.write(" ".join(str(p) for p in parts), file=sys.stderr)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM/SIGHUP turned into the same unwinding as Ctrl-C, so every temp file is removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_interrupt():
+    """SIGTERM and SIGHUP raise `Interrupted` (SIGINT already raises KeyboardInterrupt); further signals are
+    ignored while the first one unwinds, so cleanup cannot itself be cut short. Handlers restored after."""
+    wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+
+    def handler(signum, frame):
+        for sig in (*wanted, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in (*wanted, signal.SIGINT)}
+        signal.signal(signal.SIGINT, previous[signal.SIGINT])  # Ctrl-C keeps its own KeyboardInterrupt
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _os_error_line(e: OSError) -> str:
+    """OSError -> 'PATH: reason' without errno noise."""
+    reason = e.strerror or str(e) or type(e).__name__
+    where = e.filename if e.filename is not None else ""
+    return f"{where}: {reason}" if where else str(reason)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "convert":
-            out = convert(args.src, args.dst)
-            print(f"wrote {out}", file=sys.stderr)
-        else:
-            with torch.inference_mode():
-                run_reenact(args)
+        with _signals_interrupt():
+            if args.command == "convert":
+                out = convert(args.src, args.dst, overwrite=args.overwrite)
+                print(f"wrote {out}", file=sys.stderr)
+            else:
+                with torch.inference_mode():
+                    run_reenact(args)
     except (ToonTalkerError, MediaError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # filesystem / device errors the checks above could not foresee
+        print(f"error: {_os_error_line(e)}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"interrupted ({signal.Signals(e.signum).name}): no output written", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted: no output written", file=sys.stderr)
         return 130

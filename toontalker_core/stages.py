@@ -40,14 +40,19 @@ class EncodedSource:
         return self.motion.shape[0]
 
     def to(self, device) -> "EncodedSource":
-        return _move(self, device)
+        return self.map(lambda t: t.to(device))
+
+    def map(self, fn) -> "EncodedSource":
+        """A copy with `fn` applied to every tensor (also inside the per-level lists and key/value pairs),
+        e.g. `es.map(lambda t: t[:k])` keeps the first k sources of a batch."""
+        return _map_tensors(self, fn)
 
     def for_frames(self, frames: slice) -> "EncodedSource":
         """The source(s) paired with driving frames `frames`: one source serves all frames, a batch of
         sources pairs one-to-one with the frames."""
         if self.batch == 1:
             return self
-        return _map_tensors(self, lambda t: t[frames])
+        return self.map(lambda t: t[frames])
 
 
 @dataclass

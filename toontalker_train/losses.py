@@ -103,12 +103,7 @@ def canonical_change(model: ToonTalker, domain: str, frm: torch.Tensor, to: torc
 
 
 def _twice(es: S.EncodedSource) -> S.EncodedSource:
-    def cat(x):
-        if isinstance(x, torch.Tensor):
-            return torch.cat([x, x])
-        return type(x)(cat(v) for v in x)
-    return S.EncodedSource(es.domain, cat(es.appearance), cat(es.warp_features), cat(es.memory), cat(es.motion),
-                           cat(es.canon_T0), cat(es.canon_T1))
+    return es.map(lambda t: torch.cat([t, t]))
 
 
 def analogy_loss(model: ToonTalker, driving_domain: str, driving_ref: torch.Tensor | None,

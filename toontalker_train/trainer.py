@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 
 from toontalker_core import stages as S
+from toontalker_core.atomic import atomic_write
 from toontalker_core.checkpoint import build_model, read_states, save_safetensors
 from toontalker_core.config import ModelConfig
 from toontalker_core.model import ToonTalker
@@ -117,12 +117,7 @@ def param_groups(model: torch.nn.Module, lr: float, std_mult: float) -> list[dic
 
 def slice_source(es: S.EncodedSource, k: int) -> S.EncodedSource:
     """The first k sources of a batch encoding."""
-    def cut(x):
-        if isinstance(x, torch.Tensor):
-            return x[:k]
-        return type(x)(cut(v) for v in x)
-    return S.EncodedSource(es.domain, cut(es.appearance), cut(es.warp_features), cut(es.memory), es.motion[:k],
-                           es.canon_T0[:k], es.canon_T1[:k])
+    return es.map(lambda t: t[:k])
 
 
 def _state(model: ToonTalker) -> dict:
@@ -130,9 +125,8 @@ def _state(model: ToonTalker) -> dict:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:  # no temp file is left behind when saving fails
+        torch.save(obj, tmp)
 
 
 class Trainer:

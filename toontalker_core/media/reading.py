@@ -17,6 +17,9 @@ from .common import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, PathLike, natural_key, 
 from .images import image_size, read_image_array
 
 
+_RANGE_SLACK = 1e-3  # float frames a rounding step outside [0,1] are clipped, not refused
+
+
 def _to_float_frame(arr: np.ndarray) -> np.ndarray:
     """uint8 or float HxWx3 -> float32 in [0,1]."""
     if arr.dtype == np.uint8:
@@ -38,6 +41,7 @@ class DrivingInfo:
     width: int
     height: int
     has_audio: bool
+    timestamps: tuple[float, ...] | None = None  # per-frame times (s) of a variable-frame-rate video, else None
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -94,16 +98,29 @@ def _open_video(p: Path) -> tuple[av.container.InputContainer, av.video.stream.V
     return container, stream
 
 
-def _decoded(container, stream, p: Path) -> Iterator[av.VideoFrame]:
-    """Decode `stream`, turning FFmpeg errors into MediaError."""
+def _decoded(container, stream, p: Path, declared: int = 0, allow_truncated: bool = False) -> Iterator[av.VideoFrame]:
+    """Decode `stream`, turning FFmpeg errors into MediaError; a stream that ends before its `declared`
+    frame count is an error too (a truncated download or copy), unless `allow_truncated`."""
     index = 0
     try:
         for frame in container.decode(stream):
             yield frame
             index += 1
     except av.error.FFmpegError as exc:
+        if allow_truncated and index:
+            return
+        if declared:
+            raise MediaError(_truncated_message(p, index, declared, short_reason(exc))) from None
         raise MediaError(f"{p} could not be decoded as video (failed at frame {index}): "
                          f"{short_reason(exc)}") from None
+    if declared and index < declared and not allow_truncated:
+        raise MediaError(_truncated_message(p, index, declared))
+
+
+def _truncated_message(p: Path, decoded: int, declared: int, reason: str = "") -> str:
+    why = f" ({reason})" if reason else ""
+    return (f"{p} is truncated: {decoded} of its {declared} declared frames could be decoded{why}; "
+            "re-download or re-encode it, or pass --allow-truncated to use the frames that decode")
 
 
 def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -121,7 +138,7 @@ def _video_fps(stream) -> float:
     return fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
 
 
-def _trusted_frame_count(container, stream) -> int:
+def _declared_frame_count(container, stream) -> int:
     """The container's frame count where it comes from an exact index (MP4/MOV sample tables), else 0."""
     name = container.format.name or ""
     if ("mov" in name or "mp4" in name) and stream.frames > 0:
@@ -129,25 +146,62 @@ def _trusted_frame_count(container, stream) -> int:
     return 0
 
 
-def _probe_video(p: Path) -> DrivingInfo:
+def _packet_times(container, stream) -> list[float]:
+    """Presentation times (s) of the video packets actually present in the file, without decoding."""
+    times = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size and packet.pts is not None:
+                times.append(float(packet.pts * stream.time_base))
+    except av.error.FFmpegError:
+        pass  # a cut-off file: the packets before the cut are what there is
+    return sorted(times)
+
+
+def _timing(times: list[float], declared_fps: float) -> tuple[float, tuple[float, ...] | None]:
+    """-> (fps, per-frame timestamps or None). Timestamps are kept only for a variable frame rate (some frame
+    more than half an interval off the evenly spaced grid): the writer then follows them, so the audio stays
+    in sync. An evenly spaced clip whose declared rate is wrong gets its measured rate."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return declared_fps, None
+    rel = [t - times[0] for t in times]
+    step = rel[-1] / (len(rel) - 1)
+    if max(abs(t - i * step) for i, t in enumerate(rel)) > 0.5 * step:
+        return 1.0 / step, tuple(rel)
+    return (declared_fps if abs(declared_fps * step - 1) < 0.01 else 1.0 / step), None
+
+
+def _probe_video(p: Path, allow_truncated: bool = False) -> DrivingInfo:
     container, stream = _open_video(p)
     try:
-        frames = _decoded(container, stream, p)
+        declared = _declared_frame_count(container, stream)
+        frames = _decoded(container, stream, p, allow_truncated=allow_truncated)
         first = next(frames, None)
         if first is None:
             raise MediaError(f"{p} has no video frames; pass a video with at least one frame")
         height, width = _frame_rgb(first).shape[:2]
-        count = _trusted_frame_count(container, stream) or 1 + sum(1 for _ in frames)
-        return DrivingInfo(path=p, kind="video", fps=_video_fps(stream), num_frames=count,
-                           width=width, height=height, has_audio=bool(container.streams.audio))
+        if declared:  # MP4/MOV: count the packets present (cheap, no decoding) against the index
+            container.seek(0)
+            times = _packet_times(container, stream)
+            if len(times) < declared and not allow_truncated:
+                raise MediaError(_truncated_message(p, len(times), declared))
+            count = max(1, min(declared, len(times)))
+        else:  # no exact index: decode everything to count
+            times = [first.time] + [f.time for f in frames]
+            count = len(times)
+        usable = len(times) == count and None not in times
+        fps, timestamps = _timing(times if usable else [], _video_fps(stream))
+        return DrivingInfo(path=p, kind="video", fps=fps, num_frames=count, width=width, height=height,
+                           has_audio=bool(container.streams.audio), timestamps=timestamps)
     finally:
         container.close()
 
 
-def _video_frames(p: Path, start: int, stop: int | None) -> Iterator[np.ndarray]:
+def _video_frames(p: Path, start: int, stop: int | None, allow_truncated: bool = False) -> Iterator[np.ndarray]:
     container, stream = _open_video(p)
     try:
-        for i, frame in enumerate(_decoded(container, stream, p)):
+        declared = _declared_frame_count(container, stream)
+        for i, frame in enumerate(_decoded(container, stream, p, declared, allow_truncated)):
             if stop is not None and i >= stop:
                 break
             if i >= start:
@@ -185,35 +239,66 @@ def _load_array(p: Path) -> np.ndarray:
     return arr
 
 
-def _frame_source(p: Path, kind: str, files: list[Path], start: int,
-                  stop: int | None) -> Iterator[np.ndarray]:
+def _check_array_frames(arr: np.ndarray, p: Path, start: int = 0, block: int = 32) -> None:
+    """Float arrays must be finite and in [0,1]: checked with one min/max per block of frames (cheap), so
+    0..255 or [-1,1] data, NaN and Inf are reported instead of being clipped or replaced silently."""
+    if arr.dtype == np.uint8:
+        return
+    for i in range(0, arr.shape[0], block):
+        part = np.asarray(arr[i:i + block])
+        lo, hi = float(part.min()), float(part.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            bad = ~np.isfinite(part)
+            frame = start + i + int(np.argmax(bad.reshape(len(part), -1).any(axis=1)))
+            raise MediaError(f"{p}: frame {frame} holds NaN or Inf values ({int(bad.sum())} in frames "
+                             f"{start + i}..{start + i + len(part) - 1}); replace them (e.g. np.nan_to_num) first")
+        if lo < -_RANGE_SLACK or hi > 1 + _RANGE_SLACK:
+            hint = ("0..255 data: divide by 255 or save as uint8" if hi > 1.5 else
+                    "[-1,1] data: map it with (x + 1) / 2" if lo < -0.5 else "clip it to [0,1]")
+            raise MediaError(f"{p} holds float values in [{lo:.4g}, {hi:.4g}] (frames {start + i}.."
+                             f"{start + i + len(part) - 1}); float frames must be in [0,1] ({hint})")
+
+
+def _frame_source(p: Path, kind: str, files: list[Path], start: int, stop: int | None,
+                  allow_truncated: bool = False) -> Iterator[np.ndarray]:
     """Frames in [start, stop) as HxWx3 arrays (uint8 or float32)."""
     if kind == "video":
-        return _video_frames(p, start, stop)
+        return _video_frames(p, start, stop, allow_truncated)
     if kind == "folder":
         return (read_image_array(f) for f in files[start:stop])
     if kind == "image":
         return (read_image_array(p) for _ in range(1)[start:stop])
-    arr = _load_array(p)
-    return (np.asarray(arr[i]) for i in range(arr.shape[0])[start:stop])
+    return _array_frames(_load_array(p), p, start, stop)
+
+
+def _array_frames(arr: np.ndarray, p: Path, start: int, stop: int | None) -> Iterator[np.ndarray]:
+    for i in range(arr.shape[0])[start:stop]:
+        frame = np.asarray(arr[i])
+        _check_array_frames(frame[None], p, start=i)
+        yield frame
 
 
 # ----------------------------------------------------------------------------------------------
 # driving input: public API
 # ----------------------------------------------------------------------------------------------
 
-def probe_driving(path: PathLike) -> DrivingInfo:
-    """Describe a driving input (video file, folder of frames, single image or .npy) without loading it."""
+def probe_driving(path: PathLike, allow_truncated: bool = False) -> DrivingInfo:
+    """Describe a driving input (video file, folder of frames, single image or .npy) without loading it.
+
+    A video that holds fewer frames than its index declares is an error (naming both counts) unless
+    `allow_truncated`, which accepts the frames that are there. A .npy array's values are checked here."""
     p, kind, files = _classify(path)
     if kind == "video":
-        return _probe_video(p)
+        return _probe_video(p, allow_truncated)
     if kind == "folder":
         return _probe_folder(p, files)
     if kind == "image":
         width, height = image_size(p)
         return DrivingInfo(path=p, kind="image", fps=DEFAULT_FPS, num_frames=1,
                            width=width, height=height, has_audio=False)
-    n, h, w, _ = _load_array(p).shape
+    arr = _load_array(p)
+    _check_array_frames(arr, p)
+    n, h, w, _ = arr.shape
     return DrivingInfo(path=p, kind="array", fps=DEFAULT_FPS, num_frames=n,
                        width=w, height=h, has_audio=False)
 
@@ -223,11 +308,12 @@ def _stack_chunk(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
 
 
-def iter_driving(path: PathLike, chunk_size: int = 16, start: int = 0,
-                 stop: int | None = None) -> Iterator[torch.Tensor]:
+def iter_driving(path: PathLike, chunk_size: int = 16, start: int = 0, stop: int | None = None,
+                 allow_truncated: bool = False) -> Iterator[torch.Tensor]:
     """Yield float32 [n,3,H,W] in [0,1] chunks in frame order (streaming: never holds the whole video).
 
     start/stop select the frame range [start, stop) like a slice; a stop past the end just ends early.
+    A video that ends before its declared frame count raises MediaError unless `allow_truncated`.
     """
     if chunk_size < 1:
         raise MediaError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -236,7 +322,7 @@ def iter_driving(path: PathLike, chunk_size: int = 16, start: int = 0,
     p, kind, files = _classify(path)
     first_shape: tuple[int, ...] | None = None
     chunk: list[np.ndarray] = []
-    for i, frame in enumerate(_frame_source(p, kind, files, start, stop), start=start):
+    for i, frame in enumerate(_frame_source(p, kind, files, start, stop, allow_truncated), start=start):
         if first_shape is None:
             first_shape = frame.shape
         elif frame.shape != first_shape:
@@ -250,15 +336,15 @@ def iter_driving(path: PathLike, chunk_size: int = 16, start: int = 0,
         yield _stack_chunk(chunk)
 
 
-def read_frame(path: PathLike, index: int) -> torch.Tensor:
+def read_frame(path: PathLike, index: int, allow_truncated: bool = False) -> torch.Tensor:
     """One frame [3,H,W] (e.g. the reference frame). Negative indices count from the end."""
     wanted = index
     if index < 0:
-        index += probe_driving(path).num_frames
+        index += probe_driving(path, allow_truncated).num_frames
     if index >= 0:
-        for chunk in iter_driving(path, chunk_size=1, start=index, stop=index + 1):
+        for chunk in iter_driving(path, chunk_size=1, start=index, stop=index + 1, allow_truncated=allow_truncated):
             return chunk[0]
-    n = probe_driving(path).num_frames
+    n = probe_driving(path, allow_truncated).num_frames
     raise MediaError(f"frame index {wanted} is out of range for {Path(path)}: it has {n} frame(s), "
                      f"valid indices are 0..{n - 1}")
 

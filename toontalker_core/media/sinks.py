@@ -54,12 +54,19 @@ def _to_float32(arr: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 class PngSink:
-    def __init__(self, folder: Path) -> None:
+    """NNNNNN.png frames; RGBA when given an alpha plane (uint8 [H,W])."""
+
+    def __init__(self, folder: Path, alpha: np.ndarray | None = None) -> None:
         self.folder = folder
+        self.alpha = alpha
         self.count = 0
 
     def write(self, batch: np.ndarray) -> None:
-        for frame in _to_uint8(batch):
+        batch = _to_uint8(batch)
+        if self.alpha is not None:
+            alpha = np.broadcast_to(self.alpha[None, :, :, None], (*batch.shape[:3], 1))
+            batch = np.concatenate([batch, alpha], axis=-1)
+        for frame in batch:
             Image.fromarray(frame).save(self.folder / f"{self.count:06d}.png", compress_level=4)
             self.count += 1
 
@@ -105,10 +112,16 @@ class NpySink:
 
 
 class VideoSink:
-    """H.264/yuv420p (BT.709, tagged) via PyAV, optional AAC audio; odd sizes are edge-padded to even."""
+    """H.264/yuv420p (BT.709, tagged) via PyAV, optional AAC audio; odd sizes are edge-padded to even.
+
+    Frames are timed at a constant `fps`, or by `timestamps` (seconds from the first frame) for a
+    variable-frame-rate input; the audio follows the video's clock either way."""
+
+    VFR_TIME_BASE = Fraction(1, 90000)  # the MPEG clock: exact enough for any input's timestamps
 
     def __init__(self, path: Path, fmt: str, fps: float, height: int, width: int, crf: int,
-                 audio: tuple[Iterator[np.ndarray], int, str] | None, audio_source: str) -> None:
+                 audio: tuple[Iterator[np.ndarray], int, str] | None, audio_source: str,
+                 timestamps: tuple[float, ...] | None = None) -> None:
         self.fps = fps
         self.count = 0
         self.pad = (height % 2, width % 2)
@@ -116,6 +129,14 @@ class VideoSink:
         self.container = av.open(str(path), "w", format=fmt, options=options)
         self.rate = Fraction(fps).limit_denominator(1001)
         self.stream = self._add_video_stream(height + self.pad[0], width + self.pad[1], crf)
+        self.timestamps = timestamps
+        if timestamps is not None:
+            self.time_base = self.VFR_TIME_BASE
+            self.stream.codec_context.time_base = self.time_base
+            tail = (timestamps[-1] - timestamps[-2]) if len(timestamps) > 1 else 1 / fps
+            self.end_time = timestamps[-1] + tail  # the last frame lasts as long as the one before it
+        else:
+            self.time_base = 1 / self.rate
         self.audio = AudioFeed(self.container, *audio, audio_source) if audio else None
 
     def _add_video_stream(self, height: int, width: int, crf: int):
@@ -134,17 +155,28 @@ class VideoSink:
         for rgb in batch:
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-            frame.pts = self.count
-            frame.time_base = 1 / self.rate
+            frame.pts = self._pts(self.count)
+            frame.time_base = self.time_base
             self.container.mux(self.stream.encode(frame))
             self.count += 1
         if self.audio:
-            self.audio.feed_until(self.count / float(self.rate))
+            self.audio.feed_until(self._time(self.count))
+
+    def _pts(self, index: int) -> int:
+        if self.timestamps is None:
+            return index
+        return round(self.timestamps[index] / self.time_base)
+
+    def _time(self, index: int) -> float:
+        """Start time of frame `index` (= end of the frames before it), in seconds."""
+        if self.timestamps is None:
+            return index / float(self.rate)
+        return self.timestamps[index] if index < len(self.timestamps) else self.end_time
 
     def close(self) -> None:
         self.container.mux(self.stream.encode(None))
         if self.audio:
-            self.audio.feed_until(self.count / float(self.rate))
+            self.audio.feed_until(self._time(self.count))
             self.audio.flush()
         self.container.close()
 
