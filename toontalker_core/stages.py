@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
+import numpy as np
 import torch
 
 from .errors import InputError
@@ -95,8 +96,14 @@ def _move(obj, device):
     return _map_tensors(obj, lambda t: t.to(device))
 
 
-def to_model_range(images01: torch.Tensor, model: ToonTalker) -> torch.Tensor:
-    """[B,3,H,W] in [0,1] -> [-1,1] on the model's device and dtype, checked against the model size."""
+def to_model_range(images01, model: ToonTalker) -> torch.Tensor:
+    """[B,3,H,W] in [0,1] (torch or numpy, float) -> [-1,1] on the model's device and dtype, checked against the
+    model size. The value range is checked with one min/max per call (cheap): uint8, 0..255 floats, [-1,1]
+    data and NaN/Inf are refused with a message saying how to convert, instead of rendering garbage."""
+    if isinstance(images01, np.ndarray):
+        images01 = torch.from_numpy(np.ascontiguousarray(images01))
+    if not isinstance(images01, torch.Tensor):
+        raise InputError(f"expected images as a torch tensor or numpy array [B,3,H,W], got {type(images01).__name__}")
     if images01.ndim != 4 or images01.shape[1] != 3:
         raise InputError(f"expected images [B,3,H,W], got shape {tuple(images01.shape)}")
     if images01.shape[0] == 0:
@@ -105,8 +112,26 @@ def to_model_range(images01: torch.Tensor, model: ToonTalker) -> torch.Tensor:
     if images01.shape[-2:] != (size, size):
         raise InputError(f"images are {images01.shape[-1]}x{images01.shape[-2]}; this model needs "
                          f"{size}x{size} (crop or resize first)")
+    if not images01.is_floating_point():
+        raise InputError(f"images are {str(images01.dtype).replace('torch.', '')}; expected float in [0,1] "
+                         "(for uint8 images divide by 255)")
+    check_unit_range(images01)
     x = images01.to(model.device, model.dtype) * 2 - 1
     return x.contiguous(memory_format=torch.channels_last)  # the convolutions' fastest layout
+
+
+_RANGE_SLACK = 1e-3  # resampling rounding; anything further out is a different convention, not noise
+
+
+def check_unit_range(images: torch.Tensor, what: str = "images") -> None:
+    """Refuse values outside [0,1] (beyond rounding) and NaN/Inf, naming the range found and the likely fix."""
+    lo, hi = (float(v) for v in torch.aminmax(images.detach()))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InputError(f"{what} hold NaN or Inf values; replace them (e.g. torch.nan_to_num) first")
+    if lo < -_RANGE_SLACK or hi > 1 + _RANGE_SLACK:
+        hint = ("0..255 values: divide by 255" if hi > 1.5 else
+                "[-1,1] values: map them with (x + 1) / 2" if lo < -0.5 else "clamp them to [0,1]")
+        raise InputError(f"{what} span [{lo:.4g}, {hi:.4g}]; expected [0,1] ({hint})")
 
 
 # -- encoding ---------------------------------------------------------------------------------------------
