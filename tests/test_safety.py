@@ -367,6 +367,8 @@ def test_library_range_check_and_numpy_input():
     x = tiny_images(2, seed=2)
     ref = S.to_model_range(x, model)
     assert torch.equal(S.to_model_range(x.numpy(), model), ref)  # numpy is accepted
+    ringing = S.to_model_range(x * 1.06 - 0.03, model)  # an upscaler's few-% overshoot is clamped, not refused
+    assert float(ringing.min()) >= -1 and float(ringing.max()) <= 1
     for bad, message in [((x * 255).to(torch.uint8), "uint8.*divide by 255"),
                          (x * 255, r"span \[.*\]; expected \[0,1\] \(0\.\.255 values: divide by 255"),
                          (x * 2 - 1, r"\(x \+ 1\) / 2"),

@@ -116,15 +116,17 @@ def to_model_range(images01, model: ToonTalker) -> torch.Tensor:
         raise InputError(f"images are {str(images01.dtype).replace('torch.', '')}; expected float in [0,1] "
                          "(for uint8 images divide by 255)")
     check_unit_range(images01)
-    x = images01.to(model.device, model.dtype) * 2 - 1
+    x = images01.to(model.device, model.dtype).clamp(0, 1) * 2 - 1
     return x.contiguous(memory_format=torch.channels_last)  # the convolutions' fastest layout
 
 
-_RANGE_SLACK = 1e-3  # resampling rounding; anything further out is a different convention, not noise
+# Resampling ringing (bicubic/lanczos upscalers overshoot by a few %) is clamped; anything further out is a
+# different convention (0..255, [-1,1]), not noise.
+_RANGE_SLACK = 0.1
 
 
 def check_unit_range(images: torch.Tensor, what: str = "images") -> None:
-    """Refuse values outside [0,1] (beyond rounding) and NaN/Inf, naming the range found and the likely fix."""
+    """Refuse values more than 0.1 outside [0,1] and NaN/Inf, naming the range found and the likely fix."""
     lo, hi = (float(v) for v in torch.aminmax(images.detach()))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError(f"{what} hold NaN or Inf values; replace them (e.g. torch.nan_to_num) first")

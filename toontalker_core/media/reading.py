@@ -17,7 +17,7 @@ from .common import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, PathLike, natural_key, 
 from .images import image_size, read_image_array
 
 
-_RANGE_SLACK = 1e-3  # float frames a rounding step outside [0,1] are clipped, not refused
+_RANGE_SLACK = 0.1  # float frames slightly outside [0,1] (resampling ringing) are clipped; further out is refused
 
 
 def _to_float_frame(arr: np.ndarray) -> np.ndarray:
