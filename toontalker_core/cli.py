@@ -118,8 +118,9 @@ def run_reenact(args: argparse.Namespace) -> Path:
     if info.timestamps is not None:
         log(f"note: {info.path} has a variable frame rate ({info.num_frames} frames over "
             f"{info.timestamps[-1]:.2f} s); the output video keeps its timing")
+    alpha = _source_alpha(args.source_path) if args.crop == "auto" else None  # kept in PNG output (paste-back)
+    writer = _writer(args, info, ckpt, alpha, log)
     plan = _CropPlan(args, source01, info, ref_index) if args.crop == "auto" else None  # a missing face fails fast
-    writer = _writer(args, info, ckpt, plan.alpha if plan else None, log)
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.precision, device)
@@ -167,7 +168,6 @@ class _CropPlan:
     def __init__(self, args: argparse.Namespace, source01: torch.Tensor, info, ref_index: int) -> None:
         warn = (lambda msg: None) if args.quiet else (lambda msg: _log(f"warning: {msg}"))
         self.source01 = source01
-        self.alpha = _source_alpha(args.source_path)
         self.source_box, _ = locate_face(
             source01, box=args.source_box, scale=args.crop_scale, offset=args.crop_offset, warn=warn,
             what=f"the source image {args.source_path}", hint="pass its position with --source-box X Y SIZE")
