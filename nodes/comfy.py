@@ -114,7 +114,7 @@ def auto_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-class ManagedWeights(torch.nn.Module):
+class ToonTalkerWeights(torch.nn.Module):
     """What the ModelPatcher holds: the model's generators (the same modules, so moving these moves the
     model) plus the plain `device` attribute the patcher sets. It does not refer back to the ToonTalker, so
     model -> patcher -> weights makes no reference cycle."""
@@ -133,7 +133,7 @@ class ManagedWeights(torch.nn.Module):
 def manage(model, load_device: torch.device, offload_device: torch.device):
     """Hand the (offloaded) model to ComfyUI's memory manager; returns the model (unchanged without ComfyUI)."""
     if ModelPatcher is not None:
-        model.comfy_patcher = ModelPatcher(ManagedWeights(model), load_device=load_device,
+        model.comfy_patcher = ModelPatcher(ToonTalkerWeights(model), load_device=load_device,
                                            offload_device=offload_device)
     return model
 
