@@ -184,6 +184,17 @@ def soft_empty_cache() -> None:
         model_management.soft_empty_cache()
 
 
+def work_device() -> torch.device:
+    """Where image work without the model (Face Crop, Paste Back) runs: ComfyUI's device (CPU without ComfyUI)."""
+    return model_management.get_torch_device() if model_management is not None else torch.device("cpu")
+
+
+def reserve_memory(device: torch.device, nbytes: int) -> None:
+    """Let ComfyUI offload models until `nbytes` are free on `device` (a GPU) before non-model work there."""
+    if model_management is not None and device.type != "cpu":
+        model_management.free_memory(int(nbytes), device)
+
+
 def intermediate_device() -> torch.device:
     """Where IMAGE outputs live (CPU unless ComfyUI runs with --gpu-only)."""
     return model_management.intermediate_device() if model_management is not None else torch.device("cpu")

@@ -25,6 +25,8 @@ T = TypeVar("T")
 # 4 for allocator slack and cuDNN workspaces. The stages of `reenact` run one after another: their sum bounds it.
 STAGE_FACTORS = {"source": 5.0, "encode": 4.0, "decode": 0.25, "render": 4.0, "reenact": 8.0}
 FULL_RES_BYTES_PER_PIXEL = 48  # float input chunk, crop/paste intermediates, mask and output at full size
+FULL_RES_CHUNK_BYTES = 512 * 2 ** 20  # per chunk of full-resolution image work (Face Crop, Paste Back)
+MAX_FULL_RES_BATCH = 16
 
 
 def feature_elements(cfg) -> int:
@@ -48,6 +50,11 @@ def tensor_bytes(obj) -> int:
     if dataclasses.is_dataclass(obj):
         return sum(tensor_bytes(getattr(obj, f.name)) for f in dataclasses.fields(obj))
     return 0
+
+
+def full_res_batch(pixels: int) -> int:
+    """Frames per chunk of full-resolution image work: 16 small frames, one 4K frame."""
+    return int(max(1, min(MAX_FULL_RES_BATCH, FULL_RES_CHUNK_BYTES // (FULL_RES_BYTES_PER_PIXEL * max(1, pixels)))))
 
 
 def prepare(model, batch_size: int, per_frame: int, fixed: int = 0) -> int:
