@@ -14,7 +14,8 @@ from ..toontalker_core.runtime import reenact_batch
 from .comfy import ProgressBar, check_interrupt, offload_device, oom_errors, soft_empty_cache
 from .memory import ImageBatch, frame_bytes, prepare, run_chunks, tensor_bytes
 from .motion import MODEL_TIP, _batch
-from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
+from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, image_to_model,
+                       images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
 # All-in-one routes: label -> (source domain, driving domain)
 ROUTES = {
