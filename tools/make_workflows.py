@@ -84,9 +84,9 @@ def pack_schema(cls, title: str) -> Schema:
     spec = cls.INPUT_TYPES()
     slots = []
     for section in ("required", "optional"):
-        for name, (typ, *_) in spec.get(section, {}).items():
+        for name, (typ, *rest) in spec.get(section, {}).items():
             is_combo = isinstance(typ, (list, tuple))
-            widget = is_combo or typ in WIDGET_TYPES
+            widget = (is_combo or typ in WIDGET_TYPES) and not (rest and rest[0].get("forceInput"))  # socket only
             slots.append(Slot(name, "COMBO" if is_combo else typ, widget=widget, optional=section == "optional"))
     return Schema(title, tuple(slots), tuple(zip(cls.RETURN_NAMES, cls.RETURN_TYPES)))
 
