@@ -1,7 +1,10 @@
 """The few ComfyUI services the nodes use, with small stand-ins when ComfyUI is absent (tests, scripts).
 
-`folder_paths`, `comfy.utils.ProgressBar` and `comfy.model_management` are imported lazily, so importing
-the pack never loads a model or touches a GPU.
+Importing the pack never loads a model or touches a GPU. Model management (as ComfyUI's own VAE / CLIP vision
+models do it): the loader wraps the model in a `comfy.model_patcher.ModelPatcher` (`manage`), and every node
+that computes with it calls `load_model` first, so ComfyUI's memory manager can offload it for a diffusion
+model, unload it on "Unload models", and bring it back by itself on the next run. Without ComfyUI both are
+no-ops and the model is a plain PyTorch module on the device the user chose.
 """
 from __future__ import annotations
 
@@ -22,9 +25,10 @@ except ImportError:  # pragma: no cover - depends on the host
 
 try:
     import comfy.model_management as model_management  # type: ignore
+    from comfy.model_patcher import ModelPatcher  # type: ignore
     from comfy.utils import ProgressBar  # type: ignore
 except ImportError:
-    model_management = None
+    model_management = ModelPatcher = None
 
     class ProgressBar:  # minimal stand-in with the same interface
         def __init__(self, total: int):
@@ -77,6 +81,118 @@ def torch_device(choice: str) -> torch.device:
     from ..toontalker_core.runtime import resolve_device
 
     return resolve_device(choice)
+
+
+# -- model management ---------------------------------------------------------------------------------------
+def model_devices(choice: str) -> tuple[torch.device, torch.device]:
+    """(load device, offload device) for the loader's `device` choice. ComfyUI's own device gets ComfyUI's
+    offload device (CPU, or the GPU itself with --highvram/--gpu-only); any other device is kept as is."""
+    load = torch_device(choice)
+    if model_management is None:
+        return load, load
+    comfy_dev = model_management.get_torch_device()
+    if load.type != comfy_dev.type:
+        return load, load
+    return comfy_dev, model_management.unet_offload_device()
+
+
+def auto_dtype(device: torch.device) -> torch.dtype:
+    """Precision `auto`: ComfyUI's choice for its own models on GPUs (bf16 where it says bf16 is good, else
+    fp16, else fp32; --force-fp32/--force-fp16 respected). On the CPU ComfyUI never picks bf16, but this
+    model measured ~2x faster in bf16 on CPUs with native bf16, so the core's policy applies there unless
+    --force-fp32 is set."""
+    from ..toontalker_core.runtime import resolve_dtype
+
+    if model_management is None:
+        return resolve_dtype("auto", device)
+    if device.type == "cpu":
+        return torch.float32 if getattr(model_management, "FORCE_FP32", False) else resolve_dtype("auto", device)
+    if model_management.should_use_bf16(device, prioritize_performance=True):
+        return torch.bfloat16
+    if model_management.should_use_fp16(device, prioritize_performance=True):
+        return torch.float16
+    return torch.float32
+
+
+class ToonTalkerWeights(torch.nn.Module):
+    """What the ModelPatcher holds: the model's generators (the same modules, so moving these moves the
+    model) plus the plain `device` attribute the patcher sets. It does not refer back to the ToonTalker, so
+    model -> patcher -> weights makes no reference cycle."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.gen = model.gen
+        self.gen_real = model.gen_real
+        self.device = model.device
+        self._dtype = model.dtype
+
+    def get_dtype(self) -> torch.dtype:  # ModelPatcher.model_dtype()
+        return self._dtype
+
+
+def manage(model, load_device: torch.device, offload_device: torch.device):
+    """Hand the (offloaded) model to ComfyUI's memory manager; returns the model (unchanged without ComfyUI)."""
+    if ModelPatcher is not None:
+        model.comfy_patcher = ModelPatcher(ToonTalkerWeights(model), load_device=load_device,
+                                           offload_device=offload_device)
+    return model
+
+
+def patcher_of(model):
+    return getattr(model, "comfy_patcher", None)
+
+
+def load_model(model, memory_required: int = 0):
+    """Call right before computing with `model`: ComfyUI loads it on its device (again, after "Unload models"
+    or when another model took the VRAM), first freeing `memory_required` bytes for the computation.
+    Returns the model, ready on its load device."""
+    patcher = patcher_of(model)
+    if patcher is None or model_management is None:
+        return model
+    # Full load: the layers are plain torch modules (no comfy.ops weight casting), so a partial "lowvram"
+    # load would leave some of them on the offload device.
+    model_management.load_models_gpu([patcher], memory_required=int(memory_required), force_full_load=True)
+    return model
+
+
+def offload_device(model) -> torch.device:
+    """Where cached payloads (encoded source, motion, codes, latents) wait between nodes: with the model's
+    weights when it is offloaded, so they never pin VRAM behind the memory manager's back."""
+    patcher = patcher_of(model)
+    return patcher.offload_device if patcher is not None else model.device
+
+
+def free_memory_bytes(device: torch.device) -> int | None:
+    """Memory ComfyUI says is free on `device` (None without ComfyUI)."""
+    if model_management is None:
+        return None
+    return int(model_management.get_free_memory(device))
+
+
+def oom_errors() -> tuple[type[BaseException], ...]:
+    """Out-of-memory exceptions worth a retry with a smaller batch (never a bare Exception: that would hide
+    real errors behind retries)."""
+    errors = {torch.cuda.OutOfMemoryError}
+    mm_oom = getattr(model_management, "OOM_EXCEPTION", None)
+    if isinstance(mm_oom, type) and mm_oom is not Exception:
+        errors.add(mm_oom)
+    return tuple(errors)
+
+
+def soft_empty_cache() -> None:
+    if model_management is not None:
+        model_management.soft_empty_cache()
+
+
+def work_device() -> torch.device:
+    """Where image work without the model (Face Crop, Paste Back) runs: ComfyUI's device (CPU without ComfyUI)."""
+    return model_management.get_torch_device() if model_management is not None else torch.device("cpu")
+
+
+def reserve_memory(device: torch.device, nbytes: int) -> None:
+    """Let ComfyUI offload models until `nbytes` are free on `device` (a GPU) before non-model work there."""
+    if model_management is not None and device.type != "cpu":
+        model_management.free_memory(int(nbytes), device)
 
 
 def intermediate_device() -> torch.device:

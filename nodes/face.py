@@ -1,4 +1,8 @@
-"""Face Crop and Paste Back: full-resolution images in, model-sized face crops out, and back again."""
+"""Face Crop and Paste Back: full-resolution images in, model-sized face crops out, and back again.
+
+Both stream: chunks sized from the frame size go to ComfyUI's device, and the results (crops, mask, pasted
+frames) come back to its intermediate device chunk by chunk.
+"""
 from __future__ import annotations
 
 import torch
@@ -7,11 +11,14 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, FaceCropper,
                                     paste_back, paste_mask)
-from .comfy import save_preview
-from .payloads import CATEGORY, CROP, chunks, images_from_comfy, model_to_image
+from .comfy import intermediate_device, reserve_memory, save_preview, work_device
+from .memory import ImageBatch, full_res_batch, run_chunks
+from .payloads import CATEGORY, CROP, MODEL, images_from_comfy, to_device
 
 BOX_MODES = ("auto", "manual")
 FEATHER_TIP = "Soft edge of the pasted face, as a fraction of the crop side (0 = hard edge)."
+DEFAULT_FPS = 25.0
+MASK_FEATHER = 0.1
 
 
 class FaceCrop:
@@ -29,58 +36,77 @@ class FaceCrop:
 
     @classmethod
     def INPUT_TYPES(cls):
+        advanced = {"advanced": True}  # folded under "Show Advanced" by frontends that support it
         return {"required": {
             "image": ("IMAGE", {"tooltip": "A portrait, or a video's frames (any resolution)."}),
             "box_mode": (list(BOX_MODES), {"default": "auto",
-                                           "tooltip": "auto: detect the face; manual: use box_x/y/size."}),
+                                           "tooltip": "auto: detect the face; manual: use box_x/y/size (drag the "
+                                                      "box on the node)."}),
             "box_x": ("INT", {"default": 0, "min": -16384, "max": 16384,
                               "tooltip": "Manual box: left edge in image pixels."}),
             "box_y": ("INT", {"default": 0, "min": -16384, "max": 16384,
                               "tooltip": "Manual box: top edge in image pixels."}),
             "box_size": ("INT", {"default": 256, "min": 8, "max": 16384,
                                  "tooltip": "Manual box: side in image pixels (square)."}),
-            "scale": ("FLOAT", {"default": DEFAULT_SCALE, "min": 1.0, "max": 4.0, "step": 0.05,
-                                "tooltip": "Crop side / detected face side (larger shows more hair and neck)."}),
-            "offset": ("FLOAT", {"default": DEFAULT_OFFSET, "min": -1.0, "max": 1.0, "step": 0.01,
-                                 "tooltip": "Vertical shift of the crop in face sizes (negative: up)."}),
             "crop_mode": (list(CROP_MODES), {"default": "tracked",
                                              "tooltip": "tracked: follow the face in every frame (smoothed); "
                                                         "fixed: one box from the reference frame."}),
-            "smoothing": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.1,
+        }, "optional": {
+            "model": (MODEL, {"tooltip": "Optional: the ToonTalker model the crops are for; they are then made at "
+                                         "its resolution (crop_size is ignored)."}),
+            "fps": ("FLOAT", {"forceInput": True, "default": DEFAULT_FPS, "min": 1.0, "max": 240.0,
+                              "tooltip": "Frame rate of the video, e.g. Get Video Components' fps (the smoothing "
+                                         f"filter is time-based); {DEFAULT_FPS:g} when not connected."}),
+            "scale": ("FLOAT", {"default": DEFAULT_SCALE, "min": 1.0, "max": 4.0, "step": 0.05, **advanced,
+                                "tooltip": "Crop side / detected face side (larger shows more hair and neck)."}),
+            "offset": ("FLOAT", {"default": DEFAULT_OFFSET, "min": -1.0, "max": 1.0, "step": 0.01, **advanced,
+                                 "tooltip": "Vertical shift of the crop in face sizes (negative: up)."}),
+            "smoothing": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.1, **advanced,
                                     "tooltip": "Temporal smoothing of tracked boxes (0 = off; higher = steadier)."}),
-            "reference_frame": ("INT", {"default": 0, "min": 0, "max": 100000,
+            "reference_frame": ("INT", {"default": 0, "min": 0, "max": 100000, **advanced,
                                         "tooltip": "Frame whose face defines the subject (and the fixed box)."}),
-            "crop_size": ("INT", {"default": 256, "min": 64, "max": 1024, "step": 64,
-                                  "tooltip": "Output crop size: the model's resolution (256 for the published "
-                                             "checkpoints, 64 for the bundled demo model)."}),
-            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.01,
-                              "tooltip": "Frame rate of the video (the smoothing filter is time-based)."}),
+            "crop_size": ("INT", {"default": 256, "min": 64, "max": 1024, "step": 64, **advanced,
+                                  "tooltip": "Output crop size when no model is connected: the model's resolution "
+                                             "(256 for the published checkpoints, 64 for the bundled demo "
+                                             "model)."}),
         }}
 
-    def crop(self, image, box_mode, box_x, box_y, box_size, scale, offset, crop_mode, smoothing,
-             reference_frame, crop_size, fps):
+    def crop(self, image, box_mode, box_x, box_y, box_size, crop_mode, model=None, fps=DEFAULT_FPS,
+             scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET, smoothing=1.0, reference_frame=0, crop_size=256):
         frames = images_from_comfy(image, "image")
-        n = frames.shape[0]
+        n, (h, w) = frames.shape[0], frames.shape[-2:]
         ref = S.check_reference(reference_frame, n)
+        if box_mode not in BOX_MODES:
+            raise InputError(f"unknown box_mode '{box_mode}': use one of {', '.join(BOX_MODES)}")
+        if model is not None:
+            crop_size = model.cfg.size
         box = (box_x, box_y, box_size) if box_mode == "manual" else None
         notes = []
         cropper = FaceCropper(crop_size, crop_mode, scale=scale, offset=offset, smoothing=smoothing, fps=fps,
                               box=box, warn=notes.append)
-        cropper.start(frames[ref], what=f"frame {ref} of 'image'" if n > 1 else "'image'",
+        batch = full_res_batch(h * w)
+        dev = work_device()
+        reserve_memory(dev, batch * h * w * 48)
+        cropper.start(to_device(frames[ref], dev), what=f"frame {ref} of 'image'" if n > 1 else "'image'",
                       hint="set box_mode to manual and give box_x, box_y, box_size (or drag the box)")
-        crops, transforms = [], []
-        for sl in chunks(n, 16):
-            c, t = cropper(frames[sl])
-            crops.append(model_to_image(c))
+        crops, transforms = ImageBatch(n), []
+        mask = torch.empty((n, h, w), dtype=torch.float32, device=intermediate_device())
+
+        def crop_chunk(sl):
+            c, t = cropper(to_device(frames[sl], dev))
+            return c, t, paste_mask(t, MASK_FEATHER)  # the full-size mask one chunk at a time
+
+        for sl, (c, t, m) in run_chunks(n, batch, crop_chunk):
+            crops.put(sl, c)
             transforms.append(t)
+            mask[sl] = m
         transform = CropTransform.cat(transforms)
-        mask = paste_mask(transform, 0.1)
         # For the web extension's box editor: the reference frame (a temp preview file) and its crop box.
-        ui = {"toontalker_crop": [{"image_size": [frames.shape[-1], frames.shape[-2]],
+        ui = {"toontalker_crop": [{"image_size": [w, h],
                                    "box": [round(v, 2) for v in transform.boxes[ref].tolist()],
                                    "preview": save_preview(frames[ref]), "missed": cropper.missed,
                                    "notes": notes}]}
-        return {"ui": ui, "result": (torch.cat(crops), transform, mask.to(crops[0].device))}
+        return {"ui": ui, "result": (crops.result(), transform, mask)}
 
 
 class PasteBack:
@@ -122,8 +148,16 @@ class PasteBack:
         if originals.shape[0] not in (1, n):
             raise InputError(f"'original' has {originals.shape[0]} images for {n} rendered crops: use one image, "
                              "or one per crop")
-        out = []
-        for sl in chunks(n, 16):
-            orig = originals if originals.shape[0] == 1 else originals[sl]
-            out.append(model_to_image(paste_back(orig, crops[sl], transform[sl], feather, color_match)))
-        return (torch.cat(out),)
+        h, w = originals.shape[-2:]
+        batch, dev = full_res_batch(h * w), work_device()
+        reserve_memory(dev, batch * h * w * 48)
+        still = to_device(originals, dev) if originals.shape[0] == 1 else None  # one still: moved once
+        out = ImageBatch(n)
+
+        def paste_chunk(sl):
+            orig = still if still is not None else to_device(originals[sl], dev)
+            return paste_back(orig, to_device(crops[sl], dev), transform[sl], feather, color_match)
+
+        for sl, images in run_chunks(n, batch, paste_chunk):
+            out.put(sl, images)
+        return (out.result(),)

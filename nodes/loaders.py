@@ -5,7 +5,7 @@ import os
 
 from ..toontalker_core.checkpoint import load_model
 from ..toontalker_core.runtime import DEVICES, PRECISIONS, resolve_dtype
-from .comfy import checkpoint_names, checkpoint_path, torch_device
+from .comfy import auto_dtype, checkpoint_names, checkpoint_path, manage, model_devices
 from .payloads import CATEGORY, MODEL, model_uid
 
 
@@ -29,9 +29,9 @@ class LoadToonTalkerCheckpoint:
             "device": (list(DEVICES), {"default": "auto",
                                        "tooltip": "auto: ComfyUI's device (GPU when there is one)."}),
             "precision": (list(PRECISIONS), {"default": "auto",
-                                             "tooltip": "auto: bf16 on GPUs that support it (else fp16) and on CPUs "
-                                                        "with native bf16 (about 2x faster), fp32 elsewhere "
-                                                        "(exact)."}),
+                                             "tooltip": "auto: on a GPU what ComfyUI picks for its own models (bf16 "
+                                                        "where supported, else fp16, else fp32); on CPUs with native "
+                                                        "bf16 bf16 (about 2x faster), fp32 elsewhere (exact)."}),
         }}
 
     @classmethod
@@ -43,7 +43,12 @@ class LoadToonTalkerCheckpoint:
             return ckpt_name
 
     def load(self, ckpt_name: str, device: str, precision: str):
-        dev = torch_device(device)
-        model = load_model(checkpoint_path(ckpt_name), device=dev, dtype=resolve_dtype(precision, dev))
+        load_device, offload = model_devices(device)
+        dtype = auto_dtype(load_device) if precision == "auto" else resolve_dtype(precision, load_device)
+        # Weights wait on the offload device; ComfyUI's memory manager moves them when a node needs them.
+        model = manage(load_model(checkpoint_path(ckpt_name), device=offload, dtype=dtype), load_device, offload)
         model_uid(model)
-        return (model, model.describe())
+        info = model.describe()
+        if offload != load_device:
+            info += f" (runs on {load_device}, managed by ComfyUI)"
+        return (model, info)

@@ -6,8 +6,10 @@ import torch
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.model import DOMAINS
+from .comfy import offload_device
+from .memory import frame_bytes, prepare, run_chunks
 from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
-                       SourcePayload, chunks, image_to_model, model_uid)
+                       SourcePayload, image_to_model, images_from_comfy, model_uid)
 
 MODEL_TIP = "A model from Load ToonTalker Checkpoint."
 
@@ -19,7 +21,7 @@ class EncodeSource:
     FUNCTION = "encode"
     RETURN_TYPES = (SOURCE,)
     RETURN_NAMES = ("source",)
-    OUTPUT_TOOLTIPS = ("The encoded source (kept on the model's device).",)
+    OUTPUT_TOOLTIPS = ("The encoded source (kept with the model's weights: on the CPU while it is offloaded).",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -34,8 +36,10 @@ class EncodeSource:
 
     def encode(self, model, image, domain):
         model.require_domain(domain, "source")
+        prepare(model, images_from_comfy(image, "image").shape[0], frame_bytes(model, "source"))
         with torch.inference_mode():
-            encoded = S.encode_source(model, S.to_model_range(image_to_model(image, model, "image"), model), domain)
+            x = S.to_model_range(image_to_model(image, model, "image"), model)
+            encoded = S.encode_source(model, x, domain).to(offload_device(model))
         return (SourcePayload(model_uid(model), encoded),)
 
 
@@ -62,12 +66,16 @@ class EncodeDrivingMotion:
 
     def encode(self, model, frames, domain, batch_size):
         model.require_domain(domain, "driving")
-        parts = []
+        n = _batch(frames, "frames")
+        batch_size = prepare(model, batch_size, frame_bytes(model, "encode"))
+        home = offload_device(model)
+
+        def encode_chunk(sl):
+            x = S.to_model_range(image_to_model(frames[sl], model, "frames"), model)
+            return S.encode_driving(model, x, domain).to(home)
+
         with torch.inference_mode():
-            for sl in chunks(_batch(frames, "frames"), batch_size):
-                x = S.to_model_range(image_to_model(frames[sl], model, "frames"), model)
-                parts.append(S.encode_driving(model, x, domain))
-        encoded = S.EncodedMotion.cat(parts)
+            encoded = S.EncodedMotion.cat([part for _, part in run_chunks(n, batch_size, encode_chunk)])
         # Shown by the web extension as a plot on this node (relative to frame 0 until a transfer runs).
         ui = {"toontalker_motion": [{"magnitude": S.motion_magnitude(encoded.canon_T1, 0), "reference": 0}]}
         return {"ui": ui, "result": (MotionPayload(model_uid(model), encoded),)}

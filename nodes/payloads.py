@@ -1,7 +1,9 @@
 """What travels between ToonTalker nodes (custom socket types), and IMAGE <-> model conversions.
 
-Payloads keep their tensors on the model's device; only `IMAGE` outputs go to ComfyUI's intermediate device.
-Each payload records which loaded model made it, so that mixing two models is a clear error, not garbage.
+Payloads keep their tensors on the model's offload device (`comfy.offload_device`: the CPU under ComfyUI's
+default memory management), so a cached payload never pins VRAM; nodes move what a chunk needs to the model's
+device at use. `IMAGE` outputs go to ComfyUI's intermediate device one chunk at a time. Each payload records
+which loaded model made it, so that mixing two models is a clear error, not garbage.
 """
 from __future__ import annotations
 
@@ -61,6 +63,15 @@ class LatentPayload:
     latents: torch.Tensor  # [N, n_latent, D]
 
 
+def sources_on(encoded: EncodedSource, device: torch.device):
+    """frames -> the source(s) paired with those frames, on `device`: a single source moves once, a batch of
+    sources (one per frame) chunk by chunk."""
+    if encoded.batch == 1:
+        moved = encoded.to(device)
+        return lambda frames: moved
+    return lambda frames: encoded.for_frames(frames).to(device)
+
+
 def require_same_model(model: ToonTalker, **payloads) -> None:
     uid = model_uid(model)
     for name, payload in payloads.items():
@@ -70,7 +81,8 @@ def require_same_model(model: ToonTalker, **payloads) -> None:
 
 
 def images_from_comfy(image: torch.Tensor, name: str) -> torch.Tensor:
-    """ComfyUI IMAGE [B,H,W,C] in 0..1 -> [B,3,H,W] float RGB (gray expanded, alpha dropped)."""
+    """ComfyUI IMAGE [B,H,W,C] in 0..1 -> a [B,3,H,W] RGB view (gray expanded, alpha dropped), no copy:
+    convert chunks of it with `to_device`."""
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         raise InputError(f"'{name}' must be an IMAGE batch [B,H,W,C]; got "
                          f"{tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__}")
@@ -83,12 +95,18 @@ def images_from_comfy(image: torch.Tensor, name: str) -> torch.Tensor:
         image = image[..., :3]  # alpha is not part of the face model's input
     elif c != 3:
         raise InputError(f"'{name}' has {c} channels; ToonTalker needs RGB images")
-    return image.permute(0, 3, 1, 2).float().clamp(0, 1)
+    return image.permute(0, 3, 1, 2)
+
+
+def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A chunk of an `images_from_comfy` view -> float32 [n,3,H,W] in 0..1 on `device` (copies the chunk only)."""
+    return images.to(device=device, dtype=torch.float32).clamp(0, 1)
 
 
 def image_to_model(image: torch.Tensor, model: ToonTalker, name: str) -> torch.Tensor:
-    """ComfyUI IMAGE -> [B,3,S,S] in 0..1 at the model size (the whole image resized)."""
-    return resize_to(images_from_comfy(image, name), model.cfg.size)
+    """A chunk of a ComfyUI IMAGE -> [B,3,S,S] in 0..1 at the model size on its device (the whole image
+    resized)."""
+    return resize_to(to_device(images_from_comfy(image, name), model.device), model.cfg.size)
 
 
 def model_to_image(images01: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,9 @@
 """Decode to Domain, Warp Render, and the all-in-one ToonTalker Reenact."""
 from __future__ import annotations
 
+import copy
+import logging
+
 import torch
 
 from ..toontalker_core import stages as S
@@ -8,9 +11,10 @@ from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import FaceCropper, locate_face
 from ..toontalker_core.pipeline import reenact_full_frames
 from ..toontalker_core.runtime import reenact_batch
+from .comfy import ProgressBar, check_interrupt, offload_device, oom_errors, soft_empty_cache
+from .memory import ImageBatch, frame_bytes, prepare, run_chunks, tensor_bytes
 from .motion import MODEL_TIP, _batch
-from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, chunks,
-                       image_to_model, images_from_comfy, model_to_image, model_uid, require_same_model)
+from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
 # All-in-one routes: label -> (source domain, driving domain)
 ROUTES = {
@@ -21,6 +25,7 @@ ROUTES = {
 }
 BATCH_TIP = "Frames processed at once; lower it if memory runs short."
 CROP_CHOICES = ("auto", "none")
+DECODE_BATCH = 64  # frames per Decode to Domain chunk: the backward transformer is light
 
 
 def _check_pairing(source: S.EncodedSource, n: int) -> None:
@@ -31,7 +36,7 @@ def _check_pairing(source: S.EncodedSource, n: int) -> None:
 
 class DecodeToDomain:
     DESCRIPTION = ("Backward transformer: maps the edited canonical codes back to the source's domain as the "
-                   "style latents that drive the renderer.")
+                   "style latents that drive the renderer. Runs in chunks with progress; can be interrupted.")
     CATEGORY = CATEGORY
     FUNCTION = "decode"
     RETURN_TYPES = (LATENT,)
@@ -48,9 +53,16 @@ class DecodeToDomain:
 
     def decode(self, model, source, canonical):
         require_same_model(model, source=source, canonical=canonical)
-        _check_pairing(source.encoded, canonical.codes.shape[0])
+        n = canonical.codes.shape[0]
+        _check_pairing(source.encoded, n)
+        batch = prepare(model, DECODE_BATCH, frame_bytes(model, "decode"), tensor_bytes(source.encoded))
+        src, home = sources_on(source.encoded, model.device), offload_device(model)
+
+        def decode_chunk(sl):
+            return S.decode(model, src(sl), canonical.codes[sl].to(model.device, model.dtype)).to(home)
+
         with torch.inference_mode():
-            latents = S.decode(model, source.encoded, canonical.codes)
+            latents = torch.cat([part for _, part in run_chunks(n, batch, decode_chunk)])
         return (LatentPayload(model_uid(model), source.encoded.domain, latents),)
 
 
@@ -76,12 +88,16 @@ class WarpRender:
         require_same_model(model, source=source, latents=latents)
         n = latents.latents.shape[0]
         _check_pairing(source.encoded, n)
-        out = []
+        batch_size = prepare(model, batch_size, frame_bytes(model, "render"), tensor_bytes(source.encoded))
+        src, out = sources_on(source.encoded, model.device), ImageBatch(n)
+
+        def render_chunk(sl):
+            return S.to_unit_range(S.render(model, src(sl), latents.latents[sl].to(model.device)))
+
         with torch.inference_mode():
-            for sl in chunks(n, batch_size):
-                images = S.render(model, source.encoded.for_frames(sl), latents.latents[sl])
-                out.append(model_to_image(S.to_unit_range(images)))
-        return (torch.cat(out),)
+            for sl, images in run_chunks(n, batch_size, render_chunk):
+                out.put(sl, images)
+        return (out.result(),)
 
 
 class ToonTalkerReenact:
@@ -135,17 +151,22 @@ class ToonTalkerReenact:
         if crop == "auto":
             return (self._reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain,
                                               strength, mode, ref, batch_size),)
-        out = []
+        batch_size = prepare(model, batch_size, frame_bytes(model, "reenact") + frame_bytes(model, "source"))
+        out = ImageBatch(n)
         with torch.inference_mode():
             source = S.encode_source(model, S.to_model_range(image_to_model(source_image, model, "source_image"),
                                                              model), source_domain)
             reference = S.encode_driving(model, S.to_model_range(
                 image_to_model(driving_frames[ref:ref + 1], model, "driving_frames"), model), driving_domain)
-            for sl in chunks(n, batch_size):
+
+            def reenact_chunk(sl):
                 frames = image_to_model(driving_frames[sl], model, "driving_frames")
-                out.append(model_to_image(reenact_batch(model, source.for_frames(sl), frames, driving_domain,
-                                                        strength, mode, reference.canon_T1)))
-        return (torch.cat(out),)
+                return reenact_batch(model, source.for_frames(sl), frames, driving_domain, strength, mode,
+                                     reference.canon_T1)
+
+            for sl, images in run_chunks(n, batch_size, reenact_chunk):
+                out.put(sl, images)
+        return (out.result(),)
 
     @staticmethod
     def _reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain, strength, mode,
@@ -153,14 +174,42 @@ class ToonTalkerReenact:
         if source_image.shape[0] != 1:
             raise InputError("crop 'auto' animates one source image: connect a single image, or use Face Crop "
                              "with the staged nodes for several sources")
-        source = images_from_comfy(source_image, "source_image")
         frames = images_from_comfy(driving_frames, "driving_frames")
+        n = frames.shape[0]
+        full_res = source_image.shape[1] * source_image.shape[2] + frames.shape[-2] * frames.shape[-1]
+        batch_size = prepare(model, batch_size, frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
+        dev = model.device
+        source = to_device(images_from_comfy(source_image, "source_image"), dev)
+        reference = to_device(frames[ref], dev)
         box, _ = locate_face(source[0], what="'source_image'",
                              hint="use Face Crop with box_mode manual and the staged nodes")
         cropper = FaceCropper(model.cfg.size, "tracked")
-        cropper.start(frames[ref], what=f"driving frame {ref}",
+        cropper.start(reference, what=f"driving frame {ref}",
                       hint="pick another reference_frame, or use Face Crop with a manual box")
-        driving = (frames[sl] for sl in chunks(frames.shape[0], batch_size))  # lazy: progress per chunk
-        results = reenact_full_frames(model, source, box, cropper, frames[ref], driving,
-                                      source_domain, driving_domain, strength, mode)
-        return torch.cat([model_to_image(r) for r in results])
+        out, bar = ImageBatch(n), ProgressBar(n)
+        # The core streams over driving chunks and its cropper smooths boxes across them, so an out-of-memory
+        # retry restarts the stream at the failed chunk with half the batch and the cropper as it was then.
+        start, resume = 0, (0, copy.deepcopy(cropper))
+
+        def driving(first: int, batch: int, tracker: FaceCropper):
+            nonlocal resume
+            for s in range(first, n, batch):
+                check_interrupt()
+                resume = (s, copy.deepcopy(tracker))
+                yield to_device(frames[s:s + batch], dev)
+
+        while start < n:
+            try:
+                for images in reenact_full_frames(model, source, box, cropper, reference,
+                                                  driving(start, batch_size, cropper), source_domain,
+                                                  driving_domain, strength, mode):
+                    out.put(slice(start, start + len(images)), images)
+                    bar.update(len(images))
+                    start += len(images)
+            except oom_errors():
+                if batch_size == 1:
+                    raise
+                (start, cropper), batch_size = resume, batch_size // 2
+                soft_empty_cache()
+                logging.warning("ToonTalker: out of memory, retrying with batch_size %d", batch_size)
+        return out.result()

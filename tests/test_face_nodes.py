@@ -16,13 +16,17 @@ def face_nodes(pack):
     return importlib.import_module(pack.__name__ + ".nodes.face")
 
 
-@pytest.fixture(scope="module")
-def portrait():
+def placed_portrait() -> torch.Tensor:
     """The sample astronaut portrait placed off-centre on a 400x300 canvas: IMAGE [1,300,400,3]."""
     face = np.asarray(Image.open(REPO / "samples" / "source_real.png").convert("RGB"), dtype=np.float32) / 255
     canvas = np.full((300, 400, 3), 0.3, np.float32)
     canvas[30:286, 120:376] = face
     return torch.from_numpy(canvas)[None]
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    return placed_portrait()
 
 
 def crop_args(**kw):

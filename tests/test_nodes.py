@@ -156,8 +156,7 @@ def test_errors_name_the_input_and_the_fix(models, nodes, pack):
 
 
 def test_interrupt_stops_driving_encoding(models, nodes, pack, monkeypatch):
-    comfy = importlib.import_module(pack.__name__ + ".nodes.comfy")
-    payloads = importlib.import_module(pack.__name__ + ".nodes.payloads")
+    memory = importlib.import_module(pack.__name__ + ".nodes.memory")
     calls = []
 
     class Interrupted(Exception):
@@ -168,7 +167,7 @@ def test_interrupt_stops_driving_encoding(models, nodes, pack, monkeypatch):
         if len(calls) == 2:
             raise Interrupted()
 
-    monkeypatch.setattr(payloads, "check_interrupt", check)
+    monkeypatch.setattr(memory, "check_interrupt", check)
     with pytest.raises(Interrupted):
         nodes.EncodeDrivingMotion().encode(models["cross"], FRAMES, "real", 3)
     assert len(calls) == 2

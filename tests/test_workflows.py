@@ -192,7 +192,8 @@ def test_our_widget_order_matches_input_types(pack):
             if node["type"] not in pack.NODE_CLASS_MAPPINGS:
                 continue
             spec = pack_spec(pack, node["type"])
-            widgets = [k for k, (_, (typ, *_)) in spec.items() if isinstance(typ, list) or typ in WIDGET_TYPES]
+            widgets = [k for k, (_, (typ, *opts)) in spec.items() if (isinstance(typ, list) or typ in WIDGET_TYPES)
+                       and not (opts and opts[0].get("forceInput"))]  # forceInput: a socket only
             assert [i["name"] for i in node["inputs"] if "widget" in i] == widgets, f"{path.stem} node {node['id']}"
             sockets = [k for k in spec if k not in widgets]
             assert [i["name"] for i in node["inputs"] if "widget" not in i] == sockets

@@ -110,9 +110,9 @@ def pack_schema(cls, title: str) -> Schema:
     spec = cls.INPUT_TYPES()
     slots = []
     for section in ("required", "optional"):
-        for name, (typ, *_) in spec.get(section, {}).items():
+        for name, (typ, *rest) in spec.get(section, {}).items():
             is_combo = isinstance(typ, (list, tuple))
-            widget = is_combo or typ in WIDGET_TYPES
+            widget = (is_combo or typ in WIDGET_TYPES) and not (rest and rest[0].get("forceInput"))  # socket only
             slots.append(Slot(name, "COMBO" if is_combo else typ, widget=widget, optional=section == "optional"))
     return Schema(title, tuple(slots), tuple(zip(cls.RETURN_NAMES, cls.RETURN_TYPES)))
 
@@ -282,16 +282,18 @@ def strength_comparison() -> Workflow:
 
 UPSCALE_MODEL = "realesr-general-x4v3.pth"  # any spandrel model in ComfyUI/models/upscale_models
 SD_CKPT = "v1-5-pruned-emaonly-fp16.safetensors"  # any SD 1.x checkpoint in ComfyUI/models/checkpoints
-MODEL_SIZE = 64  # the bundled demo model's resolution (256 for the published checkpoints)
 
 
 def face_crop(nid: int, image: tuple[int, int], x: float, y: float, crop_mode: str, title: str,
               fps: tuple[int, int] | None = None) -> Node:
-    spec = load_pack().NODE_CLASS_MAPPINGS["ToonTalkerFaceCrop"].INPUT_TYPES()["required"]
-    widgets = {k: opts["default"] for k, (_, opts) in spec.items() if "default" in opts}
-    widgets.update(crop_mode=crop_mode, crop_size=MODEL_SIZE)
-    return Node(nid, "ToonTalkerFaceCrop", (x, y), (320, 420), links={"image": image, **({"fps": fps} if fps else {})},
-                widgets=widgets, title=title)
+    """Face Crop with its defaults, its crops at the connected model's resolution."""
+    schema = pack_schema(load_pack().NODE_CLASS_MAPPINGS["ToonTalkerFaceCrop"], "")
+    spec = {k: v for section in load_pack().NODE_CLASS_MAPPINGS["ToonTalkerFaceCrop"].INPUT_TYPES().values()
+            for k, v in section.items()}
+    widgets = {i.name: spec[i.name][1]["default"] for i in schema.inputs if i.widget}
+    widgets["crop_mode"] = crop_mode
+    links = {"image": image, "model": (1, 0), **({"fps": fps} if fps else {})}
+    return Node(nid, "ToonTalkerFaceCrop", (x, y), (320, 420), links=links, widgets=widgets, title=title)
 
 
 def chain_model_upscale() -> Workflow:
@@ -312,7 +314,7 @@ def chain_model_upscale() -> Workflow:
         *save(11, (10, 0), name, 1820, TOP),
         note(13, (
             "A model upscaler on the face only. Face Crop cuts the face out of the portrait and of every driving "
-            f"frame at the model's resolution (crop_size {MODEL_SIZE} for the bundled demo model, 256 for the "
+            "frame at the connected model's resolution (64 px for the bundled demo model, 256 px for the "
             "published checkpoints); ToonTalker Reenact (crop none) animates the crop; Load Upscale Model + "
             "Upscale Image (using Model) run any spandrel model (ESRGAN, Real-ESRGAN, SwinIR, ...) on the small "
             "crops only, which is cheap; Paste Back puts the sharper face into the portrait at its own "

@@ -55,6 +55,36 @@ def prepare_base(base: Path, repo: Path, checkpoint=None, ckpt_name: str = DEMO_
     return base
 
 
+# A test-only custom node package (never shipped): one route that lists ComfyUI's loaded models, so tests can
+# see what comfy.model_management.current_loaded_models holds inside the server process.
+PROBE_DIR_NAME = "toontalker_test_probe"
+PROBE_ROUTE = "/toontalker_test/loaded_models"
+PROBE_SOURCE = f'''"""Test probe written by tests/integration/comfy_server.py: not part of the node pack."""
+from aiohttp import web
+
+import comfy.model_management as mm
+from server import PromptServer
+
+NODE_CLASS_MAPPINGS = {{}}
+
+
+@PromptServer.instance.routes.get("{PROBE_ROUTE}")
+async def loaded_models(request):
+    return web.json_response([
+        {{"class": type(m.model.model).__name__, "device": str(m.device),
+          "loaded_bytes": int(m.model.loaded_size()), "size_bytes": int(m.model.model_size())}}
+        for m in mm.current_loaded_models if m.model is not None])
+'''
+
+
+def install_probe(base: Path) -> str:
+    """Write the probe package into `base`/custom_nodes (before the server starts); -> its route."""
+    d = Path(base) / "custom_nodes" / PROBE_DIR_NAME
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "__init__.py").write_text(PROBE_SOURCE)
+    return PROBE_ROUTE
+
+
 def tiny_checkpoint(path: Path) -> None:
     """A tiny random cross-domain model (tests/tiny.py) written to `path` (fast server tests)."""
     from tiny import TINY, tiny_model

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from comfy_server import Server, execution_seconds, history_messages, prepare_base, tiny_checkpoint
+from comfy_server import (PROBE_ROUTE, Server, execution_seconds, history_messages, install_probe, prepare_base,
+                          tiny_checkpoint)
 from conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -92,6 +93,7 @@ def server(tmp_path_factory, request):
     if not request.config.pluginmanager.has_plugin("toontalker-comfyui-summary"):
         request.config.pluginmanager.register(_Summary(), "toontalker-comfyui-summary")
     base = prepare_base(tmp_path_factory.mktemp("comfy"), REPO, tiny_checkpoint, CKPT)
+    install_probe(base)  # test-only route listing comfy.model_management.current_loaded_models
     t = time.perf_counter()
     srv = Server(base, COMFY, PYTHON)
     try:
@@ -273,6 +275,61 @@ def test_strength_change_in_the_staged_upscale_graph(server):
     cached = cached_nodes(entry)
     assert cached == {"1", "2", "3", "4", "5", "6"}, sorted(cached, key=int)
     TIMINGS.append(f"d_staged_upscale strength 1.0 -> 1.5: execution_cached {sorted(cached, key=int)}")
+
+
+# ------------------------------------------------------------------------------------------- model management
+
+def toontalker_loaded(server) -> list[dict]:
+    """The ToonTalker entries of comfy.model_management.current_loaded_models, read through the test probe."""
+    return [m for m in server.get(PROBE_ROUTE) if m["class"] == "ToonTalkerWeights"]
+
+
+def wait_for(condition, what: str, timeout: float = 30):
+    end = time.time() + timeout
+    while time.time() < end:  # /free is applied by the prompt worker when it is idle
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+def staged_prompt(frames: int = 8) -> dict:
+    """Workflow e's first branch on the first `frames` driving frames, previewed: loader (1), media (2-4, 20),
+    encoders (5, 6), transfer (7), decode (8), render (9)."""
+    e = load_api("e_strength_comparison")
+    prompt = {k: copy.deepcopy(e[k]) for k in ("1", "2", "3", "4", "5", "6", "7", "8", "9")}
+    prompt["20"] = {"class_type": "ImageFromBatch", "inputs": {"image": ["4", 0], "batch_index": 0, "length": frames}}
+    prompt["6"]["inputs"]["frames"] = ["20", 0]
+    prompt["21"] = {"class_type": "PreviewImage", "inputs": {"images": ["9", 0]}}
+    return prompt
+
+
+def test_comfyui_manages_the_model(server):
+    prompt = staged_prompt()
+    server.post("/free", {"unload_models": True, "free_memory": True})
+    wait_for(lambda: not toontalker_loaded(server), "the model is unloaded before the first run")
+
+    run_ok(server, prompt, "staged graph")
+    [entry] = toontalker_loaded(server)
+    assert entry["size_bytes"] > 0 and entry["loaded_bytes"] == entry["size_bytes"] and entry["device"] == "cpu"
+
+    server.post("/free", {"unload_models": True, "free_memory": True})
+    wait_for(lambda: not toontalker_loaded(server), "'unload models' + 'free memory' dropped the model")
+
+    # Unload only (node cache kept), then a strength-only change: the loader and the encoders come from the
+    # cache, so Transfer -> Decode -> Render must bring the model back by themselves.
+    run_ok(server, prompt, "staged graph after /free")
+    assert toontalker_loaded(server)
+    server.post("/free", {"unload_models": True})
+    wait_for(lambda: not toontalker_loaded(server), "'unload models' dropped the model")
+    changed = copy.deepcopy(prompt)
+    changed["7"]["inputs"]["strength"] = 0.35
+    entry = run_ok(server, changed, "strength-only change after 'unload models'")
+    rerun = set(prompt) - cached_nodes(entry)
+    assert rerun == {"7", "8", "9", "21"}, sorted(rerun, key=int)
+    assert len(toontalker_loaded(server)) == 1, "Decode/Render did not load the model through ComfyUI"
+    TIMINGS.append("model management: listed after a run, gone after /free, listed again after 'unload models' "
+                   f"and a strength-only re-run (re-ran {sorted(rerun, key=int)})")
 
 
 # ---------------------------------------------------------------------------------------------------- interrupt

@@ -1,0 +1,250 @@
+"""ComfyUI model management in the nodes, without ComfyUI: a fake `comfy.model_management` and ModelPatcher are
+injected, and the tests check what the real ones rely on: the loader hands the model to the manager, every
+node that computes loads it first (after an "Unload models"), memory estimates scale with the chunk, the batch
+is capped by free memory, and an out-of-memory error retries the same frames with half the batch."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from tiny import TINY, tiny_images, tiny_model
+
+
+class FakePatcher:
+    def __init__(self, model, load_device, offload_device):
+        self.model, self.load_device, self.offload_device = model, load_device, offload_device
+
+
+class FakeModelManagement:
+    """Records load_models_gpu calls; `unload_all_models` marks the model unloaded, as POST /free does."""
+    OOM_EXCEPTION = torch.cuda.OutOfMemoryError
+    FORCE_FP32 = False
+
+    def __init__(self):
+        self.loaded, self.calls, self.free, self.freed = set(), [], 1 << 40, []
+
+    def load_models_gpu(self, models, memory_required=0, force_full_load=False):
+        self.calls.append((memory_required, force_full_load))
+        for p in models:
+            p.model.to(p.load_device)
+            self.loaded.add(id(p))
+
+    def unload_all_models(self):
+        self.loaded.clear()
+
+    def get_torch_device(self):
+        return torch.device("cpu")
+
+    unet_offload_device = intermediate_device = get_torch_device
+
+    def get_free_memory(self, device=None):
+        return self.free
+
+    def free_memory(self, nbytes, device):
+        self.freed.append(nbytes)
+
+    def soft_empty_cache(self):
+        pass
+
+    def throw_exception_if_processing_interrupted(self):
+        pass
+
+
+@pytest.fixture
+def mods(pack):
+    name = pack.__name__ + ".nodes."
+    return {m: importlib.import_module(name + m) for m in ("comfy", "memory", "render", "motion", "loaders", "face")}
+
+
+@pytest.fixture
+def fake(mods, monkeypatch):
+    mm = FakeModelManagement()
+    monkeypatch.setattr(mods["comfy"], "model_management", mm)
+    monkeypatch.setattr(mods["comfy"], "ModelPatcher", FakePatcher)
+    return mm
+
+
+@pytest.fixture
+def model(pack, fake, mods, tmp_path, monkeypatch):
+    core = importlib.import_module(pack.__name__ + ".toontalker_core.checkpoint")
+    m = tiny_model(True)
+    core.save_safetensors({"gen": m.gen.state_dict(), "gen_real": m.gen_real.state_dict()},
+                          tmp_path / "t.safetensors", TINY)
+    monkeypatch.setenv("TOONTALKER_MODELS", str(tmp_path))
+    model, info = mods["loaders"].LoadToonTalkerCheckpoint().load("t.safetensors", "auto", "fp32")
+    return model
+
+
+SOURCE = tiny_images(1, seed=1, size=80).permute(0, 2, 3, 1).contiguous()
+FRAMES = tiny_images(7, seed=2, size=80).permute(0, 2, 3, 1).contiguous()
+
+
+def test_loader_hands_the_model_to_the_manager(model, mods):
+    patcher = model.comfy_patcher
+    assert isinstance(patcher, FakePatcher) and patcher.load_device == torch.device("cpu")
+    weights = patcher.model  # the same modules: moving them moves the model; no reference back to it
+    assert weights.gen is model.gen and weights.gen_real is model.gen_real
+    assert sum(p.numel() for p in weights.parameters()) == sum(p.numel() for p in model.parameters())
+    assert weights.get_dtype() == torch.float32 and mods["comfy"].offload_device(model) == patcher.offload_device
+
+
+def _stage_nodes(mods, model):
+    """Every computing node, each run with the model unloaded first (as after POST /free)."""
+    motion, render = mods["motion"], mods["render"]
+    src = motion.EncodeSource().encode(model, SOURCE, "cartoon")[0]
+    mot = motion.EncodeDrivingMotion().encode(model, FRAMES, "real", 3)["result"][0]
+    can = motion.CanonicalMotionTransfer().transfer(src, mot, 1.0, "relative", 0)["result"][0]
+    return {
+        "encode source": lambda: motion.EncodeSource().encode(model, SOURCE, "cartoon"),
+        "encode driving": lambda: motion.EncodeDrivingMotion().encode(model, FRAMES, "real", 3),
+        "decode": lambda: render.DecodeToDomain().decode(model, src, can),
+        "render": lambda: render.WarpRender().render(
+            model, src, render.DecodeToDomain().decode(model, src, can)[0], 3),
+        "reenact": lambda: render.ToonTalkerReenact().reenact(
+            model, SOURCE, FRAMES, "real video -> cartoon portrait (r2c)", 1.0, "relative", 0, 3, "none"),
+    }
+
+
+def test_every_computing_node_loads_the_model_first(model, mods, fake):
+    runs = _stage_nodes(mods, model)
+    used_unloaded = []
+
+    def check(module, args):
+        if id(model.comfy_patcher) not in fake.loaded:
+            used_unloaded.append(type(module).__name__)
+
+    hooks = [m.register_forward_pre_hook(check) for m in model.modules()]
+    try:
+        for name, run in runs.items():
+            fake.unload_all_models()
+            fake.calls.clear()
+            run()
+            assert fake.calls, f"{name} computed without load_models_gpu"
+            assert all(full for _, full in fake.calls), "plain torch layers need a full load"
+            assert not used_unloaded, f"{name} ran {used_unloaded[:3]} before loading the model"
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def test_memory_estimate_scales_with_the_chunk(model, mods, fake):
+    memory, render, motion = mods["memory"], mods["render"], mods["motion"]
+    src = motion.EncodeSource().encode(model, SOURCE, "cartoon")[0]
+    mot = motion.EncodeDrivingMotion().encode(model, FRAMES, "real", 3)["result"][0]
+    lat = render.DecodeToDomain().decode(model, src, motion.CanonicalMotionTransfer().transfer(
+        src, mot, 1.0, "relative", 0)["result"][0])[0]
+    per_frame = memory.frame_bytes(model, "render")
+    assert per_frame == int(4.0 * memory.feature_elements(TINY) * 4)
+    fixed = memory.tensor_bytes(src.encoded)
+    assert fixed > 0
+    for batch in (2, 5):
+        fake.calls.clear()
+        render.WarpRender().render(model, src, lat, batch)
+        assert fake.calls == [(fixed + batch * per_frame, True)]
+    # the published 256 px config: the render estimate (~123 MB/frame fp32) covers the measured ~84 MB
+    from toontalker_core.config import ModelConfig
+    assert memory.feature_elements(ModelConfig()) == 8028160
+
+
+def test_batch_capped_by_free_memory(model, mods, fake):
+    memory = mods["memory"]
+    per_frame = memory.frame_bytes(model, "render")
+    fake.free = 3 * per_frame + 10
+    assert memory.prepare(model, 8, per_frame) == 3
+    fake.free = 0
+    assert memory.prepare(model, 8, per_frame) == 1
+    assert memory.full_res_batch(64 * 64) == 16 and memory.full_res_batch(3840 * 2160) == 1
+
+
+def _oom_above(limit, sizes):
+    def fn(n):
+        sizes.append(n)
+        if n > limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+    return fn
+
+
+def test_out_of_memory_retries_with_half_the_batch(model, mods, fake, pack, monkeypatch):
+    render, motion = mods["render"], mods["motion"]
+    S = importlib.import_module(pack.__name__ + ".toontalker_core.stages")
+    src = motion.EncodeSource().encode(model, SOURCE, "cartoon")[0]
+    mot = motion.EncodeDrivingMotion().encode(model, FRAMES, "real", 3)["result"][0]
+    lat = render.DecodeToDomain().decode(model, src, motion.CanonicalMotionTransfer().transfer(
+        src, mot, 1.0, "relative", 0)["result"][0])[0]
+    expected = render.WarpRender().render(model, src, lat, 8)[0]
+
+    sizes, real_render = [], S.render
+    guard = _oom_above(2, sizes)
+
+    def render_or_oom(m, source, latents):
+        guard(latents.shape[0])
+        return real_render(m, source, latents)
+
+    monkeypatch.setattr(S, "render", render_or_oom)
+    out = render.WarpRender().render(model, src, lat, 8)[0]
+    assert sizes == [7, 4, 2, 2, 2, 1]  # 8 (7 frames) and 4 fail; then 2 at a time over the same frames
+    assert (out - expected).abs().max() < 1e-5  # batch 2 vs 7: float rounding only
+
+    sizes.clear()
+    monkeypatch.setattr(S, "render", lambda *a: _oom_above(0, sizes)(a[2].shape[0]))
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        render.WarpRender().render(model, src, lat, 4)
+    assert sizes == [4, 2, 1]
+
+
+def test_out_of_memory_in_the_cropped_all_in_one_resumes_the_stream(model, mods, fake, pack, monkeypatch):
+    """crop auto: the retry restarts the core's stream at the failed chunk with the face tracker as it was,
+    so the frames equal a run without the error."""
+    from test_face_nodes import placed_portrait
+
+    render = mods["render"]
+    pipeline = importlib.import_module(pack.__name__ + ".toontalker_core.pipeline")
+    portrait = placed_portrait()
+    frames = torch.cat([torch.roll(portrait, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(5)])
+    args = (model, portrait, frames, "real video -> cartoon portrait (r2c)", 1.0, "relative", 0, 4, "auto")
+    expected = render.ToonTalkerReenact().reenact(*args)[0]
+    sizes, real = [], pipeline.reenact_batch
+    guard = _oom_above(2, sizes)
+
+    def reenact_or_oom(m, source, crops, *rest):
+        guard(crops.shape[0])
+        return real(m, source, crops, *rest)
+
+    monkeypatch.setattr(pipeline, "reenact_batch", reenact_or_oom)
+    out = render.ToonTalkerReenact().reenact(*args)[0]
+    assert sizes == [4, 2, 2, 1]  # 4 fails; 2 + 2 + the last frame
+    assert (out - expected).abs().max() < 1e-5
+
+
+def test_auto_precision_follows_comfyui_on_gpus(mods, fake, monkeypatch):
+    comfy = mods["comfy"]
+    gpu = torch.device("cuda")
+    monkeypatch.setattr(fake, "should_use_bf16", lambda d, prioritize_performance: True, raising=False)
+    monkeypatch.setattr(fake, "should_use_fp16", lambda d, prioritize_performance: True, raising=False)
+    assert comfy.auto_dtype(gpu) == torch.bfloat16
+    monkeypatch.setattr(fake, "should_use_bf16", lambda d, prioritize_performance: False)
+    assert comfy.auto_dtype(gpu) == torch.float16
+    monkeypatch.setattr(fake, "should_use_fp16", lambda d, prioritize_performance: False)
+    assert comfy.auto_dtype(gpu) == torch.float32
+    monkeypatch.setattr(fake, "FORCE_FP32", True)
+    assert comfy.auto_dtype(torch.device("cpu")) == torch.float32  # --force-fp32 wins on the CPU too
+
+
+def test_face_crop_and_paste_back_stream_in_chunks(mods, fake, model, monkeypatch):
+    """Chunks of 2 give the same crops, transforms and mask as one chunk; the crop size comes from the model."""
+    from test_face_nodes import crop_args, placed_portrait
+
+    face, memory = mods["face"], mods["memory"]
+    portrait = placed_portrait()
+    frames = torch.cat([torch.roll(portrait, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(5)])
+    whole = face.FaceCrop().crop(frames, **crop_args(crop_size=128), model=model)["result"]
+    assert whole[0].shape == (5, 64, 64, 3)  # the model's size, not crop_size
+    pasted = face.PasteBack().paste(frames, whole[0], whole[1], 0.1, 0.0)[0]
+    monkeypatch.setattr(memory, "MAX_FULL_RES_BATCH", 2)
+    chunked = face.FaceCrop().crop(frames, **crop_args(crop_size=128), model=model)["result"]
+    assert torch.equal(chunked[0], whole[0]) and torch.equal(chunked[2], whole[2])
+    assert torch.equal(chunked[1].matrix, whole[1].matrix)
+    assert torch.equal(face.PasteBack().paste(frames, whole[0], whole[1], 0.1, 0.0)[0], pasted)
+    assert fake.freed == []  # CPU work: nothing to offload for it
