@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from comfy_server import Server, history_messages, prepare_base
+from comfy_server import PROBE_ROUTE, Server, TimingSummary, history_messages, install_probe, prepare_base, wait_for
 from conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -48,16 +48,6 @@ FRAMES = 20  # > Rebatch Latents' 16: two sampling chunks
 CLIP = "driving_short.mp4"
 ARTIFACTS = os.environ.get("TOONTALKER_ARTIFACTS")
 TIMINGS: list[str] = []
-
-
-class _Summary:
-    """Prints TIMINGS in pytest's terminal summary (shown without -s)."""
-
-    def pytest_terminal_summary(self, terminalreporter):
-        if TIMINGS:
-            terminalreporter.write_sep("-", "chaining templates in ComfyUI (CPU, tiny upscaler and SD models)")
-            for line in TIMINGS:
-                terminalreporter.write_line(line)
 
 
 def load_api(name: str) -> dict:
@@ -98,8 +88,8 @@ def trim_clip(src: Path, dst: Path, frames: int) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
-    if not request.config.pluginmanager.has_plugin("toontalker-chaining-summary"):
-        request.config.pluginmanager.register(_Summary(), "toontalker-chaining-summary")
+    TimingSummary.register(request.config, "toontalker-chaining-summary",
+                           "chaining templates in ComfyUI (CPU, tiny upscaler and SD models)", TIMINGS)
     base = prepare_base(tmp_path_factory.mktemp("comfy_chain"), REPO)  # the bundled demo model
     upscale = load_api("chain_model_upscale")["8"]["inputs"]["model_name"]
     ckpt = load_api("chain_diffusion_stylize")[node_of(load_api("chain_diffusion_stylize"),
@@ -115,6 +105,7 @@ def server(tmp_path_factory, request):
         cwd=COMFY, capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr[-3000:]
     TIMINGS.append(f"tiny models made in {time.perf_counter() - t:.1f} s: " + " | ".join(made.stdout.split("\n")[:2]))
+    install_probe(base)  # test-only route listing comfy.model_management.current_loaded_models
     srv = Server(base, COMFY, PYTHON)
     try:
         srv.wait_ready()
@@ -123,8 +114,10 @@ def server(tmp_path_factory, request):
         srv.stop()
 
 
-def run_timed(server: Server, prompt: dict, timeout: float = 900) -> tuple[dict, dict[str, float]]:
-    """Run a prompt; -> (history entry, seconds per executed node id) from the `executing` messages."""
+def run_timed(server: Server, prompt: dict, timeout: float = 900, on_node: dict | None = None
+              ) -> tuple[dict, dict[str, float]]:
+    """Run a prompt; -> (history entry, seconds per executed node id) from the `executing` messages.
+    on_node: {node id: f()}, f called when that node starts executing (while it runs)."""
     client = uuid.uuid4().hex
     ws = server.websocket(client)
     per_node: dict[str, float] = {}
@@ -145,6 +138,8 @@ def run_timed(server: Server, prompt: dict, timeout: float = 900) -> tuple[dict,
                 current, since = data.get("node"), now
                 if current is None:
                     break
+                if on_node and current in on_node:
+                    on_node[current]()
             elif msg["type"] in ("execution_error", "execution_interrupted"):
                 break
     finally:
@@ -226,3 +221,53 @@ def test_diffusion_template_runs_with_one_noise_per_frame(server):
     TIMINGS.append(f"flicker (mean |frame t - frame t-1|): same noise every frame {f_fixed:.4f}, a new noise per "
                    f"frame {f_random:.4f} (x{f_fixed / f_random:.2f}); re-run after the seed_behavior change: "
                    f"{sum(per_node.values()):.1f} s, ToonTalker and SD loaders cached")
+
+
+def loaded_models(server: Server) -> list[str]:
+    """Classes of comfy.model_management.current_loaded_models in the server (through the test probe)."""
+    return sorted(m["class"] for m in server.get(PROBE_ROUTE))
+
+
+def while_sampling(server: Server, seen: list) -> callable:
+    """A KSampler on_node hook: waits until the sampler has loaded the SD UNet (BaseModel), then records what
+    ComfyUI holds loaded at that moment."""
+    def probe():
+        end = time.time() + 120
+        while time.time() < end:
+            now = loaded_models(server)
+            if "BaseModel" in now:
+                seen.append(now)
+                return
+            time.sleep(0.05)
+        seen.append(loaded_models(server))
+    return probe
+
+
+def test_diffusion_samples_with_the_toontalker_model_offloaded(server):
+    """The ToonTalker model is a ComfyUI-managed model (a ModelPatcher in current_loaded_models), so ComfyUI can
+    take it off the device for the diffusion model. On a GPU, load_models_gpu frees memory for the UNet by
+    unloading other models (model_unload); on the CPU it never does (ComfyUI's load_models_gpu calls
+    free_memory only for non-CPU devices), so here the unload is asked for with POST /free {unload_models},
+    the same model_unload, and then the SD part re-runs: the sampler runs with the SD UNet loaded and the
+    ToonTalker model not, and the reenacted frames come from ComfyUI's cache."""
+    prompt = short_clip(load_api("chain_diffusion_stylize"))
+    scale, sampler = node_of(prompt, "ImageScaleToTotalPixels"), node_of(prompt, "KSampler")
+    prompt[scale]["inputs"]["megapixels"] = 0.01
+    prompt[sampler]["inputs"]["steps"] = 2
+    first: list = []
+    run_timed(server, prompt, on_node={sampler: while_sampling(server, first)})
+    assert first and {"BaseModel", "ToonTalkerWeights"} <= set(first[0]), first  # CPU: nothing evicts
+
+    server.post("/free", {"unload_models": True})
+    wait_for(lambda: not loaded_models(server), "'unload models' emptied current_loaded_models")
+    changed = copy.deepcopy(prompt)
+    changed[sampler]["inputs"]["denoise"] = 0.3
+    second: list = []
+    entry, per_node = run_timed(server, changed, on_node={sampler: while_sampling(server, second)})
+    assert second and "BaseModel" in second[0] and "ToonTalkerWeights" not in second[0], second
+    cached = set(history_messages(entry).get("execution_cached", {}).get("nodes", []))
+    reenact = node_of(prompt, "ToonTalkerReenact")
+    assert reenact in cached and sampler not in cached, sorted(cached, key=int)
+    TIMINGS.append(f"memory: while KSampler samples, current_loaded_models = {first[0]} after a full run (CPU: "
+                   f"ComfyUI frees nothing), {second[0]} after 'unload models' + a denoise change "
+                   f"(ToonTalker Reenact cached; re-run {sum(per_node.values()):.1f} s)")

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from comfy_server import (PROBE_ROUTE, Server, execution_seconds, history_messages, install_probe, prepare_base,
-                          tiny_checkpoint)
+from comfy_server import (PROBE_ROUTE, Server, TimingSummary, execution_seconds, history_messages, install_probe,
+                         prepare_base, tiny_checkpoint, wait_for)
 from conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -78,20 +78,10 @@ if _REASON:
 TIMINGS: list[str] = []
 
 
-class _Summary:
-    """Prints TIMINGS in pytest's terminal summary (shown without -s)."""
-
-    def pytest_terminal_summary(self, terminalreporter):
-        if TIMINGS:
-            terminalreporter.write_sep("-", "ComfyUI integration run (CPU, tiny checkpoint)")
-            for line in TIMINGS:
-                terminalreporter.write_line(line)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
-    if not request.config.pluginmanager.has_plugin("toontalker-comfyui-summary"):
-        request.config.pluginmanager.register(_Summary(), "toontalker-comfyui-summary")
+    TimingSummary.register(request.config, "toontalker-comfyui-summary",
+                           "ComfyUI integration run (CPU, tiny checkpoint)", TIMINGS)
     base = prepare_base(tmp_path_factory.mktemp("comfy"), REPO, tiny_checkpoint, CKPT)
     install_probe(base)  # test-only route listing comfy.model_management.current_loaded_models
     t = time.perf_counter()
@@ -282,15 +272,6 @@ def test_strength_change_in_the_staged_upscale_graph(server):
 def toontalker_loaded(server) -> list[dict]:
     """The ToonTalker entries of comfy.model_management.current_loaded_models, read through the test probe."""
     return [m for m in server.get(PROBE_ROUTE) if m["class"] == "ToonTalkerWeights"]
-
-
-def wait_for(condition, what: str, timeout: float = 30):
-    end = time.time() + timeout
-    while time.time() < end:  # /free is applied by the prompt worker when it is idle
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 def staged_prompt(frames: int = 8) -> dict:
