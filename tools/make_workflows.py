@@ -83,7 +83,7 @@ CORE: dict[str, Schema] = {
                                  (("UPSCALE_MODEL", "UPSCALE_MODEL"),)),
     "ImageUpscaleWithModel": Schema("Upscale Image (using Model)", (
         Slot("upscale_model", "UPSCALE_MODEL"), Slot("image", "IMAGE")), (("IMAGE", "IMAGE"),)),
-    "ImageScaleToTotalPixels": Schema("ImageScaleToTotalPixels", (
+    "ImageScaleToTotalPixels": Schema("Scale Image to Total Pixels", (
         Slot("image", "IMAGE"), _w("upscale_method", "COMBO"), _w("megapixels", "FLOAT")), (("IMAGE", "IMAGE"),)),
     "CheckpointLoaderSimple": Schema("Load Checkpoint", (_w("ckpt_name", "COMBO"),),
                                      (("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE"))),

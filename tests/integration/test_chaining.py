@@ -12,6 +12,9 @@ into ComfyUI/input) instead of the 100-frame sample; everything else as shipped,
   audio come out (two KSampler chunks of Rebatch Latents); with seed_behavior fixed (the template) consecutive
   frames differ less than with a new noise per frame; on that second run the ToonTalker part comes from the
   cache.
+- memory: what comfy.model_management.current_loaded_models holds while KSampler samples (through the test
+  probe of comfy_server.install_probe): after 'unload models', the SD part re-runs with the ToonTalker model
+  unloaded and its frames from the cache.
 Per-node timings (from the server's `executing` messages) are printed at the end. Skips without COMFYUI_PATH.
 """
 from __future__ import annotations
@@ -91,9 +94,9 @@ def server(tmp_path_factory, request):
     TimingSummary.register(request.config, "toontalker-chaining-summary",
                            "chaining templates in ComfyUI (CPU, tiny upscaler and SD models)", TIMINGS)
     base = prepare_base(tmp_path_factory.mktemp("comfy_chain"), REPO)  # the bundled demo model
-    upscale = load_api("chain_model_upscale")["8"]["inputs"]["model_name"]
-    ckpt = load_api("chain_diffusion_stylize")[node_of(load_api("chain_diffusion_stylize"),
-                                                       "CheckpointLoaderSimple")]["inputs"]["ckpt_name"]
+    upscaling, stylizing = load_api("chain_model_upscale"), load_api("chain_diffusion_stylize")
+    upscale = upscaling[node_of(upscaling, "UpscaleModelLoader")]["inputs"]["model_name"]
+    ckpt = stylizing[node_of(stylizing, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"]
     trim_clip(REPO / "samples" / "driving.mp4", base / "input" / CLIP, FRAMES)
     (base / "models" / "upscale_models").mkdir(parents=True, exist_ok=True)
     (base / "models" / "checkpoints").mkdir(parents=True, exist_ok=True)
