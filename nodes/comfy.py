@@ -2,7 +2,7 @@
 
 Importing the pack never loads a model or touches a GPU. Model management (as ComfyUI's own VAE / CLIP vision
 models do it): the loader wraps the model in a `comfy.model_patcher.ModelPatcher` (`manage`), and every node
-that computes with it calls `load_model` first, so ComfyUI's memory manager can offload it for a diffusion
+that computes with it calls `load_for_compute` first, so ComfyUI's memory manager can offload it for a diffusion
 model, unload it on "Unload models", and bring it back by itself on the next run. Without ComfyUI both are
 no-ops and the model is a plain PyTorch module on the device the user chose.
 """
@@ -142,7 +142,7 @@ def patcher_of(model):
     return getattr(model, "comfy_patcher", None)
 
 
-def load_model(model, memory_required: int = 0):
+def load_for_compute(model, memory_required: int = 0):
     """Call right before computing with `model`: ComfyUI loads it on its device (again, after "Unload models"
     or when another model took the VRAM), first freeing `memory_required` bytes for the computation.
     Returns the model, ready on its load device."""

@@ -13,8 +13,8 @@ from typing import Callable, Iterator, TypeVar
 import torch
 
 from ..toontalker_core.errors import InputError
-from .comfy import (ProgressBar, check_interrupt, free_memory_bytes, intermediate_device, load_model, oom_errors,
-                    soft_empty_cache)
+from .comfy import (ProgressBar, check_interrupt, free_memory_bytes, intermediate_device, load_for_compute,
+                    oom_errors, soft_empty_cache)
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ def prepare(model, batch_size: int, per_frame: int, fixed: int = 0) -> int:
     least 1). Call right before computing."""
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    load_model(model, fixed + per_frame * batch_size)
+    load_for_compute(model, fixed + per_frame * batch_size)
     free = free_memory_bytes(model.device)
     if free is not None:
         free -= fixed

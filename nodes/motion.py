@@ -36,10 +36,12 @@ class EncodeSource:
 
     def encode(self, model, image, domain):
         model.require_domain(domain, "source")
-        prepare(model, images_from_comfy(image, "image").shape[0], frame_bytes(model, "source"))
+        n = images_from_comfy(image, "image").shape[0]
+        prepare(model, n, frame_bytes(model, "source"))
         with torch.inference_mode():
-            x = S.to_model_range(image_to_model(image, model, "image"), model)
-            encoded = S.encode_source(model, x, domain).to(offload_device(model))
+            # resized a few at a time: a batch of full-size sources is never copied whole
+            small = torch.cat([image_to_model(image[i:i + 8], model, "image") for i in range(0, n, 8)])
+            encoded = S.encode_source(model, S.to_model_range(small, model), domain).to(offload_device(model))
         return (SourcePayload(model_uid(model), encoded),)
 
 

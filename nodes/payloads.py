@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
@@ -17,7 +16,6 @@ from ..toontalker_core.errors import InputError
 from ..toontalker_core.media import resize_to
 from ..toontalker_core.model import ToonTalker
 from ..toontalker_core.stages import EncodedMotion, EncodedSource
-from .comfy import ProgressBar, check_interrupt
 
 MODEL = "TOONTALKER_MODEL"
 SOURCE = "TOONTALKER_SOURCE"
@@ -107,22 +105,3 @@ def image_to_model(image: torch.Tensor, model: ToonTalker, name: str) -> torch.T
     """A chunk of a ComfyUI IMAGE -> [B,3,S,S] in 0..1 at the model size on its device (the whole image
     resized)."""
     return resize_to(to_device(images_from_comfy(image, name), model.device), model.cfg.size)
-
-
-def model_to_image(images01: torch.Tensor) -> torch.Tensor:
-    """[N,3,H,W] in 0..1 -> IMAGE [N,H,W,3] float32 on ComfyUI's intermediate device."""
-    from .comfy import intermediate_device
-
-    return images01.permute(0, 2, 3, 1).float().contiguous().to(intermediate_device())
-
-
-def chunks(total: int, batch_size: int) -> Iterator[slice]:
-    """Slices of `batch_size`, with a ComfyUI progress bar and the interrupt checked before each chunk."""
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    bar = ProgressBar(total)
-    for start in range(0, total, batch_size):
-        check_interrupt()
-        stop = min(total, start + batch_size)
-        yield slice(start, stop)
-        bar.update(stop - start)

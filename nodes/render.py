@@ -12,9 +12,10 @@ from ..toontalker_core.face import FaceCropper, locate_face
 from ..toontalker_core.pipeline import reenact_full_frames
 from ..toontalker_core.runtime import reenact_batch
 from .comfy import ProgressBar, check_interrupt, offload_device, oom_errors, soft_empty_cache
-from .memory import ImageBatch, frame_bytes, prepare, run_chunks, tensor_bytes
+from .memory import ImageBatch, frame_bytes, full_res_batch, prepare, run_chunks, tensor_bytes
 from .motion import MODEL_TIP, _batch
-from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
+from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, image_to_model,
+                       images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
 # All-in-one routes: label -> (source domain, driving domain)
 ROUTES = {
@@ -177,7 +178,9 @@ class ToonTalkerReenact:
         frames = images_from_comfy(driving_frames, "driving_frames")
         n = frames.shape[0]
         full_res = source_image.shape[1] * source_image.shape[2] + frames.shape[-2] * frames.shape[-1]
-        batch_size = prepare(model, batch_size, frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
+        per_frame = frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source")
+        # full-size frames dominate: chunks sized from the frame size, whatever batch_size asks
+        batch_size = min(full_res_batch(full_res), prepare(model, batch_size, per_frame))
         dev = model.device
         source = to_device(images_from_comfy(source_image, "source_image"), dev)
         reference = to_device(frames[ref], dev)

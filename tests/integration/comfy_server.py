@@ -56,7 +56,8 @@ def prepare_base(base: Path, repo: Path, checkpoint=None, ckpt_name: str = DEMO_
 
 
 # A test-only custom node package (never shipped): one route that lists ComfyUI's loaded models, so tests can
-# see what comfy.model_management.current_loaded_models holds inside the server process.
+# see what comfy.model_management.current_loaded_models holds inside the server process (and the /free flags
+# still waiting for the prompt worker).
 PROBE_DIR_NAME = "toontalker_test_probe"
 PROBE_ROUTE = "/toontalker_test/loaded_models"
 PROBE_SOURCE = f'''"""Test probe written by tests/integration/comfy_server.py: not part of the node pack."""
@@ -70,10 +71,13 @@ NODE_CLASS_MAPPINGS = {{}}
 
 @PromptServer.instance.routes.get("{PROBE_ROUTE}")
 async def loaded_models(request):
-    return web.json_response([
+    queue = PromptServer.instance.prompt_queue
+    with queue.mutex:  # /free flags the prompt worker has not applied yet
+        pending = dict(queue.flags)
+    return web.json_response({{"pending_flags": pending, "models": [
         {{"class": type(m.model.model).__name__, "device": str(m.device),
           "loaded_bytes": int(m.model.loaded_size()), "size_bytes": int(m.model.model_size())}}
-        for m in mm.current_loaded_models if m.model is not None])
+        for m in mm.current_loaded_models if m.model is not None]}})
 '''
 
 
