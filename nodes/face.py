@@ -11,7 +11,6 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, FaceCropper,
                                     paste_back, paste_mask)
-from ..toontalker_core.media import resize_to
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
 from .memory import ImageBatch, full_res_batch, run_chunks
 from .payloads import CATEGORY, CROP, MODEL, images_from_comfy, to_device
@@ -124,8 +123,8 @@ class PasteBack:
         return {"required": {
             "original": ("IMAGE", {"tooltip": "The images that were cropped: one (a still portrait used for every "
                                               "frame) or one per rendered crop."}),
-            "rendered": ("IMAGE", {"tooltip": "The crops to paste (e.g. Warp Render's output); resized to the crop "
-                                              "size if a node in between changed it."}),
+            "rendered": ("IMAGE", {"tooltip": "The crops to paste (e.g. Warp Render's output), square, at any "
+                                              "size: an upscaled crop is pasted at its own resolution."}),
             "crop": (CROP, {"tooltip": "From Face Crop (of the same original images)."}),
             "feather": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 0.5, "step": 0.01, "tooltip": FEATHER_TIP}),
             "color_match": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.05,
@@ -140,6 +139,8 @@ class PasteBack:
         if crops.shape[-1] != crops.shape[-2]:
             raise InputError(f"'rendered' images are {crops.shape[-1]}x{crops.shape[-2]}; Paste Back needs "
                              "square crops")
+        if crops.shape[-1] != crop.crop_size:  # e.g. a model upscaler in between: paste at the crops' own size
+            crop = CropTransform.from_boxes(crop.boxes, crops.shape[-1], crop.source_size)
         transform = crop.repeat(n) if len(crop) == 1 and n > 1 else crop
         if len(transform) != n:
             raise InputError(f"'crop' holds {len(crop)} transforms for {n} rendered images: connect the Face Crop "
@@ -155,8 +156,7 @@ class PasteBack:
 
         def paste_chunk(sl):
             orig = still if still is not None else to_device(originals[sl], dev)
-            return paste_back(orig, resize_to(to_device(crops[sl], dev), crop.crop_size), transform[sl], feather,
-                              color_match)
+            return paste_back(orig, to_device(crops[sl], dev), transform[sl], feather, color_match)
 
         for sl, images in run_chunks(n, batch, paste_chunk):
             out.put(sl, images)

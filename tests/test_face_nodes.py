@@ -61,6 +61,25 @@ def test_manual_box_and_one_still_for_many_frames(face_nodes, portrait):
     assert out.shape == (5, 300, 400, 3)
 
 
+def test_an_upscaled_crop_is_pasted_at_its_own_resolution(face_nodes, portrait):
+    """A model upscaler between Face Crop (64 px) and Paste Back: the 4x crop's detail reaches the image. Fine
+    detail drawn into the 256 px crop survives the paste (at the source's ~1:1 scale) instead of being averaged
+    away by a round trip through 64 px."""
+    crops, transform, mask = face_nodes.FaceCrop().crop(portrait, **crop_args())["result"]
+    up = torch.nn.functional.interpolate(crops.permute(0, 3, 1, 2), scale_factor=4, mode="bicubic")
+    checker = ((torch.arange(256)[:, None] // 2 + torch.arange(256)[None, :] // 2) % 2).float()
+    up = (up * 0.5 + 0.5 * checker).clamp(0, 1).permute(0, 2, 3, 1)  # a 2-px checkerboard: gone at 64 px
+    out = face_nodes.PasteBack().paste(portrait, up, transform, 0.1, 0.0)[0]
+    assert out.shape == portrait.shape
+    inside = mask[0] > 0.99
+    detail = (out[0] - torch.nn.functional.avg_pool2d(out[0].permute(2, 0, 1)[None], 3, 1, 1)[0].permute(1, 2, 0))
+    plain = face_nodes.PasteBack().paste(portrait, crops, transform, 0.1, 0.0)[0]
+    detail_plain = (plain[0] - torch.nn.functional.avg_pool2d(plain[0].permute(2, 0, 1)[None], 3, 1, 1)[0]
+                    .permute(1, 2, 0))
+    assert detail[inside].abs().mean() > 3 * detail_plain[inside].abs().mean()
+    assert (out[0][mask[0] == 0] - portrait[0][mask[0] == 0]).abs().max() == 0  # untouched outside the mask
+
+
 def test_errors(face_nodes, portrait, pack):
     errors = importlib.import_module(pack.__name__ + ".toontalker_core.errors")
     blank = torch.full((1, 120, 160, 3), 0.5)

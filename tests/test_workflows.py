@@ -19,12 +19,28 @@ CKPT = "cross-domain-demo-64px.safetensors"
 # Core ComfyUI (0.3.6x) node types the examples may use; the integration test checks them against /object_info.
 CORE_NODES = {"LoadImage", "LoadVideo", "GetVideoComponents", "CreateVideo", "SaveVideo", "ImageScaleBy",
               "ImageScale", "ImageSharpen", "ImageStitch", "ImageBatch", "UpscaleModelLoader",
-              "ImageUpscaleWithModel", "PreviewImage", "SaveImage", "RepeatImageBatch"}
+              "ImageUpscaleWithModel", "PreviewImage", "SaveImage", "RepeatImageBatch",
+              # chaining into Stable Diffusion img2img
+              "ImageScaleToTotalPixels", "CheckpointLoaderSimple", "CLIPTextEncode", "VAEEncode", "VAEDecode",
+              "KSampler", "LatentBatchSeedBehavior", "RebatchLatents", "RebatchImages"}
 UI_ONLY_NODES = {"Note", "MarkdownNote"}      # frontend-only: never in the API format
 UI_ONLY_WIDGETS = {"IMAGEUPLOAD"}             # upload buttons: a widgets_values entry, not a server input
 OUTPUT_NODES = {"SaveVideo", "SaveImage", "PreviewImage"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 SAMPLE_INPUTS = {"LoadImage": "image", "LoadVideo": "file"}
+SEED_WIDGETS = {"seed", "noise_seed"}  # the frontend stores their control_after_generate value right after them
+
+
+def widget_values(node) -> list:
+    """widgets_values without the UI-only control_after_generate entries (one after each seed widget)."""
+    values, it = [], iter(node["widgets_values"])
+    for inp in node["inputs"]:
+        if "widget" in inp:
+            values.append(next(it))
+            if inp["name"] in SEED_WIDGETS:
+                assert next(it) in ("fixed", "increment", "decrement", "randomize"), node["id"]
+    assert next(it, None) is None, f"node {node['id']}: more widgets_values than widgets"
+    return values
 
 
 def load(path):
@@ -91,7 +107,7 @@ def test_ui_workflow_is_well_formed(name):
             assert all(link in seen for link in out["links"] or [])
         widgets = [inp for inp in n["inputs"] if "widget" in inp]
         if n["type"] not in UI_ONLY_NODES:
-            assert len(widgets) == len(n["widgets_values"]), f"node {n['id']}: one value per widget input"
+            assert len(widgets) == len(widget_values(n)), f"node {n['id']}: one value per widget input"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -111,7 +127,7 @@ def test_ui_and_api_agree(name):
                 assert (str(dst), dst_slot) == (nid, slot)
                 expected[inp["name"]] = [str(src), src_slot]
         widget_inputs = [inp for inp in node["inputs"] if "widget" in inp]
-        for inp, value in zip(widget_inputs, node["widgets_values"]):
+        for inp, value in zip(widget_inputs, widget_values(node)):
             if inp["type"] in UI_ONLY_WIDGETS:
                 assert inp["name"] not in entry["inputs"]
             elif inp["link"] is None:
@@ -176,7 +192,8 @@ def test_our_widget_order_matches_input_types(pack):
             if node["type"] not in pack.NODE_CLASS_MAPPINGS:
                 continue
             spec = pack_spec(pack, node["type"])
-            widgets = [k for k, (_, (typ, *_)) in spec.items() if isinstance(typ, list) or typ in WIDGET_TYPES]
+            widgets = [k for k, (_, (typ, *opts)) in spec.items() if (isinstance(typ, list) or typ in WIDGET_TYPES)
+                       and not (opts and opts[0].get("forceInput"))]  # forceInput: a socket only
             assert [i["name"] for i in node["inputs"] if "widget" in i] == widgets, f"{path.stem} node {node['id']}"
             sockets = [k for k in spec if k not in widgets]
             assert [i["name"] for i in node["inputs"] if "widget" not in i] == sockets
@@ -195,4 +212,40 @@ def test_real_to_real_keeps_the_audio():
     api = load(WF_DIR / "api" / "a_real_to_real.json")
     create = next(e for e in api.values() if e["class_type"] == "CreateVideo")
     components = next(nid for nid, e in api.items() if e["class_type"] == "GetVideoComponents")
+    assert create["inputs"]["audio"] == [components, 1] and create["inputs"]["fps"] == [components, 2]
+
+
+def _by_type(api: dict, class_type: str) -> tuple[str, dict]:
+    found = [(nid, e) for nid, e in api.items() if e["class_type"] == class_type]
+    assert len(found) == 1, f"{class_type}: {len(found)} nodes"
+    return found[0]
+
+
+def test_model_upscale_chain_upscales_the_face_crop_only():
+    api = load(WF_DIR / "api" / "chain_model_upscale.json")
+    reenact_id, reenact = _by_type(api, "ToonTalkerReenact")
+    assert reenact["inputs"]["crop"] == "none"  # the model's resolution: crops in, crops out
+    crops = {tuple(reenact["inputs"][k]) for k in ("source_image", "driving_frames")}
+    assert {api[src]["class_type"] for src, _ in crops} == {"ToonTalkerFaceCrop"}
+    up_id, up = _by_type(api, "ImageUpscaleWithModel")
+    assert up["inputs"]["image"] == [reenact_id, 0]
+    _, paste = _by_type(api, "ToonTalkerPasteBack")
+    source_crop = reenact["inputs"]["source_image"][0]
+    assert paste["inputs"]["rendered"] == [up_id, 0] and paste["inputs"]["crop"] == [source_crop, 1]
+    assert api[paste["inputs"]["original"][0]]["class_type"] == "LoadImage"  # back at the source resolution
+
+
+def test_diffusion_chain_uses_one_noise_for_every_frame():
+    api = load(WF_DIR / "api" / "chain_diffusion_stylize.json")
+    _, seeds = _by_type(api, "LatentBatchSeedBehavior")
+    assert seeds["inputs"]["seed_behavior"] == "fixed"
+    _, sampler = _by_type(api, "KSampler")
+    assert 0.2 <= sampler["inputs"]["denoise"] <= 0.5, "img2img: low denoise keeps the reenacted face"
+    # samplers that draw fresh noise at every step would differ from frame to frame
+    assert "ancestral" not in sampler["inputs"]["sampler_name"] and "sde" not in sampler["inputs"]["sampler_name"]
+    ui = load(WF_DIR / "chain_diffusion_stylize.json")
+    ks = next(n for n in ui["nodes"] if n["type"] == "KSampler")
+    assert ks["widgets_values"][1] == "fixed", "control_after_generate must keep the seed"
+    _, create = _by_type(api, "CreateVideo")
+    components, _ = _by_type(api, "GetVideoComponents")
     assert create["inputs"]["audio"] == [components, 1] and create["inputs"]["fps"] == [components, 2]

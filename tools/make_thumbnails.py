@@ -71,13 +71,66 @@ def save_small(img: Image.Image, path: Path) -> int:
     return path.stat().st_size
 
 
+# Templates that need a model the user brings (an upscaler, an SD checkpoint): their thumbnail shows the
+# pack's part of the graph, up to the node named here (with the links patched as given), captioned.
+USER_MODEL_STAGES = {
+    "chain_model_upscale": ("10", {"10": {"rendered": ["7", 0]}}, "pasted back; + your upscale model"),
+    "chain_diffusion_stylize": ("6", {}, "into SD img2img with your checkpoint"),
+}
+
+
+def upstream(prompt: dict, node: str) -> dict:
+    keep, todo = set(), [node]
+    while todo:
+        nid = todo.pop()
+        if nid not in keep:
+            keep.add(nid)
+            todo += [v[0] for v in prompt[nid]["inputs"].values() if isinstance(v, list)]
+    return {k: v for k, v in prompt.items() if k in keep}
+
+
+def stage_prompt(prompt: dict, node: str, patch: dict) -> dict:
+    prompt = json.loads(json.dumps(prompt))
+    for nid, inputs in patch.items():
+        prompt[nid]["inputs"].update(inputs)
+    prompt = upstream(prompt, node)
+    prompt["thumb"] = {"class_type": "PreviewImage", "inputs": {"images": [node, 0]}}
+    return prompt
+
+
+def stage_thumbnail(server: Server, entry: dict, caption: str) -> Image.Image:
+    from PIL import ImageDraw
+
+    items = entry["outputs"]["thumb"]["images"]
+    frames = [np.asarray(Image.open(io.BytesIO(server.view(items[i]))).convert("RGB"))
+              for i in np.linspace(0, len(items) - 1, 6)[1:-1].round().astype(int)]
+    img = grid(frames, 2, 256)
+    band = Image.new("RGB", (img.width, 22), (30, 30, 30))
+    ImageDraw.Draw(band).text((6, 5), caption, fill=(235, 235, 235))
+    out = Image.new("RGB", (img.width, img.height + band.height))
+    out.paste(img, (0, 0))
+    out.paste(band, (0, img.height))
+    return out
+
+
 def make(server: Server, names: list[str] | None = None) -> list[tuple[str, float, int]]:
     done = []
     for api in sorted((WORKFLOWS / "api").glob("*.json")):
         if names and api.stem not in names:
             continue
         t = time.perf_counter()
-        entry = server.run(json.loads(api.read_text()))
+        prompt = json.loads(api.read_text())
+        if api.stem in USER_MODEL_STAGES:
+            node, patch, caption = USER_MODEL_STAGES[api.stem]
+            entry = server.run(stage_prompt(prompt, node, patch))
+            if entry["status"]["status_str"] != "success":
+                raise SystemExit(f"{api.stem} failed: {history_messages(entry).get('execution_error')}")
+            thumb = WORKFLOWS / f"{api.stem}.jpg"
+            size = save_small(stage_thumbnail(server, entry, caption), thumb)
+            print(f"{thumb.relative_to(REPO)}: {size} bytes (up to node {node}); run {time.perf_counter() - t:.1f} s")
+            done.append((api.stem, time.perf_counter() - t, size))
+            continue
+        entry = server.run(prompt)
         wall = time.perf_counter() - t
         if entry["status"]["status_str"] != "success":
             err = history_messages(entry).get("execution_error", entry["status"])

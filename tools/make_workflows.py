@@ -38,6 +38,7 @@ class Slot:
     optional: bool = False
     label: str | None = None    # the frontend's localized_name when it differs from the name
     ui_value: object = None     # UI-only widget (not sent to the server): its serialized value
+    control: str | None = None  # seed widgets: the frontend's control_after_generate value, stored after it
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Schema:
     title: str
     inputs: tuple[Slot, ...]
     outputs: tuple[tuple[str, str], ...]
+    list_outputs: tuple[int, ...] = ()  # output slots that are lists (OUTPUT_IS_LIST): drawn with a grid shape
 
 
 def _w(name, typ, **kw):
@@ -76,6 +78,30 @@ CORE: dict[str, Schema] = {
         _w("spacing_width", "INT"), _w("spacing_color", "COMBO"), Slot("image2", "IMAGE", optional=True)),
         (("IMAGE", "IMAGE"),)),
     "Note": Schema("Note", (_w("text", "STRING"),), ()),
+    # chaining (templates chain_*): a model upscaler and Stable Diffusion img2img
+    "UpscaleModelLoader": Schema("Load Upscale Model", (_w("model_name", "COMBO"),),
+                                 (("UPSCALE_MODEL", "UPSCALE_MODEL"),)),
+    "ImageUpscaleWithModel": Schema("Upscale Image (using Model)", (
+        Slot("upscale_model", "UPSCALE_MODEL"), Slot("image", "IMAGE")), (("IMAGE", "IMAGE"),)),
+    "ImageScaleToTotalPixels": Schema("Scale Image to Total Pixels", (
+        Slot("image", "IMAGE"), _w("upscale_method", "COMBO"), _w("megapixels", "FLOAT")), (("IMAGE", "IMAGE"),)),
+    "CheckpointLoaderSimple": Schema("Load Checkpoint", (_w("ckpt_name", "COMBO"),),
+                                     (("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE"))),
+    "CLIPTextEncode": Schema("CLIP Text Encode (Prompt)", (_w("text", "STRING"), Slot("clip", "CLIP")),
+                             (("CONDITIONING", "CONDITIONING"),)),
+    "VAEEncode": Schema("VAE Encode", (Slot("pixels", "IMAGE"), Slot("vae", "VAE")), (("LATENT", "LATENT"),)),
+    "VAEDecode": Schema("VAE Decode", (Slot("samples", "LATENT"), Slot("vae", "VAE")), (("IMAGE", "IMAGE"),)),
+    "LatentBatchSeedBehavior": Schema("LatentBatchSeedBehavior", (
+        Slot("samples", "LATENT"), _w("seed_behavior", "COMBO")), (("LATENT", "LATENT"),)),
+    "RebatchLatents": Schema("Rebatch Latents", (Slot("latents", "LATENT"), _w("batch_size", "INT")),
+                             (("LATENT", "LATENT"),), list_outputs=(0,)),
+    "RebatchImages": Schema("Rebatch Images", (Slot("images", "IMAGE"), _w("batch_size", "INT")),
+                            (("IMAGE", "IMAGE"),), list_outputs=(0,)),
+    "KSampler": Schema("KSampler", (
+        Slot("model", "MODEL"), _w("seed", "INT", control="fixed"), _w("steps", "INT"), _w("cfg", "FLOAT"),
+        _w("sampler_name", "COMBO"), _w("scheduler", "COMBO"), Slot("positive", "CONDITIONING"),
+        Slot("negative", "CONDITIONING"), Slot("latent_image", "LATENT"), _w("denoise", "FLOAT")),
+        (("LATENT", "LATENT"),)),
 }
 NODE_COLORS = {"Note": {"color": "#432", "bgcolor": "#653"}}  # what the frontend gives a new Note
 
@@ -254,6 +280,115 @@ def strength_comparison() -> Workflow:
     return Workflow(name, "Strength 0.5 / 1.0 / 1.5 side by side (shared, cached encoders)", nodes, groups)
 
 
+UPSCALE_MODEL = "realesr-general-x4v3.pth"  # any spandrel model in ComfyUI/models/upscale_models
+SD_CKPT = "v1-5-pruned-emaonly-fp16.safetensors"  # any SD 1.x checkpoint in ComfyUI/models/checkpoints
+
+
+def face_crop(nid: int, image: tuple[int, int], x: float, y: float, crop_mode: str, title: str,
+              fps: tuple[int, int] | None = None) -> Node:
+    """Face Crop with its defaults, its crops at the connected model's resolution."""
+    schema = pack_schema(load_pack().NODE_CLASS_MAPPINGS["ToonTalkerFaceCrop"], "")
+    spec = {k: v for section in load_pack().NODE_CLASS_MAPPINGS["ToonTalkerFaceCrop"].INPUT_TYPES().values()
+            for k, v in section.items()}
+    widgets = {i.name: spec[i.name][1]["default"] for i in schema.inputs if i.widget}
+    widgets["crop_mode"] = crop_mode
+    links = {"image": image, "model": (1, 0), **({"fps": fps} if fps else {})}
+    return Node(nid, "ToonTalkerFaceCrop", (x, y), (320, 420), links=links, widgets=widgets, title=title)
+
+
+def chain_model_upscale() -> Workflow:
+    """Reenact the face crop at the model's resolution, upscale only the crop with a model, paste it back."""
+    name = "chain_model_upscale"
+    nodes = loaders("source_real.png", "driving.mp4") + [
+        face_crop(5, (2, 0), 700, TOP, "fixed", "Face Crop (source)"),
+        face_crop(6, (4, 0), 700, TOP + 480, "tracked", "Face Crop (driving)", fps=(4, 2)),
+        Node(7, "ToonTalkerReenact", (1080, TOP), (360, 250),
+             links={"model": (1, 0), "source_image": (5, 0), "driving_frames": (6, 0)},
+             widgets={"route": "real video -> real portrait", "strength": 1.0, "mode": "relative",
+                      "reference_frame": 0, "batch_size": 8, "crop": "none"}),
+        Node(8, "UpscaleModelLoader", (1080, TOP + 310), (360, 80), widgets={"model_name": UPSCALE_MODEL}),
+        Node(9, "ImageUpscaleWithModel", (1480, TOP + 310), (280, 50), links={"upscale_model": (8, 0), "image": (7, 0)}),
+        Node(10, "ToonTalkerPasteBack", (1480, TOP), (300, 150),
+             links={"original": (2, 0), "rendered": (9, 0), "crop": (5, 1)},
+             widgets={"feather": 0.1, "color_match": 0.0}),
+        *save(11, (10, 0), name, 1820, TOP),
+        note(13, (
+            "A model upscaler on the face only. Face Crop cuts the face out of the portrait and of every driving "
+            "frame at the connected model's resolution (64 px for the bundled demo model, 256 px for the "
+            "published checkpoints); ToonTalker Reenact (crop none) animates the crop; Load Upscale Model + "
+            "Upscale Image (using Model) run any spandrel model (ESRGAN, Real-ESRGAN, SwinIR, ...) on the small "
+            "crops only, which is cheap; Paste Back puts the sharper face into the portrait at its own "
+            "resolution (the crop transform is rescaled to the upscaled size, so no detail is thrown away), and "
+            "the frames become a video with the driving clip's fps and audio.\n\n"
+            f"Upscale model: put one into ComfyUI/models/upscale_models and pick it ({UPSCALE_MODEL}, a "
+            "Real-ESRGAN Compact x4, is a good start; an x4 model turns a 256 px crop into 1024 px).\n"
+            + INPUT_NOTE.format(files="source_real.png, driving.mp4", ckpt=CKPT)), 1100),
+    ]
+    groups = [("Crop the faces at the model's resolution", [5, 6], "#3f789e"),
+              ("Reenact, upscale the crop, paste back", [7, 8, 9, 10], "#8A8"),
+              ("Save", [11, 12], "#b58b2a")]
+    return Workflow(name, "Model upscaler on the reenacted face, pasted back at the source resolution", nodes,
+                    groups)
+
+
+STYLE_PROMPT = "a watercolor painting of a person, soft brush strokes, muted colours, paper texture"
+NEGATIVE_PROMPT = "blurry, deformed face, extra eyes, text, watermark, lowres"
+
+
+def chain_diffusion_stylize() -> Workflow:
+    """Reenact, then Stable Diffusion img2img at low denoise with one noise for every frame."""
+    name = "chain_diffusion_stylize"
+    sd = 840
+    nodes = loaders("source_real.png", "driving.mp4") + [
+        Node(5, "ToonTalkerReenact", (420, TOP), (360, 250),
+             links={"model": (1, 0), "source_image": (2, 0), "driving_frames": (4, 0)},
+             widgets={"route": "real video -> real portrait", "strength": 1.0, "mode": "relative",
+                      "reference_frame": 0, "batch_size": 8, "crop": "auto"}),
+        Node(6, "ImageScaleToTotalPixels", (420, TOP + 310), (320, 90), links={"image": (5, 0)},
+             widgets={"upscale_method": "lanczos", "megapixels": 0.25}),
+        Node(7, "CheckpointLoaderSimple", (sd, TOP), (360, 100), widgets={"ckpt_name": SD_CKPT}),
+        Node(8, "CLIPTextEncode", (sd, TOP + 160), (360, 160), links={"clip": (7, 1)},
+             widgets={"text": STYLE_PROMPT}, title="CLIP Text Encode (style)"),
+        Node(9, "CLIPTextEncode", (sd, TOP + 380), (360, 160), links={"clip": (7, 1)},
+             widgets={"text": NEGATIVE_PROMPT}, title="CLIP Text Encode (negative)"),
+        Node(10, "VAEEncode", (sd, TOP + 600), (210, 50), links={"pixels": (6, 0), "vae": (7, 2)}),
+        Node(11, "LatentBatchSeedBehavior", (sd, TOP + 710), (300, 60), links={"samples": (10, 0)},
+             widgets={"seed_behavior": "fixed"}),
+        Node(12, "RebatchLatents", (sd, TOP + 830), (300, 60), links={"latents": (11, 0)},
+             widgets={"batch_size": 16}),
+        Node(13, "KSampler", (sd + 420, TOP), (320, 270),
+             links={"model": (7, 0), "positive": (8, 0), "negative": (9, 0), "latent_image": (12, 0)},
+             widgets={"seed": 42, "steps": 20, "cfg": 6.0, "sampler_name": "dpmpp_2m", "scheduler": "karras",
+                      "denoise": 0.35}),
+        Node(14, "VAEDecode", (sd + 420, TOP + 330), (210, 50), links={"samples": (13, 0), "vae": (7, 2)}),
+        Node(15, "RebatchImages", (sd + 420, TOP + 440), (300, 60), links={"images": (14, 0)},
+             widgets={"batch_size": 4096}),
+        *save(16, (15, 0), name, sd + 800, TOP),
+        note(18, (
+            "Stable Diffusion img2img over the reenacted frames. ToonTalker Reenact animates the portrait; "
+            "ImageScaleToTotalPixels brings the frames to SD 1.x's working size (0.25 MP = 512x512, aspect kept); "
+            "VAE Encode -> KSampler (low denoise) -> VAE Decode restyles every frame with your checkpoint and "
+            "prompt; the video keeps the driving clip's fps and audio.\n\n"
+            "What matters: denoise sets how far SD may move away from the reenacted frame (0.25-0.4 restyles "
+            "colours and texture and keeps the face and its motion; above ~0.5 every frame is re-invented and "
+            "flickers). One noise for every frame keeps flicker low: LatentBatchSeedBehavior (fixed) gives all "
+            "frames the same batch index, so KSampler draws the same noise for each; keep seed 'fixed' and use a "
+            "sampler without its own per-step noise (dpmpp_2m, euler, ddim; not the *_ancestral / *_sde ones). "
+            "Rebatch Latents runs KSampler 16 frames at a time (GPU memory), Rebatch Images joins the frames again "
+            "for the video.\n"
+            "Expect a steady style with some texture shimmer. For steadier results add a ControlNet (core Load "
+            "ControlNet Model + Apply ControlNet, e.g. the core Canny node on the reenacted frames with an SD 1.5 "
+            "canny/lineart model) or a temporal-attention pack (AnimateDiff-Evolved).\n\n"
+            f"Checkpoint: any SD 1.x checkpoint in ComfyUI/models/checkpoints ({SD_CKPT} here).\n"
+            + INPUT_NOTE.format(files="source_real.png, driving.mp4", ckpt=CKPT)), 1100),
+    ]
+    groups = [("Reenact", [1, 2, 3, 4, 5, 6], "#3f789e"),
+              ("Stable Diffusion img2img, same noise for every frame", [7, 8, 9, 10, 11, 12, 13, 14, 15], "#8A8"),
+              ("Save", [16, 17], "#b58b2a")]
+    return Workflow(name, "Reenactment restyled by Stable Diffusion img2img (same noise every frame)", nodes,
+                    groups)
+
+
 def workflows() -> list[Workflow]:
     return [
         all_in_one("a_real_to_real", "Real video drives a real portrait (audio kept)", "source_real.png",
@@ -272,6 +407,8 @@ def workflows() -> list[Workflow]:
                    "the demo model is one)."),
         staged_upscale(),
         strength_comparison(),
+        chain_model_upscale(),
+        chain_diffusion_stylize(),
     ]
 
 
@@ -381,12 +518,19 @@ def to_ui(wf: Workflow, sch: dict[str, Schema]) -> dict:
         outputs = []
         for k, (name, typ) in enumerate(s.outputs):
             out = {"localized_name": name, "name": name, "type": typ}
+            if k in s.list_outputs:
+                out["shape"] = 6  # LiteGraph's GRID_SHAPE
             got = out_links.get((n.id, k), [])
             if got:
                 out["slot_index"] = k
             out["links"] = got
             outputs.append(out)
-        values = [n.widgets.get(i.name) if i.ui_value is None else i.ui_value for i in s.inputs if i.widget]
+        values = []
+        for i in s.inputs:
+            if i.widget:
+                values.append(n.widgets.get(i.name) if i.ui_value is None else i.ui_value)
+                if i.control:
+                    values.append(i.control)
         node = {"id": n.id, "type": n.type, "pos": list(n.pos), "size": list(n.size), "flags": {},
                 "order": order[n.id], "mode": 0, "inputs": inputs, "outputs": outputs}
         if n.title:

@@ -108,14 +108,15 @@ app.registerExtension({
         const onNodeCreated = nodeType.prototype.onNodeCreated;
         nodeType.prototype.onNodeCreated = function () {
             const r = onNodeCreated?.apply(this, arguments);
-            this.addWidget("button", "reset box (detect)", null, () => {
+            const reset = this.addWidget("button", "reset box (detect)", null, () => {
                 const mode = widget(this, "box_mode");
                 if (mode) {
                     mode.value = "auto";
                     mode.callback?.("auto");
                 }
                 this.setDirtyCanvas(true, true);
-            });
+            }, { serialize: false });
+            reset.serialize = false; // a button, not a value: kept out of widgets_values and of the prompt
             return r;
         };
         const onExecuted = nodeType.prototype.onExecuted;

@@ -203,6 +203,33 @@ class Server:
             self.log.close()
 
 
+class TimingSummary:
+    """A pytest plugin that prints a test module's timing lines in the terminal summary (shown without -s)."""
+
+    def __init__(self, title: str, lines: list[str]):
+        self.title, self.lines = title, lines
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.lines:
+            terminalreporter.write_sep("-", self.title)
+            for line in self.lines:
+                terminalreporter.write_line(line)
+
+    @classmethod
+    def register(cls, config, name: str, title: str, lines: list[str]) -> None:
+        if not config.pluginmanager.has_plugin(name):
+            config.pluginmanager.register(cls(title, lines), name)
+
+
+def wait_for(condition, what: str, timeout: float = 30):
+    end = time.time() + timeout
+    while time.time() < end:  # /free is applied by the prompt worker when it is idle
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
 def history_messages(entry: dict) -> dict:
     """{message type: data} from a history entry's status messages."""
     return {m[0]: m[1] for m in entry.get("status", {}).get("messages", [])}

@@ -119,7 +119,8 @@ def test_extension_scripts_load(page):
     assert pack_errors(page) == []
 
 
-@pytest.mark.parametrize("name", [p.stem for p in sorted((REPO / "example_workflows").glob("*.json"))])
+@pytest.mark.parametrize("name", [p.stem for p in sorted((REPO / "example_workflows").glob("*.json"))
+                                  if not p.stem.startswith("chain_")])  # need user models: test_chaining.py
 def test_example_workflow_in_editor(page, server, artifacts, name):
     graph = json.loads((REPO / "example_workflows" / f"{name}.json").read_text())
     assert load_graph(page, graph) == sorted(n["type"] for n in graph["nodes"])
