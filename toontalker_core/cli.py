@@ -1,10 +1,11 @@
 """Command line: the reference's two demos (same flag names) plus checkpoint conversion.
 
     python -m toontalker_core indomain    --source_path S --driving_path D --output_dir OUT
-    python -m toontalker_core crossdomain --type r2c|c2r --source_path S --driving_path D --output_dir OUT
+    python -m toontalker_core crossdomain --type r2c|c2r|c2c|r2r --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core convert IN.pth OUT.safetensors
+    python -m toontalker_core download [--to DIR] [--url URL]     (see toontalker_core/download.py)
 
-D: a video, a folder of frames (name order) or one image. OUT by its form: a video (.mp4/.mov/.mkv, H.264,
+D: a video, an animated WebP/GIF, a folder of frames (name order) or one image. OUT by its form: a video (.mp4/.mov/.mkv, H.264,
 the driving fps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a folder of PNGs.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import download
 from . import stages as S
 from .checkpoint import convert, load_model
 from .errors import ToonTalkerError
@@ -26,8 +28,10 @@ from .paths import find_checkpoint
 from .pipeline import reenact_full_frames
 from .runtime import DEVICES, PRECISIONS, reenact_chunks, resolve_device, resolve_dtype
 
-# crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait.
-ROUTES = {"r2c": ("cartoon", "real"), "c2r": ("real", "cartoon")}
+# crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait; c2c / r2r stay
+# in one domain of a cross-domain checkpoint.
+ROUTES = {"r2c": ("cartoon", "real"), "c2r": ("real", "cartoon"), "c2c": ("cartoon", "cartoon"),
+          "r2r": ("real", "real")}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -84,12 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="ToonTalker one-shot face reenactment (real <-> cartoon).")
     sub = parser.add_subparsers(dest="command", required=True)
     _common(sub.add_parser("indomain", help="real portrait driven by a real video"))
-    cross = sub.add_parser("crossdomain", help="r2c: real video drives a cartoon; c2r: cartoon video drives a real face")
+    cross = sub.add_parser("crossdomain", help="r2c: real video drives a cartoon; c2r: cartoon video drives a real "
+                                               "face; c2c / r2r: cartoon -> cartoon, real -> real")
     cross.add_argument("--type", choices=sorted(ROUTES), required=True)
     _common(cross)
     conv = sub.add_parser("convert", help="convert a checkpoint (.pth <-> .safetensors)")
     conv.add_argument("src")
     conv.add_argument("dst")
+    download.add_parser(sub)
     return parser
 
 
@@ -240,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "convert":
             out = convert(args.src, args.dst)
             print(f"wrote {out}", file=sys.stderr)
+        elif args.command == "download":
+            download.main(args)
         else:
             with torch.inference_mode():
                 run_reenact(args)
