@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 
 from ..toontalker_core.checkpoint import load_model
+from ..toontalker_core.download import DEMO_ONLY_HINT
+from ..toontalker_core.paths import BUNDLED_DIR
 from ..toontalker_core.runtime import DEVICES, PRECISIONS, resolve_dtype
 from .comfy import checkpoint_names, checkpoint_path, torch_device
 from .payloads import CATEGORY, MODEL, model_uid
@@ -25,7 +27,7 @@ class LoadToonTalkerCheckpoint:
     def INPUT_TYPES(cls):
         return {"required": {
             "ckpt_name": (checkpoint_names(), {"tooltip": "Checkpoint file in ComfyUI/models/toontalker "
-                                                          "(the small bundled demo model is listed too)."}),
+                                                          "(the small bundled demo model is listed too). " + DEMO_ONLY_HINT}),
             "device": (list(DEVICES), {"default": "auto",
                                        "tooltip": "auto: ComfyUI's device (GPU when there is one)."}),
             "precision": (list(PRECISIONS), {"default": "auto",
@@ -46,4 +48,7 @@ class LoadToonTalkerCheckpoint:
         dev = torch_device(device)
         model = load_model(checkpoint_path(ckpt_name), device=dev, dtype=resolve_dtype(precision, dev))
         model_uid(model)
-        return (model, model.describe())
+        info = model.describe()
+        if all(BUNDLED_DIR in checkpoint_path(n).resolve().parents for n in checkpoint_names()):  # only the demo model
+            info += "\n" + DEMO_ONLY_HINT
+        return (model, info)

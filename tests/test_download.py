@@ -181,3 +181,20 @@ def test_drive_glue_with_a_stand_in_gdown(monkeypatch, checkpoints, tmp_path):
     # a second run finds the verified file and downloads nothing
     assert download.fetch_drive("cross-domain", tmp_path, quiet=True) == got
     assert len(calls) == 2
+
+
+def test_loader_node_points_to_the_weights_when_only_the_demo_model_is_there(pack, monkeypatch, tmp_path):
+    import importlib
+
+    loaders = importlib.import_module(pack.__name__ + ".nodes.loaders")
+    tooltip = loaders.LoadToonTalkerCheckpoint.INPUT_TYPES()["required"]["ckpt_name"][1]["tooltip"]
+    assert download.DRIVE_FOLDER in tooltip and "cross-domain.pth" in tooltip
+    demo = "cross-domain-demo-64px.safetensors"
+    monkeypatch.setenv("TOONTALKER_MODELS", str(tmp_path))
+    monkeypatch.setattr(loaders, "checkpoint_names", lambda: [demo])
+    info = loaders.LoadToonTalkerCheckpoint().load(demo, "cpu", "fp32")[1]
+    assert download.DRIVE_FOLDER in info and "python -m toontalker_core download" in info
+    save_safetensors(tiny_model(True), tmp_path / "cross-domain.safetensors")  # a real model next to the demo
+    monkeypatch.setattr(loaders, "checkpoint_names", lambda: [demo, "cross-domain.safetensors"])
+    info = loaders.LoadToonTalkerCheckpoint().load(demo, "cpu", "fp32")[1]
+    assert download.DRIVE_FOLDER not in info
