@@ -9,7 +9,7 @@ from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, C
                                     paste_back, paste_mask)
 from ..toontalker_core.media import resize_to
 from .comfy import save_preview
-from .payloads import CATEGORY, CROP, chunks, images_from_comfy, model_to_image
+from .payloads import CATEGORY, CROP, NO_FACE_TEMPLATE, chunks, images_from_comfy, model_to_image
 
 BOX_MODES = ("auto", "manual")
 FEATHER_TIP = "Soft edge of the pasted face, as a fraction of the crop side (0 = hard edge)."
@@ -68,7 +68,8 @@ class FaceCrop:
         cropper = FaceCropper(crop_size, crop_mode, scale=scale, offset=offset, smoothing=smoothing, fps=fps,
                               box=box, warn=notes.append)
         cropper.start(frames[ref], what=f"frame {ref} of 'image'" if n > 1 else "'image'",
-                      hint="set box_mode to manual and give box_x, box_y, box_size (or drag the box)")
+                      hint="set box_mode to manual and drag the box on the node (or type box_x, box_y, "
+                           f"box_size); the pack's template {NO_FACE_TEMPLATE} shows the whole graph")
         crops, transforms = [], []
         for sl in chunks(n, 16):
             c, t = cropper(frames[sl])

@@ -9,8 +9,8 @@ from ..toontalker_core.face import FaceCropper, locate_face
 from ..toontalker_core.pipeline import reenact_full_frames
 from ..toontalker_core.runtime import reenact_batch
 from .motion import MODEL_TIP, _batch
-from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, chunks,
-                       image_to_model, images_from_comfy, model_to_image, model_uid, require_same_model)
+from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, NO_FACE_TEMPLATE, SOURCE, LatentPayload,
+                       chunks, image_to_model, images_from_comfy, model_to_image, model_uid, require_same_model)
 
 # All-in-one routes: label -> (source domain, driving domain)
 ROUTES = {
@@ -156,10 +156,12 @@ class ToonTalkerReenact:
         source = images_from_comfy(source_image, "source_image")
         frames = images_from_comfy(driving_frames, "driving_frames")
         box, _ = locate_face(source[0], what="'source_image'",
-                             hint="use Face Crop with box_mode manual and the staged nodes")
+                             hint="give the box by hand: open the pack's template "
+                                  f"{NO_FACE_TEMPLATE} (Face Crop manual -> staged nodes -> Paste Back)")
         cropper = FaceCropper(model.cfg.size, "tracked")
         cropper.start(frames[ref], what=f"driving frame {ref}",
-                      hint="pick another reference_frame, or use Face Crop with a manual box")
+                      hint="pick another reference_frame, or give the box by hand as in the pack's "
+                                f"template {NO_FACE_TEMPLATE}")
         driving = (frames[sl] for sl in chunks(frames.shape[0], batch_size))  # lazy: progress per chunk
         results = reenact_full_frames(model, source, box, cropper, frames[ref], driving,
                                       source_domain, driving_domain, strength, mode)

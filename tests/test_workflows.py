@@ -49,9 +49,10 @@ def pack_spec(pack, node_type):
             spec.get(section, {}).items()}
 
 
-def test_the_five_examples_exist_with_twins_and_thumbnails():
-    assert {"a_real_to_real", "b_real_drives_cartoon", "c_cartoon_drives_real", "d_staged_upscale",
-            "e_strength_comparison"} <= set(NAMES)
+def test_the_examples_exist_with_twins_and_thumbnails():
+    assert {"a_real_video_drives_a_real_portrait", "b_real_video_drives_a_cartoon_r2c",
+            "c_cartoon_video_drives_a_real_face_c2r", "d_staged_nodes_into_an_upscaler",
+            "e_three_strengths_side_by_side", "f_no_face_found_draw_the_box_by_hand"} <= set(NAMES)
     assert sorted(p.stem for p in (WF_DIR / "api").glob("*.json")) == NAMES, "every UI workflow needs one API twin"
     for name in NAMES:
         # the template browser (frontend 1.2x) asks for <name>.jpg beside a custom pack's template
@@ -183,7 +184,7 @@ def test_our_widget_order_matches_input_types(pack):
 
 
 def test_strength_comparison_shares_the_encoders():
-    api = load(WF_DIR / "api" / "e_strength_comparison.json")
+    api = load(WF_DIR / "api" / "e_three_strengths_side_by_side.json")
     transfers = {nid: e for nid, e in api.items() if e["class_type"] == "ToonTalkerCanonicalTransfer"}
     assert sorted(e["inputs"]["strength"] for e in transfers.values()) == [0.5, 1, 1.5]
     assert len({tuple(e["inputs"]["source"]) for e in transfers.values()}) == 1
@@ -192,7 +193,38 @@ def test_strength_comparison_shares_the_encoders():
 
 
 def test_real_to_real_keeps_the_audio():
-    api = load(WF_DIR / "api" / "a_real_to_real.json")
+    api = load(WF_DIR / "api" / "a_real_video_drives_a_real_portrait.json")
     create = next(e for e in api.values() if e["class_type"] == "CreateVideo")
     components = next(nid for nid, e in api.items() if e["class_type"] == "GetVideoComponents")
     assert create["inputs"]["audio"] == [components, 1] and create["inputs"]["fps"] == [components, 2]
+
+
+def test_names_are_the_descriptions_and_titles_hold_no_values():
+    """Frontend 1.27 shows a pack template's file name as its title and description: names must read as
+    sentences and start with their order letter; node titles and group labels must not repeat widget values."""
+    import re
+
+    assert NAMES == sorted(NAMES) and NAMES[0].startswith("a_")
+    for name in NAMES:
+        assert re.fullmatch(r"[a-z]_[a-z0-9]+(_[a-z0-9]+){3,}", name), name
+        ui = load(WF_DIR / f"{name}.json")
+        labels = [n.get("title", "") for n in ui["nodes"]] + [g["title"] for g in ui["groups"]]
+        for label in labels:
+            assert not re.search(r"\d\.\d", label), f"{name}: '{label}' hard-codes a value"
+
+
+def test_no_face_error_names_the_recovery_template(pack):
+    import importlib
+
+    payloads = importlib.import_module(pack.__name__ + ".nodes.payloads")
+    name = payloads.NO_FACE_TEMPLATE
+    assert name in NAMES
+    api = load(WF_DIR / "api" / f"{name}.json")
+    crops = {nid: e for nid, e in api.items() if e["class_type"] == "ToonTalkerFaceCrop"}
+    manual = [nid for nid, e in crops.items() if e["inputs"]["box_mode"] == "manual"]
+    paste = next(e for e in api.values() if e["class_type"] == "ToonTalkerPasteBack")
+    # Paste Back takes the SOURCE crop (the manual one) and the original source image it was cut from
+    assert len(manual) == 1 and paste["inputs"]["crop"] == [manual[0], 1]
+    assert paste["inputs"]["original"] == crops[manual[0]]["inputs"]["image"]
+    encode = next(e for e in api.values() if e["class_type"] == "ToonTalkerEncodeSource")
+    assert encode["inputs"]["image"] == [manual[0], 0]
