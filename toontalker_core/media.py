@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from . import animated
 from .errors import ToonTalkerError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -163,7 +164,7 @@ def resize_to(frames: torch.Tensor, size: int) -> torch.Tensor:
 @dataclass
 class DrivingInfo:
     path: Path
-    kind: str            # "video" | "folder" | "image" | "array" (.npy)
+    kind: str            # "video" | "animated" (WebP/GIF) | "folder" | "image" | "array" (.npy)
     fps: float           # video fps; 25.0 for folders/images/arrays
     num_frames: int      # exact
     width: int
@@ -199,6 +200,8 @@ def _classify(path: PathLike) -> tuple[Path, str, list[Path]]:
                              "or pass a video file")
         return p, "folder", files
     ext = p.suffix.lower()
+    if ext in (".webp", ".gif", ".png") and animated.is_animated(p):  # Pillow, not PyAV (see animated.py)
+        return p, "animated", []
     if ext == ".npy":
         return p, "array", []
     if ext in IMAGE_EXTS:
@@ -321,6 +324,8 @@ def _frame_source(p: Path, kind: str, files: list[Path], start: int,
     """Frames in [start, stop) as HxWx3 arrays (uint8 or float32)."""
     if kind == "video":
         return _video_frames(p, start, stop)
+    if kind == "animated":
+        return animated.frames(p, start, stop)
     if kind == "folder":
         return (_read_image_array(f) for f in files[start:stop])
     if kind == "image":
@@ -338,6 +343,10 @@ def probe_driving(path: PathLike) -> DrivingInfo:
     p, kind, files = _classify(path)
     if kind == "video":
         return _probe_video(p)
+    if kind == "animated":
+        n, fps, width, height = animated.probe(p)
+        return DrivingInfo(path=p, kind="animated", fps=fps, num_frames=n, width=width, height=height,
+                           has_audio=False)
     if kind == "folder":
         return _probe_folder(p, files)
     if kind == "image":
