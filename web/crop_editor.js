@@ -183,7 +183,9 @@ function draw(node, ctx) {
         ctx.fillRect(L.x, L.y + H - 18, W, 18);
         ctx.fillStyle = "#eee";
         ctx.font = "12px sans-serif";
-        ctx.fillText("drag the box onto the face (or run to detect)", L.x + 4, L.y + H - 5);
+        const hints = ["drag the box onto the face, or run to detect", "drag the box onto the face", "drag the box"];
+        const text = hints.find((t) => ctx.measureText(t).width <= W - 8) ?? "";
+        ctx.fillText(text, L.x + 4, L.y + H - 5);
     }
     ctx.restore();
 }
@@ -202,6 +204,19 @@ function hit(node, pos) {
         return { mode: "move", px, py, box: clampBox(box, L.iw, L.ih) };
     }
     return null;
+}
+
+// Apply the drag in progress for the pointer at node-local `pos`.
+function dragTo(node, pos) {
+    const d = node.toontalkerDrag;
+    const L = d && layout(node, source(node));
+    if (!L) return;
+    const px = (pos[0] - L.x) / L.s, py = (pos[1] - L.y) / L.s;
+    const [bx, by, bs] = d.box;
+    const box = d.mode === "move" ? [bx + px - d.px, by + py - d.py, bs]
+        // resize from the fixed top-left corner, never past the image's right/bottom edge
+        : [bx, by, Math.min(Math.max(MIN_BOX, bs + Math.max(px - d.px, py - d.py)), L.iw - bx, L.ih - by)];
+    writeBox(node, box, L);
 }
 
 app.registerExtension({
@@ -241,30 +256,28 @@ app.registerExtension({
             return [size[0], size[1] + (this.toontalkerViewH || 0)];
         };
         const onMouseDown = nodeType.prototype.onMouseDown;
-        nodeType.prototype.onMouseDown = function (e, pos) {
+        nodeType.prototype.onMouseDown = function (e, pos, canvas) {
             const h = hit(this, pos);
-            if (h) {
-                this.toontalkerDrag = h;
-                return true;  // consume: do not start dragging the node
+            if (!h) return onMouseDown?.apply(this, arguments);
+            this.toontalkerDrag = h;
+            const pointer = canvas?.pointer;
+            if (pointer) {  // frontend 1.2x: the pointer keeps reporting moves outside the node's bounds
+                h.viaPointer = true;
+                pointer.onDrag = (eMove) => dragTo(this, [eMove.canvasX - this.pos[0], eMove.canvasY - this.pos[1]]);
+                pointer.finally = () => { this.toontalkerDrag = null; };
             }
-            return onMouseDown?.apply(this, arguments);
+            return true;  // consume: do not start dragging the node
         };
         const onMouseMove = nodeType.prototype.onMouseMove;
         nodeType.prototype.onMouseMove = function (e, pos) {
             const d = this.toontalkerDrag;
             if (!d) return onMouseMove?.apply(this, arguments);
+            if (d.viaPointer) return true;
             if (!e.buttons) {  // released outside the node
                 this.toontalkerDrag = null;
                 return;
             }
-            const L = layout(this, source(this));
-            if (!L) return;
-            const px = (pos[0] - L.x) / L.s, py = (pos[1] - L.y) / L.s;
-            const [bx, by, bs] = d.box;
-            const box = d.mode === "move" ? [bx + px - d.px, by + py - d.py, bs]
-                // resize from the fixed top-left corner, never past the image's right/bottom edge
-                : [bx, by, Math.min(Math.max(MIN_BOX, bs + Math.max(px - d.px, py - d.py)), L.iw - bx, L.ih - by)];
-            writeBox(this, box, L);
+            dragTo(this, pos);
             return true;
         };
         const onMouseUp = nodeType.prototype.onMouseUp;
