@@ -26,8 +26,9 @@ class LoadToonTalkerCheckpoint:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "ckpt_name": (checkpoint_names(), {"tooltip": "Checkpoint file in ComfyUI/models/toontalker "
-                                                          "(the small bundled demo model is listed too). " + DEMO_ONLY_HINT}),
+            "ckpt_name": (checkpoint_names(), {"tooltip": "Checkpoint file in ComfyUI/models/toontalker (the "
+                                                          "small bundled demo model is listed too). "
+                                                          + DEMO_ONLY_HINT}),
             "device": (list(DEVICES), {"default": "auto",
                                        "tooltip": "auto: ComfyUI's device (GPU when there is one)."}),
             "precision": (list(PRECISIONS), {"default": "auto",

@@ -13,7 +13,8 @@ Template names: ComfyUI's template browser (frontend 1.27) shows a custom pack's
 descriptions; the leading letter gives the order (web/template_order.js sorts the pack's list by name).
 
 Sample media the workflows read from ComfyUI/input (the pack copies them from samples/ on start-up when they
-are missing): source_real.png, source_cartoon.png, driving.mp4, driving_cartoon.mp4. Checkpoint: cross-domain-demo-64px.safetensors (the bundled
+are missing): source_real.png, source_cartoon.png, driving.mp4, driving_cartoon.mp4.
+Checkpoint: cross-domain-demo-64px.safetensors (the bundled
 demo model, listed by Load ToonTalker Checkpoint without copying anything).
 """
 from __future__ import annotations
@@ -167,7 +168,8 @@ def save(nid: int, images: tuple[int, int], name: str, x: float, y: float) -> li
 
 
 INPUT_NOTE = ("Inputs: {files} (the pack copies its samples into ComfyUI/input on start-up when they are "
-              "missing).\nCheckpoint: {ckpt}, the small bundled demo model (listed without copying anything). With a published "
+              "missing).\nCheckpoint: {ckpt}, the small bundled demo model (listed without copying anything). "
+              "With a published "
               "256 px checkpoint in ComfyUI/models/toontalker, pick it in the loader instead.")
 
 
@@ -248,7 +250,8 @@ def strength_comparison() -> Workflow:
         *save(18, (17, 0), name, 2520, rows[0]),
         note(20, (
             "Three strengths side by side, left to right (a real video drives a cartoon portrait; the branches "
-            "start at 0.5, 1.0 and 1.5). The loader and both encoders are shared: they run once. Change one strength (or mode) and queue again: only that "
+            "start at 0.5, 1.0 and 1.5). The loader and both encoders are shared: they run once. Change one "
+            "strength (or mode) and queue again: only that "
             "branch's Transfer -> Decode -> Render, the stitching and the video re-run; the encoded source and "
             "motion, and the other branches, come from ComfyUI's cache.\n\n"
             + INPUT_NOTE.format(files="source_cartoon.png, driving.mp4", ckpt=CKPT)), 1100),
@@ -309,17 +312,21 @@ def no_face_manual_box() -> Workflow:
 
 def workflows() -> list[Workflow]:
     return [
-        all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a real portrait (audio kept)", "source_real.png",
+        all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a real portrait (audio kept)",
+                   "source_real.png",
                    "driving.mp4", "real video -> real portrait",
-                   "Start here. Real -> real with the all-in-one node: Load Video -> Get Video Components gives the frames, "
+                   "Start here. Real -> real with the all-in-one node: Load Video -> Get Video Components gives "
+                   "the frames, "
                    "the audio and the fps; the reenacted frames are put back together with the same audio and "
                    "fps. crop auto finds the faces, reenacts the face crops and pastes them back at the "
                    "source's resolution."),
-        all_in_one("b_real_video_drives_a_cartoon_r2c", "Real video drives a cartoon portrait (r2c)", "source_cartoon.png",
+        all_in_one("b_real_video_drives_a_cartoon_r2c", "Real video drives a cartoon portrait (r2c)",
+                   "source_cartoon.png",
                    "driving.mp4", "real video -> cartoon portrait (r2c)",
                    "Cross-domain r2c: a real person's video drives a cartoon portrait (needs a cross-domain "
                    "checkpoint; the demo model is one)."),
-        all_in_one("c_cartoon_video_drives_a_real_face_c2r", "Cartoon video drives a real portrait (c2r)", "source_real.png",
+        all_in_one("c_cartoon_video_drives_a_real_face_c2r", "Cartoon video drives a real portrait (c2r)",
+                   "source_real.png",
                    "driving_cartoon.mp4", "cartoon video -> real portrait (c2r)",
                    "Cross-domain c2r: a cartoon video drives a real portrait (needs a cross-domain checkpoint; "
                    "the demo model is one)."),

@@ -1,12 +1,12 @@
-"""Command line: the reference's two demos (same flag names) plus checkpoint conversion.
+"""Command line: the reference's two demos (same flag names) plus checkpoint conversion and download.
 
     python -m toontalker_core indomain    --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core crossdomain --type r2c|c2r|c2c|r2r --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core convert IN.pth OUT.safetensors
     python -m toontalker_core download [--to DIR] [--url URL]     (see toontalker_core/download.py)
 
-D: a video, an animated WebP/GIF, a folder of frames (name order) or one image. OUT by its form: a video (.mp4/.mov/.mkv, H.264,
-the driving fps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a folder of PNGs.
+D: a video, an animated WebP/GIF, a folder of frames (name order) or one image. OUT by its form: a video
+(.mp4/.mov/.mkv, H.264, the driving fps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a folder of PNGs.
 """
 from __future__ import annotations
 
