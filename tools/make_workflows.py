@@ -287,10 +287,10 @@ def no_face_manual_box() -> Workflow:
              links={"model": (1, 0), "source": (7, 0), "canonical": (9, 0)}),
         Node(11, "ToonTalkerWarpRender", (1200, TOP + 340), (280, 110),
              links={"model": (1, 0), "source": (7, 0), "latents": (10, 0)}, widgets={"batch_size": 8}),
-        Node(12, "ToonTalkerPasteBack", (1200, TOP + 510), (300, 170),
+        Node(12, "ToonTalkerPasteBack", (1620, TOP), (300, 170),
              links={"original": (2, 0), "rendered": (11, 0), "crop": (5, 1)},
              widgets={"feather": 0.1, "color_match": 0.0}),
-        *save(13, (12, 0), name, 1560, TOP),
+        *save(13, (12, 0), name, 1960, TOP),
         note(15, (
             "When a run stops with \"no face found\" (faces the detector misses: animals, unusual cartoons, "
             "masks), give the face's box by hand. The top Face Crop has box_mode manual: drag the box on the "
