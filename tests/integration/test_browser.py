@@ -85,7 +85,7 @@ def load_graph(page, graph: dict) -> list[str]:
     return types
 
 
-def run_graph(page, server, timeout: float = 300):
+def run_graph(page, server, timeout: float = 900):
     """Queue the graph in the editor and wait until the server's queue is empty again."""
     page.evaluate(f"async () => {{ await {APP}.queuePrompt(0, 1); }}")
     end = time.time() + timeout
