@@ -50,6 +50,14 @@ class LoadToonTalkerCheckpoint:
         model = load_model(checkpoint_path(ckpt_name), device=dev, dtype=resolve_dtype(precision, dev))
         model_uid(model)
         info = model.describe()
-        if all(BUNDLED_DIR in checkpoint_path(n).resolve().parents for n in checkpoint_names()):  # only the demo model
+        if _only_demo_model():
             info += "\n" + DEMO_ONLY_HINT
         return (model, info)
+
+
+def _only_demo_model() -> bool:
+    """True when every listed checkpoint is the pack's bundled demo model (no published weights installed)."""
+    try:
+        return all(BUNDLED_DIR in checkpoint_path(n).resolve().parents for n in checkpoint_names())
+    except OSError:  # a file vanished since the list was made: say nothing rather than fail the load
+        return False

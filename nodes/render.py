@@ -161,7 +161,7 @@ class ToonTalkerReenact:
         cropper = FaceCropper(model.cfg.size, "tracked")
         cropper.start(frames[ref], what=f"driving frame {ref}",
                       hint="pick another reference_frame, or give the box by hand as in the pack's "
-                                f"template {NO_FACE_TEMPLATE}")
+                           f"template {NO_FACE_TEMPLATE}")
         driving = (frames[sl] for sl in chunks(frames.shape[0], batch_size))  # lazy: progress per chunk
         results = reenact_full_frames(model, source, box, cropper, frames[ref], driving,
                                       source_domain, driving_domain, strength, mode)
