@@ -228,7 +228,7 @@ app.registerExtension({
         const onNodeCreated = nodeType.prototype.onNodeCreated;
         nodeType.prototype.onNodeCreated = function () {
             const r = onNodeCreated?.apply(this, arguments);
-            this.addWidget("button", "reset box (detect)", null, () => {
+            const reset = this.addWidget("button", "reset box (detect)", null, () => {
                 for (const [name, value] of [["box_mode", "auto"], ...Object.entries(defaults)]) {
                     const w = widget(this, name);
                     if (!w) continue;
@@ -236,7 +236,8 @@ app.registerExtension({
                     w.callback?.(value);
                 }
                 this.setDirtyCanvas(true, true);
-            });
+            }, { serialize: false });
+            reset.serialize = false;  // not a node input: neither in the saved widgets_values nor in the prompt
             return r;
         };
         const onExecuted = nodeType.prototype.onExecuted;
