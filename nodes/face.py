@@ -13,7 +13,7 @@ from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, C
                                     paste_back, paste_mask)
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
 from .memory import ImageBatch, full_res_batch, run_chunks
-from .payloads import CATEGORY, CROP, MODEL, images_from_comfy, to_device
+from .payloads import CATEGORY, CROP, MODEL, NO_FACE_TEMPLATE, images_from_comfy, to_device
 
 BOX_MODES = ("auto", "manual")
 FEATHER_TIP = "Soft edge of the pasted face, as a fraction of the crop side (0 = hard edge)."
@@ -88,7 +88,8 @@ class FaceCrop:
         dev = work_device()
         reserve_memory(dev, batch * h * w * 48)
         cropper.start(to_device(frames[ref], dev), what=f"frame {ref} of 'image'" if n > 1 else "'image'",
-                      hint="set box_mode to manual and give box_x, box_y, box_size (or drag the box)")
+                      hint="set box_mode to manual and drag the box on the node (or type box_x, box_y, "
+                           f"box_size); the pack's template {NO_FACE_TEMPLATE} shows the whole graph")
         crops, transforms = ImageBatch(n), []
         mask = torch.empty((n, h, w), dtype=torch.float32, device=intermediate_device())
 

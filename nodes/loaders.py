@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 
 from ..toontalker_core.checkpoint import load_model
+from ..toontalker_core.download import DEMO_ONLY_HINT
+from ..toontalker_core.paths import BUNDLED_DIR
 from ..toontalker_core.runtime import DEVICES, PRECISIONS, resolve_dtype
 from .comfy import auto_dtype, checkpoint_names, checkpoint_path, manage, model_devices
 from .payloads import CATEGORY, MODEL, model_uid
@@ -24,8 +26,9 @@ class LoadToonTalkerCheckpoint:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "ckpt_name": (checkpoint_names(), {"tooltip": "Checkpoint file in ComfyUI/models/toontalker "
-                                                          "(the small bundled demo model is listed too)."}),
+            "ckpt_name": (checkpoint_names(), {"tooltip": "Checkpoint file in ComfyUI/models/toontalker (the "
+                                                          "small bundled demo model is listed too). "
+                                                          + DEMO_ONLY_HINT}),
             "device": (list(DEVICES), {"default": "auto",
                                        "tooltip": "auto: ComfyUI's device (GPU when there is one)."}),
             "precision": (list(PRECISIONS), {"default": "auto",
@@ -51,4 +54,14 @@ class LoadToonTalkerCheckpoint:
         info = model.describe()
         if offload != load_device:
             info += f" (runs on {load_device}, managed by ComfyUI)"
+        if _only_demo_model():
+            info += "\n" + DEMO_ONLY_HINT
         return (model, info)
+
+
+def _only_demo_model() -> bool:
+    """True when every listed checkpoint is the pack's bundled demo model (no published weights installed)."""
+    try:
+        return all(BUNDLED_DIR in checkpoint_path(n).resolve().parents for n in checkpoint_names())
+    except OSError:  # a file vanished since the list was made: say nothing rather than fail the load
+        return False

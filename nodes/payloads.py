@@ -23,6 +23,8 @@ MOTION = "TOONTALKER_MOTION"
 CANONICAL = "TOONTALKER_CANONICAL"
 LATENT = "TOONTALKER_LATENT"
 CROP = "TOONTALKER_CROP"
+# The example workflow that shows the recovery from "no face found" (named in that error).
+NO_FACE_TEMPLATE = "f_no_face_found_draw_the_box_by_hand"
 CATEGORY = "ToonTalker"
 IMAGE_TIP = "Any size: the whole image is resized to the model's resolution."
 

@@ -14,8 +14,8 @@ from ..toontalker_core.runtime import reenact_batch
 from .comfy import ProgressBar, check_interrupt, offload_device, oom_errors, soft_empty_cache
 from .memory import ImageBatch, frame_bytes, full_res_batch, prepare, run_chunks, tensor_bytes
 from .motion import MODEL_TIP, _batch
-from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, image_to_model,
-                       images_from_comfy, model_uid, require_same_model, sources_on, to_device)
+from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
+                       image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
 # All-in-one routes: label -> (source domain, driving domain)
 ROUTES = {
@@ -185,10 +185,12 @@ class ToonTalkerReenact:
         source = to_device(images_from_comfy(source_image, "source_image"), dev)
         reference = to_device(frames[ref], dev)
         box, _ = locate_face(source[0], what="'source_image'",
-                             hint="use Face Crop with box_mode manual and the staged nodes")
+                             hint="give the box by hand: open the pack's template "
+                                  f"{NO_FACE_TEMPLATE} (Face Crop manual -> staged nodes -> Paste Back)")
         cropper = FaceCropper(model.cfg.size, "tracked")
         cropper.start(reference, what=f"driving frame {ref}",
-                      hint="pick another reference_frame, or use Face Crop with a manual box")
+                      hint="pick another reference_frame, or give the box by hand as in the pack's "
+                           f"template {NO_FACE_TEMPLATE}")
         out, bar = ImageBatch(n), ProgressBar(n)
         # The core streams over driving chunks and its cropper smooths boxes across them, so an out-of-memory
         # retry restarts the stream at the failed chunk with half the batch and the cropper as it was then.

@@ -167,7 +167,7 @@ def test_single_image_and_gif_as_driving(tmp_path):
     ims = [Image.new("RGB", (50, 40), (i * 30, 0, 0)) for i in range(7)]
     ims[0].save(gif, save_all=True, append_images=ims[1:], duration=100, loop=0)
     info = probe_driving(gif)
-    assert (info.kind, info.num_frames, info.width, info.height) == ("video", 7, 50, 40)
+    assert (info.kind, info.num_frames, info.width, info.height, info.fps) == ("animated", 7, 50, 40, 10.0)
     assert collect(gif).shape == (7, 3, 40, 50)
 
 

@@ -65,9 +65,10 @@ def pack_spec(pack, node_type):
             spec.get(section, {}).items()}
 
 
-def test_the_five_examples_exist_with_twins_and_thumbnails():
-    assert {"a_real_to_real", "b_real_drives_cartoon", "c_cartoon_drives_real", "d_staged_upscale",
-            "e_strength_comparison"} <= set(NAMES)
+def test_the_examples_exist_with_twins_and_thumbnails():
+    assert {"a_real_video_drives_a_real_portrait", "b_real_video_drives_a_cartoon_r2c",
+            "c_cartoon_video_drives_a_real_face_c2r", "d_staged_nodes_into_an_upscaler",
+            "e_three_strengths_side_by_side", "f_no_face_found_draw_the_box_by_hand"} <= set(NAMES)
     assert sorted(p.stem for p in (WF_DIR / "api").glob("*.json")) == NAMES, "every UI workflow needs one API twin"
     for name in NAMES:
         # the template browser (frontend 1.2x) asks for <name>.jpg beside a custom pack's template
@@ -200,7 +201,7 @@ def test_our_widget_order_matches_input_types(pack):
 
 
 def test_strength_comparison_shares_the_encoders():
-    api = load(WF_DIR / "api" / "e_strength_comparison.json")
+    api = load(WF_DIR / "api" / "e_three_strengths_side_by_side.json")
     transfers = {nid: e for nid, e in api.items() if e["class_type"] == "ToonTalkerCanonicalTransfer"}
     assert sorted(e["inputs"]["strength"] for e in transfers.values()) == [0.5, 1, 1.5]
     assert len({tuple(e["inputs"]["source"]) for e in transfers.values()}) == 1
@@ -209,7 +210,7 @@ def test_strength_comparison_shares_the_encoders():
 
 
 def test_real_to_real_keeps_the_audio():
-    api = load(WF_DIR / "api" / "a_real_to_real.json")
+    api = load(WF_DIR / "api" / "a_real_video_drives_a_real_portrait.json")
     create = next(e for e in api.values() if e["class_type"] == "CreateVideo")
     components = next(nid for nid, e in api.items() if e["class_type"] == "GetVideoComponents")
     assert create["inputs"]["audio"] == [components, 1] and create["inputs"]["fps"] == [components, 2]
@@ -222,7 +223,7 @@ def _by_type(api: dict, class_type: str) -> tuple[str, dict]:
 
 
 def test_model_upscale_chain_upscales_the_face_crop_only():
-    api = load(WF_DIR / "api" / "chain_model_upscale.json")
+    api = load(WF_DIR / "api" / "g_chain_upscale_the_face_crop_with_a_model.json")
     reenact_id, reenact = _by_type(api, "ToonTalkerReenact")
     assert reenact["inputs"]["crop"] == "none"  # the model's resolution: crops in, crops out
     crops = {tuple(reenact["inputs"][k]) for k in ("source_image", "driving_frames")}
@@ -236,16 +237,47 @@ def test_model_upscale_chain_upscales_the_face_crop_only():
 
 
 def test_diffusion_chain_uses_one_noise_for_every_frame():
-    api = load(WF_DIR / "api" / "chain_diffusion_stylize.json")
+    api = load(WF_DIR / "api" / "h_chain_stylize_the_frames_with_stable_diffusion.json")
     _, seeds = _by_type(api, "LatentBatchSeedBehavior")
     assert seeds["inputs"]["seed_behavior"] == "fixed"
     _, sampler = _by_type(api, "KSampler")
     assert 0.2 <= sampler["inputs"]["denoise"] <= 0.5, "img2img: low denoise keeps the reenacted face"
     # samplers that draw fresh noise at every step would differ from frame to frame
     assert "ancestral" not in sampler["inputs"]["sampler_name"] and "sde" not in sampler["inputs"]["sampler_name"]
-    ui = load(WF_DIR / "chain_diffusion_stylize.json")
+    ui = load(WF_DIR / "h_chain_stylize_the_frames_with_stable_diffusion.json")
     ks = next(n for n in ui["nodes"] if n["type"] == "KSampler")
     assert ks["widgets_values"][1] == "fixed", "control_after_generate must keep the seed"
     _, create = _by_type(api, "CreateVideo")
     components, _ = _by_type(api, "GetVideoComponents")
     assert create["inputs"]["audio"] == [components, 1] and create["inputs"]["fps"] == [components, 2]
+
+
+def test_names_are_the_descriptions_and_titles_hold_no_values():
+    """Frontend 1.27 shows a pack template's file name as its title and description: names must read as
+    sentences and start with their order letter; node titles and group labels must not repeat widget values."""
+    import re
+
+    assert NAMES == sorted(NAMES) and NAMES[0].startswith("a_")
+    for name in NAMES:
+        assert re.fullmatch(r"[a-z]_[a-z0-9]+(_[a-z0-9]+){3,}", name), name
+        ui = load(WF_DIR / f"{name}.json")
+        labels = [n.get("title", "") for n in ui["nodes"]] + [g["title"] for g in ui["groups"]]
+        for label in labels:
+            assert not re.search(r"\d\.\d", label), f"{name}: '{label}' hard-codes a value"
+
+
+def test_no_face_error_names_the_recovery_template(pack):
+    import importlib
+
+    payloads = importlib.import_module(pack.__name__ + ".nodes.payloads")
+    name = payloads.NO_FACE_TEMPLATE
+    assert name in NAMES
+    api = load(WF_DIR / "api" / f"{name}.json")
+    crops = {nid: e for nid, e in api.items() if e["class_type"] == "ToonTalkerFaceCrop"}
+    manual = [nid for nid, e in crops.items() if e["inputs"]["box_mode"] == "manual"]
+    paste = next(e for e in api.values() if e["class_type"] == "ToonTalkerPasteBack")
+    # Paste Back takes the SOURCE crop (the manual one) and the original source image it was cut from
+    assert len(manual) == 1 and paste["inputs"]["crop"] == [manual[0], 1]
+    assert paste["inputs"]["original"] == crops[manual[0]]["inputs"]["image"]
+    encode = next(e for e in api.values() if e["class_type"] == "ToonTalkerEncodeSource")
+    assert encode["inputs"]["image"] == [manual[0], 0]

@@ -1,6 +1,6 @@
 """Run each example workflow (API twin) in a real ComfyUI and write a thumbnail of its result beside the UI
-workflow: example_workflows/<name>.jpg, a grid of frames from the output video (the template browser shows
-`<name>.jpg` for a custom node pack's templates).
+workflow: example_workflows/<name>.jpg: two moments of the output video next to the driving frames, with the
+workflow's title (the template browser shows `<name>.jpg` for a custom node pack's templates).
 
     # start a private server (temporary base directory, the pack linked in, the sample media copied):
     python tools/make_thumbnails.py --comfyui /path/to/ComfyUI [--python /path/to/its/python]
@@ -33,11 +33,11 @@ CKPT = "cross-domain-demo-64px.safetensors"
 MAX_BYTES = 60_000
 
 
-def video_frames(data: bytes, picks: int) -> list[np.ndarray]:
+def video_frames(data: bytes | Path, picks: int) -> list[np.ndarray]:
     """`picks` frames spread over the clip (uint8 [H,W,3])."""
     import av
 
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data) if isinstance(data, bytes) else str(data)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     if not frames:
         raise ValueError("the output video has no frames")
@@ -45,22 +45,65 @@ def video_frames(data: bytes, picks: int) -> list[np.ndarray]:
     return [frames[i] for i in idx]
 
 
-def grid(frames: list[np.ndarray], cols: int, width: int) -> Image.Image:
-    rows = -(-len(frames) // cols)
-    h, w = frames[0].shape[:2]
-    sheet = np.zeros((rows * h, cols * w, 3), np.uint8)
-    for k, f in enumerate(frames):
-        r, c = divmod(k, cols)
-        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = f
-    img = Image.fromarray(sheet)
-    return img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+def _fit_height(frame: np.ndarray, height: int) -> Image.Image:
+    img = Image.fromarray(frame)
+    return img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
 
 
-def thumbnail(data: bytes) -> Image.Image:
-    first = video_frames(data, 1)[0]
-    if first.shape[1] >= 2 * first.shape[0]:  # a side-by-side comparison: two moments, one under the other
-        return grid(video_frames(data, 2), 1, 288)
-    return grid(video_frames(data, 4), 2, 256)  # a 2x2 grid of moments
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def thumbnail(data: bytes, driving: Path | None, caption: str, width: int = 288) -> Image.Image:
+    """Two moments of the clip, each row `driving frame -> result`, and the workflow's title underneath, so
+    templates with the same source still look different (what drives what, and how)."""
+    from PIL import ImageDraw
+
+    rows, row_h, gap = 2, 112, 6
+    results = video_frames(data, rows)
+    drivers = video_frames(driving, rows) if driving and driving.exists() else [None] * rows
+    sheet = Image.new("RGB", (width, rows * row_h + (rows - 1) * gap + 44), (24, 26, 30))
+    draw = ImageDraw.Draw(sheet)
+    for r, (res, drv) in enumerate(zip(results, drivers)):
+        y = r * (row_h + gap)
+        right = _fit_height(res, row_h)
+        if drv is not None:
+            left = _fit_height(drv, row_h // 2 + 24)
+            sheet.paste(left, (0, y + (row_h - left.height) // 2))
+            x0 = left.width + 18
+            draw.polygon([(left.width + 4, y + row_h // 2 - 6), (left.width + 14, y + row_h // 2),
+                          (left.width + 4, y + row_h // 2 + 6)], fill=(255, 179, 71))
+        else:
+            x0 = 0
+        if right.width > width - x0:
+            right = right.resize((width - x0, max(1, round(right.height * (width - x0) / right.width))),
+                                 Image.LANCZOS)
+        sheet.paste(right, (x0 + (width - x0 - right.width) // 2, y + (row_h - right.height) // 2))
+    font = _font(13)
+    words, lines = caption.split(), [""]
+    for w in words:  # wrap to the width
+        trial = f"{lines[-1]} {w}".strip()
+        if draw.textlength(trial, font=font) > width - 12 and lines[-1]:
+            lines.append(w)
+        else:
+            lines[-1] = trial
+    for k, line in enumerate(lines[:2]):
+        draw.text((6, rows * row_h + (rows - 1) * gap + 6 + 17 * k), line, fill=(235, 235, 235), font=font)
+    return sheet
+
+
+def _driving_and_caption(api_path: Path) -> tuple[Path | None, str]:
+    """The driving sample a workflow reads (samples/<LoadVideo file>) and its title (the UI file's extra)."""
+    api = json.loads(api_path.read_text())
+    video = next((e["inputs"]["file"] for e in api.values() if e["class_type"] == "LoadVideo"), None)
+    ui = json.loads((WORKFLOWS / api_path.name).read_text())
+    caption = ui.get("extra", {}).get("toontalker", {}).get("title") or api_path.stem[2:].replace("_", " ")
+    return (REPO / "samples" / video if video else None), caption
 
 
 def save_small(img: Image.Image, path: Path) -> int:
@@ -74,8 +117,8 @@ def save_small(img: Image.Image, path: Path) -> int:
 # Templates that need a model the user brings (an upscaler, an SD checkpoint): their thumbnail shows the
 # pack's part of the graph, up to the node named here (with the links patched as given), captioned.
 USER_MODEL_STAGES = {
-    "chain_model_upscale": ("10", {"10": {"rendered": ["7", 0]}}, "pasted back; + your upscale model"),
-    "chain_diffusion_stylize": ("6", {}, "into SD img2img with your checkpoint"),
+    "g_chain_upscale_the_face_crop_with_a_model": ("10", {"10": {"rendered": ["7", 0]}}, "pasted back; + your upscale model"),
+    "h_chain_stylize_the_frames_with_stable_diffusion": ("6", {}, "into SD img2img with your checkpoint"),
 }
 
 
@@ -139,7 +182,7 @@ def make(server: Server, names: list[str] | None = None) -> list[tuple[str, floa
         if not videos:
             raise SystemExit(f"{api.stem}: no output file in {entry['outputs']}")
         thumb = WORKFLOWS / f"{api.stem}.jpg"
-        size = save_small(thumbnail(server.view(videos[0])), thumb)
+        size = save_small(thumbnail(server.view(videos[0]), *_driving_and_caption(api)), thumb)
         server_s = execution_seconds(entry)
         print(f"{thumb.relative_to(REPO)}: {size} bytes; run {wall:.1f} s"
               + (f" (server {server_s:.1f} s)" if server_s is not None else ""))

@@ -8,8 +8,13 @@ UI format: what the editor saves and its template browser loads (nodes with thei
 notes). It is written the way ComfyUI's frontend (1.27) serializes a graph, so that loading a file and saving it
 again changes nothing but layout details. API format: what `POST /prompt` takes (headless runs).
 
-Sample media the workflows read from ComfyUI/input (copy them from samples/): source_real.png,
-source_cartoon.png, driving.mp4, driving_cartoon.mp4. Checkpoint: cross-domain-demo-64px.safetensors (the bundled
+Template names: ComfyUI's template browser (frontend 1.27) shows a custom pack's template by its file name only
+(title = the name, description = the name with "_" as spaces, thumbnail = <name>.jpg), so the names are the
+descriptions; the leading letter gives the order (web/template_order.js sorts the pack's list by name).
+
+Sample media the workflows read from ComfyUI/input (the pack copies them from samples/ on start-up when they
+are missing): source_real.png, source_cartoon.png, driving.mp4, driving_cartoon.mp4.
+Checkpoint: cross-domain-demo-64px.safetensors (the bundled
 demo model, listed by Load ToonTalker Checkpoint without copying anything).
 """
 from __future__ import annotations
@@ -78,7 +83,7 @@ CORE: dict[str, Schema] = {
         _w("spacing_width", "INT"), _w("spacing_color", "COMBO"), Slot("image2", "IMAGE", optional=True)),
         (("IMAGE", "IMAGE"),)),
     "Note": Schema("Note", (_w("text", "STRING"),), ()),
-    # chaining (templates chain_*): a model upscaler and Stable Diffusion img2img
+    # chaining (templates *_chain_*): a model upscaler and Stable Diffusion img2img
     "UpscaleModelLoader": Schema("Load Upscale Model", (_w("model_name", "COMBO"),),
                                  (("UPSCALE_MODEL", "UPSCALE_MODEL"),)),
     "ImageUpscaleWithModel": Schema("Upscale Image (using Model)", (
@@ -188,8 +193,9 @@ def save(nid: int, images: tuple[int, int], name: str, x: float, y: float) -> li
     ]
 
 
-INPUT_NOTE = ("Copy from the pack's samples/ folder into ComfyUI/input: {files}.\n"
-              "Checkpoint: {ckpt}, the small bundled demo model (listed without copying anything). With a published "
+INPUT_NOTE = ("Inputs: {files} (the pack copies its samples into ComfyUI/input on start-up when they are "
+              "missing).\nCheckpoint: {ckpt}, the small bundled demo model (listed without copying anything). "
+              "With a published "
               "256 px checkpoint in ComfyUI/models/toontalker, pick it in the loader instead.")
 
 
@@ -215,24 +221,25 @@ def encoders(source_domain: str, driving_domain: str, x: float) -> list[Node]:
     ]
 
 
-def branch(nid: int, strength: float, x: float, y: float, titled: bool = False) -> list[Node]:
-    """Canonical Transfer -> Decode -> Render for one strength, sharing the encoders (ids 5, 6)."""
-    suffix = f" (strength {strength:g})" if titled else ""
+def branch(nid: int, strength: float, x: float, y: float, label: str | None = None) -> list[Node]:
+    """Canonical Transfer -> Decode -> Render for one strength, sharing the encoders (ids 5, 6). `label` names
+    the branch in the titles (never its values: they would lie after an edit)."""
+    suffix = f" ({label})" if label else ""
     return [
         Node(nid, "ToonTalkerCanonicalTransfer", (x, y), (360, 140), links={"source": (5, 0), "motion": (6, 0)},
              widgets={"strength": strength, "mode": "relative", "reference_frame": 0},
-             title=f"Canonical Motion Transfer{suffix}" if titled else None),
+             title=f"Canonical Motion Transfer{suffix}" if label else None),
         Node(nid + 1, "ToonTalkerDecodeToDomain", (x + 400, y), (280, 80),
              links={"model": (1, 0), "source": (5, 0), "canonical": (nid, 0)},
-             title=f"Decode to Domain{suffix}" if titled else None),
+             title=f"Decode to Domain{suffix}" if label else None),
         Node(nid + 2, "ToonTalkerWarpRender", (x + 720, y), (280, 110),
              links={"model": (1, 0), "source": (5, 0), "latents": (nid + 1, 0)}, widgets={"batch_size": 8},
-             title=f"Warp Render{suffix}" if titled else None),
+             title=f"Warp Render{suffix}" if label else None),
     ]
 
 
 def staged_upscale() -> Workflow:
-    name = "d_staged_upscale"
+    name = "d_staged_nodes_into_an_upscaler"
     nodes = loaders("source_real.png", "driving.mp4") + encoders("real", "real", 700) + branch(7, 1.0, 1140, TOP) + [
         Node(10, "ImageScaleBy", (1140, TOP + 280), (300, 90), links={"image": (9, 0)},
              widgets={"upscale_method": "lanczos", "scale_by": 4.0}),
@@ -255,11 +262,11 @@ def staged_upscale() -> Workflow:
 
 
 def strength_comparison() -> Workflow:
-    name = "e_strength_comparison"
+    name = "e_three_strengths_side_by_side"
     rows = (TOP, TOP + 270, TOP + 540)
     nodes = (loaders("source_cartoon.png", "driving.mp4") + encoders("cartoon", "real", 700)
-             + branch(7, 0.5, 1140, rows[0], True) + branch(10, 1.0, 1140, rows[1], True)
-             + branch(13, 1.5, 1140, rows[2], True))
+             + branch(7, 0.5, 1140, rows[0], "left") + branch(10, 1.0, 1140, rows[1], "middle")
+             + branch(13, 1.5, 1140, rows[2], "right"))
     stitch = {"direction": "right", "match_image_size": True, "spacing_width": 0, "spacing_color": "white"}
     nodes += [
         Node(16, "ImageStitch", (2200, rows[0]), (280, 180), links={"image1": (9, 0), "image2": (12, 0)},
@@ -268,16 +275,61 @@ def strength_comparison() -> Workflow:
              widgets=stitch),
         *save(18, (17, 0), name, 2520, rows[0]),
         note(20, (
-            "Strength 0.5 / 1.0 / 1.5 side by side (a real video drives a cartoon portrait). The loader and both "
-            "encoders are shared: they run once. Change one strength (or mode) and queue again: only that "
+            "Three strengths side by side, left to right (a real video drives a cartoon portrait; the branches "
+            "start at 0.5, 1.0 and 1.5). The loader and both encoders are shared: they run once. Change one "
+            "strength (or mode) and queue again: only that "
             "branch's Transfer -> Decode -> Render, the stitching and the video re-run; the encoded source and "
             "motion, and the other branches, come from ComfyUI's cache.\n\n"
             + INPUT_NOTE.format(files="source_cartoon.png, driving.mp4", ckpt=CKPT)), 1100),
     ]
     groups = [("Load and encode once (cached)", [1, 2, 3, 4, 5, 6], "#3f789e"),
-              ("strength 0.5", [7, 8, 9], "#8A8"), ("strength 1.0", [10, 11, 12], "#8A8"),
-              ("strength 1.5", [13, 14, 15], "#8A8")]
-    return Workflow(name, "Strength 0.5 / 1.0 / 1.5 side by side (shared, cached encoders)", nodes, groups)
+              ("Left branch", [7, 8, 9], "#8A8"), ("Middle branch", [10, 11, 12], "#8A8"),
+              ("Right branch", [13, 14, 15], "#8A8")]
+    return Workflow(name, "Three strengths side by side (shared, cached encoders)", nodes, groups)
+
+
+NO_FACE = "f_no_face_found_draw_the_box_by_hand"
+
+
+def no_face_manual_box() -> Workflow:
+    """Recovery when detection misses a face: Face Crop with a manual box -> the staged nodes -> Paste Back."""
+    name = NO_FACE
+    source_crop = face_crop(5, (2, 0), 420, TOP + 190, "tracked", "Face Crop (source: box by hand)")
+    source_crop.widgets.update(box_mode="manual", box_x=8, box_y=4, box_size=240)
+    nodes = loaders("source_cartoon.png", "driving.mp4") + [
+        source_crop,
+        face_crop(6, (4, 0), 420, TOP + 860, "tracked", "Face Crop (driving frames)", fps=(4, 2)),
+        Node(7, "ToonTalkerEncodeSource", (820, TOP + 190), (320, 100), links={"model": (1, 0), "image": (5, 0)},
+             widgets={"domain": "cartoon"}),
+        Node(8, "ToonTalkerEncodeDrivingMotion", (820, TOP + 390), (340, 260),
+             links={"model": (1, 0), "frames": (6, 0)}, widgets={"domain": "real", "batch_size": 16}),
+        Node(9, "ToonTalkerCanonicalTransfer", (1200, TOP), (360, 140), links={"source": (7, 0), "motion": (8, 0)},
+             widgets={"strength": 1.0, "mode": "relative", "reference_frame": 0}),
+        Node(10, "ToonTalkerDecodeToDomain", (1200, TOP + 200), (280, 80),
+             links={"model": (1, 0), "source": (7, 0), "canonical": (9, 0)}),
+        Node(11, "ToonTalkerWarpRender", (1200, TOP + 340), (280, 110),
+             links={"model": (1, 0), "source": (7, 0), "latents": (10, 0)}, widgets={"batch_size": 8}),
+        Node(12, "ToonTalkerPasteBack", (1620, TOP), (300, 170),
+             links={"original": (2, 0), "rendered": (11, 0), "crop": (5, 1)},
+             widgets={"feather": 0.1, "color_match": 0.0}),
+        *save(13, (12, 0), name, 1960, TOP),
+        note(15, (
+            "When a run stops with \"no face found\" (faces the detector misses: animals, unusual cartoons, "
+            "masks), give the face's box by hand. The top Face Crop has box_mode manual: drag the box on the "
+            "node (the image shows before any run; drag inside to move, the corner to resize) or type box_x / "
+            "box_y / box_size in pixels. \"reset box (detect)\" goes back to detection. The lower Face Crop "
+            "tracks the face in the driving frames (set it to manual too if the driving face is missed).\n"
+            "The source's crop goes through Encode Source -> Transfer -> Decode -> Render, and Paste Back puts "
+            "the rendered face back into the ORIGINAL source image using the SOURCE Face Crop's crop output "
+            "(not the driving one): the result has the source's resolution. Both Face Crops take the model as "
+            "input, so their crops have the model's resolution.\n\n"
+            + INPUT_NOTE.format(files="source_cartoon.png, driving.mp4", ckpt=CKPT)), 1100),
+    ]
+    groups = [("Crop: the source box by hand", [5, 6], "#b58b2a"),
+              ("Reenact the crops", [7, 8, 9, 10, 11], "#3f789e"),
+              ("Paste back into the source and save", [12, 13, 14], "#8A8")]
+    return Workflow(name, "No face found: draw the box by hand (Face Crop manual -> staged nodes -> Paste Back)",
+                    nodes, groups)
 
 
 UPSCALE_MODEL = "realesr-general-x4v3.pth"  # any spandrel model in ComfyUI/models/upscale_models
@@ -296,9 +348,9 @@ def face_crop(nid: int, image: tuple[int, int], x: float, y: float, crop_mode: s
     return Node(nid, "ToonTalkerFaceCrop", (x, y), (320, 420), links=links, widgets=widgets, title=title)
 
 
-def chain_model_upscale() -> Workflow:
+def g_chain_upscale_the_face_crop_with_a_model() -> Workflow:
     """Reenact the face crop at the model's resolution, upscale only the crop with a model, paste it back."""
-    name = "chain_model_upscale"
+    name = "g_chain_upscale_the_face_crop_with_a_model"
     nodes = loaders("source_real.png", "driving.mp4") + [
         face_crop(5, (2, 0), 700, TOP, "fixed", "Face Crop (source)"),
         face_crop(6, (4, 0), 700, TOP + 480, "tracked", "Face Crop (driving)", fps=(4, 2)),
@@ -335,9 +387,9 @@ STYLE_PROMPT = "a watercolor painting of a person, soft brush strokes, muted col
 NEGATIVE_PROMPT = "blurry, deformed face, extra eyes, text, watermark, lowres"
 
 
-def chain_diffusion_stylize() -> Workflow:
+def h_chain_stylize_the_frames_with_stable_diffusion() -> Workflow:
     """Reenact, then Stable Diffusion img2img at low denoise with one noise for every frame."""
-    name = "chain_diffusion_stylize"
+    name = "h_chain_stylize_the_frames_with_stable_diffusion"
     sd = 840
     nodes = loaders("source_real.png", "driving.mp4") + [
         Node(5, "ToonTalkerReenact", (420, TOP), (360, 250),
@@ -391,24 +443,29 @@ def chain_diffusion_stylize() -> Workflow:
 
 def workflows() -> list[Workflow]:
     return [
-        all_in_one("a_real_to_real", "Real video drives a real portrait (audio kept)", "source_real.png",
+        all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a real portrait (audio kept)",
+                   "source_real.png",
                    "driving.mp4", "real video -> real portrait",
-                   "Real -> real with the all-in-one node: Load Video -> Get Video Components gives the frames, "
+                   "Start here. Real -> real with the all-in-one node: Load Video -> Get Video Components gives "
+                   "the frames, "
                    "the audio and the fps; the reenacted frames are put back together with the same audio and "
                    "fps. crop auto finds the faces, reenacts the face crops and pastes them back at the "
                    "source's resolution."),
-        all_in_one("b_real_drives_cartoon", "Real video drives a cartoon portrait (r2c)", "source_cartoon.png",
+        all_in_one("b_real_video_drives_a_cartoon_r2c", "Real video drives a cartoon portrait (r2c)",
+                   "source_cartoon.png",
                    "driving.mp4", "real video -> cartoon portrait (r2c)",
                    "Cross-domain r2c: a real person's video drives a cartoon portrait (needs a cross-domain "
                    "checkpoint; the demo model is one)."),
-        all_in_one("c_cartoon_drives_real", "Cartoon video drives a real portrait (c2r)", "source_real.png",
+        all_in_one("c_cartoon_video_drives_a_real_face_c2r", "Cartoon video drives a real portrait (c2r)",
+                   "source_real.png",
                    "driving_cartoon.mp4", "cartoon video -> real portrait (c2r)",
                    "Cross-domain c2r: a cartoon video drives a real portrait (needs a cross-domain checkpoint; "
                    "the demo model is one)."),
         staged_upscale(),
         strength_comparison(),
-        chain_model_upscale(),
-        chain_diffusion_stylize(),
+        no_face_manual_box(),
+        g_chain_upscale_the_face_crop_with_a_model(),
+        h_chain_stylize_the_frames_with_stable_diffusion(),
     ]
 
 

@@ -1,13 +1,14 @@
-"""Command line: the reference's two demos (same flag names) plus checkpoint conversion.
+"""Command line: the reference's two demos (same flag names) plus checkpoint conversion and download.
 
     python -m toontalker_core indomain    --source_path S --driving_path D --output_dir OUT
-    python -m toontalker_core crossdomain --type r2c|c2r --source_path S --driving_path D --output_dir OUT
+    python -m toontalker_core crossdomain --type r2c|c2r|c2c|r2r --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core convert IN.pth OUT.safetensors [--overwrite]
+    python -m toontalker_core download [--to DIR] [--url URL]     (see toontalker_core/download.py)
 
-D: a video, a folder of frames (name order), one image or a .npy array. OUT by its form: a video (.mp4/.mov/.mkv,
-H.264, the driving fps or timestamps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a folder of PNGs.
-Nothing the user did not ask to replace is replaced, every user error is one `error: ...` line with exit 2, and
-SIGINT/SIGTERM/SIGHUP leave no partial output (exit 128 + signal number).
+D: a video, an animated WebP/GIF, a folder of frames (name order), one image or a .npy array. OUT by its form: a
+video (.mp4/.mov/.mkv, H.264, the driving fps or timestamps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a
+folder of PNGs. Nothing the user did not ask to replace is replaced, every user error is one `error: ...` line
+with exit 2, and SIGINT/SIGTERM/SIGHUP leave no partial output (exit 128 + signal number).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import download
 from . import stages as S
 from .checkpoint import convert, load_model
 from .errors import ToonTalkerError
@@ -30,8 +32,10 @@ from .paths import find_checkpoint
 from .pipeline import reenact_full_frames
 from .runtime import DEVICES, PRECISIONS, reenact_chunks, resolve_device, resolve_dtype
 
-# crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait.
-ROUTES = {"r2c": ("cartoon", "real"), "c2r": ("real", "cartoon")}
+# crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait; c2c / r2r stay
+# in one domain of a cross-domain checkpoint.
+ROUTES = {"r2c": ("cartoon", "real"), "c2r": ("real", "cartoon"), "c2c": ("cartoon", "cartoon"),
+          "r2r": ("real", "real")}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -93,13 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="ToonTalker one-shot face reenactment (real <-> cartoon).")
     sub = parser.add_subparsers(dest="command", required=True)
     _common(sub.add_parser("indomain", help="real portrait driven by a real video"))
-    cross = sub.add_parser("crossdomain", help="r2c: real video drives a cartoon; c2r: cartoon video drives a real face")
+    cross = sub.add_parser("crossdomain", help="r2c: real video drives a cartoon; c2r: cartoon video drives a real "
+                                               "face; c2c / r2r: cartoon -> cartoon, real -> real")
     cross.add_argument("--type", choices=sorted(ROUTES), required=True)
     _common(cross)
     conv = sub.add_parser("convert", help="convert a checkpoint (.pth <-> .safetensors)")
     conv.add_argument("src")
     conv.add_argument("dst")
     conv.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    download.add_parser(sub)
     return parser
 
 
@@ -283,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "convert":
                 out = convert(args.src, args.dst, overwrite=args.overwrite)
                 print(f"wrote {out}", file=sys.stderr)
+            elif args.command == "download":
+                download.main(args)
             else:
                 with torch.inference_mode():
                     run_reenact(args)

@@ -1,15 +1,23 @@
-// Crop-box editor on "Face Crop": after a run the node shows the reference frame with the crop box.
-// Drag inside the box to move it, drag its lower-right corner to resize: this writes box_x / box_y /
-// box_size (source pixels) and switches box_mode to "manual". "reset box" returns to detection.
+// Crop-box editor on "Face Crop": shows the input image with the crop box on the node. Drag inside the box to
+// move it, drag its lower-right handle to resize: this writes box_x / box_y / box_size (image pixels) and
+// switches box_mode to "manual". "reset box (detect)" returns to detection and clears the box fields.
+//
+// The image shows as soon as the node's input is a Load Image (before any run, so a box can be drawn after
+// "no face found"); after a run the node also has the reference frame of a video input and the detected box.
+// Box colours: green = detected, orange = manual, dashed grey = a starting box (nothing detected yet).
+// Edited boxes stay inside the image, so the handle is always on the node.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const NODE = "ToonTalkerFaceCrop";
 const VIEW_H = 220;
 const PAD = 8;
-const HANDLE = 10;
+const HANDLE = 12;
+const MIN_BOX = 8;
+const BOX_FIELDS = ["box_x", "box_y", "box_size"];
 
 const widget = (node, name) => node.widgets?.find((w) => w.name === name);
+const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
 
 function widgetsHeight(node) {
     const saved = node.toontalkerViewH;
@@ -19,26 +27,104 @@ function widgetsHeight(node) {
     return h;
 }
 
-// Where the preview is drawn on the node, and the source-pixel -> node-pixel scale.
-function layout(node) {
+// ---------------------------------------------------------------------------------------- what to show
+
+function upstreamLoadImage(node) {
+    const input = node.inputs?.find((i) => i.name === "image");
+    if (!input || input.link == null) return null;
+    const graph = node.graph ?? app.graph;
+    const link = graph.links?.[input.link] ?? graph.links?.get?.(input.link);
+    const origin = link && graph.getNodeById(link.origin_id);
+    return origin?.type === "LoadImage" ? origin : null;
+}
+
+// "sub/name.png [input]" -> a /view URL (the Load Image widget's value format).
+function viewURL(value) {
+    const m = /^(.*?)(?: \[(input|output|temp)\])?$/.exec(String(value));
+    const path = m[1], type = m[2] ?? "input";
+    const cut = path.lastIndexOf("/");
+    const subfolder = cut >= 0 ? path.slice(0, cut) : "", filename = cut >= 0 ? path.slice(cut + 1) : path;
+    return api.apiURL(`/view?filename=${encodeURIComponent(filename)}&type=${type}` +
+        `&subfolder=${encodeURIComponent(subfolder)}`);
+}
+
+// The Load Image feeding the node (current even before a run): its preview element, or one we load.
+function inputImage(node) {
+    const load = upstreamLoadImage(node);
+    const value = load && widget(load, "image")?.value;
+    if (!value) return null;
+    const shown = load.imgs?.[0];
+    if (shown?.complete && shown.naturalWidth) return shown;
+    if (node.toontalkerInput?.value !== value) {
+        const img = new Image();
+        img.onload = () => node.setDirtyCanvas(true, true);
+        img.src = viewURL(value);
+        node.toontalkerInput = { value, img };
+    }
+    const img = node.toontalkerInput.img;
+    return img.complete && img.naturalWidth ? img : null;
+}
+
+// -> { img, iw, ih, detected } or null. A run's result counts when it is of the same-sized image.
+function source(node) {
     const crop = node.toontalkerCrop;
+    const img = inputImage(node);
+    if (img) {
+        const iw = img.naturalWidth, ih = img.naturalHeight;
+        const same = crop && crop.image_size[0] === iw && crop.image_size[1] === ih;
+        return { img, iw, ih, detected: same && crop.auto ? crop.box : null };
+    }
     if (!crop) return null;
-    const [iw, ih] = crop.image_size;
+    const ok = node.toontalkerImage?.complete && node.toontalkerImage.naturalWidth;
+    return { img: ok ? node.toontalkerImage : null, iw: crop.image_size[0], ih: crop.image_size[1],
+             detected: crop.auto ? crop.box : null };
+}
+
+function startBox(iw, ih) {  // centred, 60 % of the short side: a box to drag when nothing was detected
+    const s = Math.round(0.6 * Math.min(iw, ih));
+    return [Math.round((iw - s) / 2), Math.round((ih - s) / 2), s];
+}
+
+// -> { box: [x, y, size], kind: "manual" | "detected" | "start" }
+function currentBox(node, src) {
+    if (widget(node, "box_mode")?.value === "manual") {
+        return { box: BOX_FIELDS.map((n) => Number(widget(node, n)?.value ?? 0)), kind: "manual" };
+    }
+    if (src.detected) return { box: src.detected, kind: "detected" };
+    return { box: startBox(src.iw, src.ih), kind: "start" };
+}
+
+// ---------------------------------------------------------------------------------------- layout
+
+function ensureView(node) {
+    if (node.toontalkerViewH) return;
+    node.toontalkerViewH = VIEW_H + PAD;
+    const need = widgetsHeight(node) + node.toontalkerViewH;
+    if (node.size[1] < need) node.setSize([Math.max(node.size[0], 300), need]);
+}
+
+// Where the image is drawn on the node, and the image-pixel -> node-pixel scale.
+function layout(node, src) {
+    if (!src) return null;
     const top = node.size[1] - VIEW_H - PAD / 2;
     const availW = node.size[0] - 2 * PAD, availH = VIEW_H;
-    const s = Math.min(availW / iw, availH / ih);
-    return { x: PAD + (availW - iw * s) / 2, y: top + (availH - ih * s) / 2, s, iw, ih };
+    const s = Math.min(availW / src.iw, availH / src.ih);
+    return { x: PAD + (availW - src.iw * s) / 2, y: top + (availH - src.ih * s) / 2, s, iw: src.iw, ih: src.ih };
 }
 
-function currentBox(node) {
-    if (widget(node, "box_mode")?.value === "manual") {
-        return [widget(node, "box_x").value, widget(node, "box_y").value, widget(node, "box_size").value];
-    }
-    return node.toontalkerCrop?.box;
+// Keep a box inside the image: side at most the short image side, corner inside.
+export function clampBox([x, y, size], iw, ih) {
+    const s = clamp(size, Math.min(MIN_BOX, iw, ih), Math.min(iw, ih));
+    return [clamp(x, 0, iw - s), clamp(y, 0, ih - s), s];
 }
 
-function writeBox(node, box) {
-    const [x, y, size] = box.map((v) => Math.round(v));
+// The resize handle: the box's lower-right corner, kept on the image (detected boxes may extend past it).
+function handlePos(L, [bx, by, bs]) {
+    return [L.x + clamp(bx + bs, 0, L.iw) * L.s, L.y + clamp(by + bs, 0, L.ih) * L.s];
+}
+
+function writeBox(node, box, L) {
+    const [x, y, size] = clampBox(box, L.iw, L.ih).map((v) => Math.round(v));
     const set = (name, value) => {
         const w = widget(node, name);
         if (!w) return;
@@ -47,12 +133,13 @@ function writeBox(node, box) {
     };
     set("box_x", x);
     set("box_y", y);
-    set("box_size", Math.max(8, size));
+    set("box_size", size);
     set("box_mode", "manual");
     node.setDirtyCanvas(true, true);
 }
 
 export function showCrop(node, crop) {
+    crop.auto = widget(node, "box_mode")?.value !== "manual";  // the box the run found, not one it was given
     node.toontalkerCrop = crop;
     if (crop.preview) {
         const p = crop.preview;
@@ -62,61 +149,95 @@ export function showCrop(node, crop) {
             `&subfolder=${encodeURIComponent(p.subfolder ?? "")}&rand=${Math.random()}`);
         node.toontalkerImage = img;
     }
-    node.toontalkerViewH = VIEW_H + PAD;
-    const need = widgetsHeight(node) + node.toontalkerViewH;
-    if (node.size[1] < need) node.setSize([Math.max(node.size[0], 300), need]);
+    ensureView(node);
     node.setDirtyCanvas(true, true);
 }
 
 function draw(node, ctx) {
-    const L = layout(node);
-    if (!L || node.flags?.collapsed) return;
+    if (node.flags?.collapsed) return;
+    const src = source(node);
+    if (!src) return;
+    ensureView(node);
+    const L = layout(node, src);
+    const W = L.iw * L.s, H = L.ih * L.s;
+    const { box, kind } = currentBox(node, src);
+    const [bx, by, bs] = box;
     ctx.save();
     ctx.fillStyle = "#111";
-    ctx.fillRect(L.x, L.y, L.iw * L.s, L.ih * L.s);
-    if (node.toontalkerImage?.complete && node.toontalkerImage.naturalWidth) {
-        ctx.drawImage(node.toontalkerImage, L.x, L.y, L.iw * L.s, L.ih * L.s);
-    }
-    const box = currentBox(node);
-    if (box) {
-        const [bx, by, bs] = box;
-        const manual = widget(node, "box_mode")?.value === "manual";
-        ctx.strokeStyle = manual ? "#ffb347" : "#4cff88";
-        ctx.lineWidth = 2;
-        ctx.strokeRect(L.x + bx * L.s, L.y + by * L.s, bs * L.s, bs * L.s);
-        ctx.fillStyle = ctx.strokeStyle;
-        ctx.fillRect(L.x + (bx + bs) * L.s - HANDLE / 2, L.y + (by + bs) * L.s - HANDLE / 2, HANDLE, HANDLE);
+    ctx.fillRect(L.x, L.y, W, H);
+    if (src.img) ctx.drawImage(src.img, L.x, L.y, W, H);
+    ctx.beginPath();
+    ctx.rect(L.x, L.y, W, H);
+    ctx.clip();  // a detected box larger than the image is cut at its edge, never drawn over the widgets
+    const color = { manual: "#ffb347", detected: "#4cff88", start: "#c8c8c8" }[kind];
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    if (kind === "start") ctx.setLineDash([6, 4]);
+    ctx.strokeRect(L.x + bx * L.s, L.y + by * L.s, bs * L.s, bs * L.s);
+    ctx.setLineDash([]);
+    const [hx, hy] = handlePos(L, box);
+    ctx.fillStyle = color;
+    ctx.fillRect(hx - HANDLE / 2, hy - HANDLE / 2, HANDLE, HANDLE);
+    if (kind === "start") {
+        ctx.fillStyle = "rgba(0,0,0,0.6)";
+        ctx.fillRect(L.x, L.y + H - 18, W, 18);
+        ctx.fillStyle = "#eee";
+        ctx.font = "12px sans-serif";
+        const hints = ["drag the box onto the face, or run to detect", "drag the box onto the face", "drag the box"];
+        const text = hints.find((t) => ctx.measureText(t).width <= W - 8) ?? "";
+        ctx.fillText(text, L.x + 4, L.y + H - 5);
     }
     ctx.restore();
 }
 
 function hit(node, pos) {
-    const L = layout(node), box = currentBox(node);
-    if (!L || !box) return null;
+    const src = source(node);
+    if (!src || node.flags?.collapsed) return null;
+    const L = layout(node, src), { box } = currentBox(node, src);
     const [bx, by, bs] = box;
     const px = (pos[0] - L.x) / L.s, py = (pos[1] - L.y) / L.s;
-    const corner = Math.abs(pos[0] - (L.x + (bx + bs) * L.s)) <= HANDLE && Math.abs(pos[1] - (L.y + (by + bs) * L.s)) <= HANDLE;
-    if (corner) return { mode: "resize", px, py, box: [...box] };
-    if (px >= bx && px <= bx + bs && py >= by && py <= by + bs) return { mode: "move", px, py, box: [...box] };
+    const [hx, hy] = handlePos(L, box);
+    if (Math.abs(pos[0] - hx) <= HANDLE && Math.abs(pos[1] - hy) <= HANDLE) {
+        return { mode: "resize", px, py, box: clampBox(box, L.iw, L.ih) };
+    }
+    if (px >= bx && px <= bx + bs && py >= by && py <= by + bs && px >= 0 && py >= 0 && px <= L.iw && py <= L.ih) {
+        return { mode: "move", px, py, box: clampBox(box, L.iw, L.ih) };
+    }
     return null;
+}
+
+// Apply the drag in progress for the pointer at node-local `pos`.
+function dragTo(node, pos) {
+    const d = node.toontalkerDrag;
+    const L = d && layout(node, source(node));
+    if (!L) return;
+    const px = (pos[0] - L.x) / L.s, py = (pos[1] - L.y) / L.s;
+    const [bx, by, bs] = d.box;
+    const box = d.mode === "move" ? [bx + px - d.px, by + py - d.py, bs]
+        // resize from the fixed top-left corner, never past the image's right/bottom edge
+        : [bx, by, Math.min(Math.max(MIN_BOX, bs + Math.max(px - d.px, py - d.py)), L.iw - bx, L.ih - by)];
+    writeBox(node, box, L);
 }
 
 app.registerExtension({
     name: "ToonTalker.CropEditor",
     async beforeRegisterNodeDef(nodeType, nodeData) {
         if (nodeData.name !== NODE) return;
+        const specs = { ...nodeData.input?.required, ...nodeData.input?.optional };
+        const defaults = Object.fromEntries(BOX_FIELDS.map((n) => [n, specs[n]?.[1]?.default ?? 0]));
         const onNodeCreated = nodeType.prototype.onNodeCreated;
         nodeType.prototype.onNodeCreated = function () {
             const r = onNodeCreated?.apply(this, arguments);
             const reset = this.addWidget("button", "reset box (detect)", null, () => {
-                const mode = widget(this, "box_mode");
-                if (mode) {
-                    mode.value = "auto";
-                    mode.callback?.("auto");
+                for (const [name, value] of [["box_mode", "auto"], ...Object.entries(defaults)]) {
+                    const w = widget(this, name);
+                    if (!w) continue;
+                    w.value = value;
+                    w.callback?.(value);
                 }
                 this.setDirtyCanvas(true, true);
             }, { serialize: false });
-            reset.serialize = false; // a button, not a value: kept out of widgets_values and of the prompt
+            reset.serialize = false;  // not a node input: neither in the saved widgets_values nor in the prompt
             return r;
         };
         const onExecuted = nodeType.prototype.onExecuted;
@@ -136,28 +257,28 @@ app.registerExtension({
             return [size[0], size[1] + (this.toontalkerViewH || 0)];
         };
         const onMouseDown = nodeType.prototype.onMouseDown;
-        nodeType.prototype.onMouseDown = function (e, pos) {
+        nodeType.prototype.onMouseDown = function (e, pos, canvas) {
             const h = hit(this, pos);
-            if (h) {
-                this.toontalkerDrag = h;
-                return true;  // consume: do not start dragging the node
+            if (!h) return onMouseDown?.apply(this, arguments);
+            this.toontalkerDrag = h;
+            const pointer = canvas?.pointer;
+            if (pointer) {  // frontend 1.2x: the pointer keeps reporting moves outside the node's bounds
+                h.viaPointer = true;
+                pointer.onDrag = (eMove) => dragTo(this, [eMove.canvasX - this.pos[0], eMove.canvasY - this.pos[1]]);
+                pointer.finally = () => { this.toontalkerDrag = null; };
             }
-            return onMouseDown?.apply(this, arguments);
+            return true;  // consume: do not start dragging the node
         };
         const onMouseMove = nodeType.prototype.onMouseMove;
         nodeType.prototype.onMouseMove = function (e, pos) {
             const d = this.toontalkerDrag;
             if (!d) return onMouseMove?.apply(this, arguments);
+            if (d.viaPointer) return true;
             if (!e.buttons) {  // released outside the node
                 this.toontalkerDrag = null;
                 return;
             }
-            const L = layout(this);
-            const px = (pos[0] - L.x) / L.s, py = (pos[1] - L.y) / L.s;
-            const [bx, by, bs] = d.box;
-            const box = d.mode === "move" ? [bx + px - d.px, by + py - d.py, bs]
-                : [bx, by, Math.max(8, bs + Math.max(px - d.px, py - d.py))];
-            writeBox(this, box);
+            dragTo(this, pos);
             return true;
         };
         const onMouseUp = nodeType.prototype.onMouseUp;

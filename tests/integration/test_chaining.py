@@ -6,9 +6,9 @@ checkpoint ComfyUI's detection takes for SD15. The ToonTalker model is the bundl
 
 Both run on the first FRAMES frames of samples/driving.mp4 (with its audio; a CPU-sized clip the test writes
 into ComfyUI/input) instead of the 100-frame sample; everything else as shipped, except:
-- chain_model_upscale: a 256x256 video with the clip's frames and audio, the portrait untouched outside the
+- g_chain_upscale_the_face_crop_with_a_model: a 256x256 video with the clip's frames and audio, the portrait untouched outside the
   pasted face, the face moving.
-- chain_diffusion_stylize, with the sampling made small for this CPU (0.01 MP frames, 4 steps): the frames and
+- h_chain_stylize_the_frames_with_stable_diffusion, with the sampling made small for this CPU (0.01 MP frames, 4 steps): the frames and
   audio come out (two KSampler chunks of Rebatch Latents); with seed_behavior fixed (the template) consecutive
   frames differ less than with a new noise per frame; on that second run the ToonTalker part comes from the
   cache.
@@ -94,7 +94,7 @@ def server(tmp_path_factory, request):
     TimingSummary.register(request.config, "toontalker-chaining-summary",
                            "chaining templates in ComfyUI (CPU, tiny upscaler and SD models)", TIMINGS)
     base = prepare_base(tmp_path_factory.mktemp("comfy_chain"), REPO)  # the bundled demo model
-    upscaling, stylizing = load_api("chain_model_upscale"), load_api("chain_diffusion_stylize")
+    upscaling, stylizing = load_api("g_chain_upscale_the_face_crop_with_a_model"), load_api("h_chain_stylize_the_frames_with_stable_diffusion")
     upscale = upscaling[node_of(upscaling, "UpscaleModelLoader")]["inputs"]["model_name"]
     ckpt = stylizing[node_of(stylizing, "CheckpointLoaderSimple")]["inputs"]["ckpt_name"]
     trim_clip(REPO / "samples" / "driving.mp4", base / "input" / CLIP, FRAMES)
@@ -186,7 +186,7 @@ def flicker(frames: np.ndarray) -> float:
 
 
 def test_model_upscale_template_runs(server):
-    prompt = short_clip(load_api("chain_model_upscale"))
+    prompt = short_clip(load_api("g_chain_upscale_the_face_crop_with_a_model"))
     entry, per_node = run_timed(server, prompt)
     frames, info = output_video(server, entry)
     src = source_image()
@@ -197,11 +197,11 @@ def test_model_upscale_template_runs(server):
         assert np.abs(frames[c] - src[None][c]).mean() < 0.03
     face = np.s_[:, 96:176, 80:176]
     assert flicker(frames[face]) > 2 * flicker(frames[corners[0]]), "the pasted face should move"
-    TIMINGS.append(stage_line(f"chain_model_upscale (cold, {FRAMES} frames)", prompt, per_node))
+    TIMINGS.append(stage_line(f"g_chain_upscale_the_face_crop_with_a_model (cold, {FRAMES} frames)", prompt, per_node))
 
 
 def test_diffusion_template_runs_with_one_noise_per_frame(server):
-    prompt = short_clip(load_api("chain_diffusion_stylize"))
+    prompt = short_clip(load_api("h_chain_stylize_the_frames_with_stable_diffusion"))
     scale, sampler, seeds = (node_of(prompt, t) for t in ("ImageScaleToTotalPixels", "KSampler",
                                                           "LatentBatchSeedBehavior"))
     prompt[scale]["inputs"]["megapixels"] = 0.01  # 100x100 frames, 12x12 latents: a CPU-sized run
@@ -210,7 +210,7 @@ def test_diffusion_template_runs_with_one_noise_per_frame(server):
     fixed, info = output_video(server, entry)
     assert fixed.shape[0] == FRAMES and info["audio"] == 1 and abs(info["fps"] - 25) < 0.01, (fixed.shape, info)
     assert np.isfinite(fixed).all() and fixed.std() > 0.02, "blank frames"
-    TIMINGS.append(stage_line(f"chain_diffusion_stylize (cold, {FRAMES} frames sampled at "
+    TIMINGS.append(stage_line(f"h_chain_stylize_the_frames_with_stable_diffusion (cold, {FRAMES} frames sampled at "
                               f"{fixed.shape[2]}x{fixed.shape[1]}, 4 steps)", prompt, per_node))
 
     random_noise = copy.deepcopy(prompt)
@@ -253,7 +253,7 @@ def test_diffusion_samples_with_the_toontalker_model_offloaded(server):
     free_memory only for non-CPU devices), so here the unload is asked for with POST /free {unload_models},
     the same model_unload, and then the SD part re-runs: the sampler runs with the SD UNet loaded and the
     ToonTalker model not, and the reenacted frames come from ComfyUI's cache."""
-    prompt = short_clip(load_api("chain_diffusion_stylize"))
+    prompt = short_clip(load_api("h_chain_stylize_the_frames_with_stable_diffusion"))
     scale, sampler = node_of(prompt, "ImageScaleToTotalPixels"), node_of(prompt, "KSampler")
     prompt[scale]["inputs"]["megapixels"] = 0.01
     prompt[sampler]["inputs"]["steps"] = 2

@@ -200,8 +200,8 @@ def probe_video(data: bytes) -> dict:
                 "fps": float(v.average_rate or 0), "audio": len(c.streams.audio)}
 
 
-@pytest.mark.parametrize("workflow", [p for p in WORKFLOWS if not p.stem.startswith("chain_")], ids=lambda p: p.stem)
-def test_example_workflow_runs(server, workflow):  # chain_*: test_chaining.py, with the models they need
+@pytest.mark.parametrize("workflow", [p for p in WORKFLOWS if not "_chain_" in p.stem], ids=lambda p: p.stem)
+def test_example_workflow_runs(server, workflow):  # *_chain_*: test_chaining.py, with the models they need
     prompt = json.loads(workflow.read_text())
     server.post("/free", {"unload_models": True, "free_memory": True})  # a cold run: no cache from earlier tests
     time.sleep(0.5)  # the idle worker applies the flags at once
@@ -229,8 +229,8 @@ def test_example_workflow_runs(server, workflow):  # chain_*: test_chaining.py, 
 # ------------------------------------------------------------------------------------------------------ caching
 
 def test_strength_change_reruns_only_downstream(server):
-    prompt = load_api("e_strength_comparison")
-    run_ok(server, prompt, "e_strength_comparison")
+    prompt = load_api("e_three_strengths_side_by_side")
+    run_ok(server, prompt, "e_three_strengths_side_by_side")
     again = run_ok(server, prompt, "the same prompt again")
     assert cached_nodes(again) == set(prompt), "an identical prompt should execute nothing"
 
@@ -244,7 +244,7 @@ def test_strength_change_reruns_only_downstream(server):
     # the loader, the loaded media and both encoders come from the cache; so do the untouched branches
     assert {"1", "2", "3", "4", "5", "6"} <= cached
     assert rerun == {"7", "8", "9", "16", "17", "18", "19"}, sorted(rerun, key=int)
-    TIMINGS.append(f"e_strength_comparison strength 0.5 -> 0.25: {t_changed:.1f} s; "
+    TIMINGS.append(f"e_three_strengths_side_by_side strength 0.5 -> 0.25: {t_changed:.1f} s; "
                    f"execution_cached {sorted(cached, key=int)}; re-ran {sorted(rerun, key=int)}")
 
     mode = copy.deepcopy(changed)
@@ -252,19 +252,19 @@ def test_strength_change_reruns_only_downstream(server):
     entry = run_ok(server, mode, "mode relative -> absolute")
     rerun = set(prompt) - cached_nodes(entry)
     assert rerun == {"10", "11", "12", "16", "17", "18", "19"}, sorted(rerun, key=int)
-    TIMINGS.append(f"e_strength_comparison mode -> absolute on one branch: execution_cached "
+    TIMINGS.append(f"e_three_strengths_side_by_side mode -> absolute on one branch: execution_cached "
                    f"{sorted(cached_nodes(entry), key=int)}")
 
 
 def test_strength_change_in_the_staged_upscale_graph(server):
-    prompt = load_api("d_staged_upscale")
-    run_ok(server, prompt, "d_staged_upscale")
+    prompt = load_api("d_staged_nodes_into_an_upscaler")
+    run_ok(server, prompt, "d_staged_nodes_into_an_upscaler")
     changed = copy.deepcopy(prompt)
     changed["7"]["inputs"]["strength"] = 1.5
-    entry = run_ok(server, changed, "d_staged_upscale strength 1.5")
+    entry = run_ok(server, changed, "d_staged_nodes_into_an_upscaler strength 1.5")
     cached = cached_nodes(entry)
     assert cached == {"1", "2", "3", "4", "5", "6"}, sorted(cached, key=int)
-    TIMINGS.append(f"d_staged_upscale strength 1.0 -> 1.5: execution_cached {sorted(cached, key=int)}")
+    TIMINGS.append(f"d_staged_nodes_into_an_upscaler strength 1.0 -> 1.5: execution_cached {sorted(cached, key=int)}")
 
 
 # ------------------------------------------------------------------------------------------- model management

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from ..errors import MediaError
+from . import animated
 from .common import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, PathLike, natural_key, require_exists, short_reason
 from .images import image_size, read_image_array
 
@@ -35,7 +36,7 @@ def _to_float_frame(arr: np.ndarray) -> np.ndarray:
 @dataclass
 class DrivingInfo:
     path: Path
-    kind: str            # "video" | "folder" | "image" | "array" (.npy)
+    kind: str            # "video" | "animated" (WebP/GIF/APNG) | "folder" | "image" | "array" (.npy)
     fps: float           # video fps; 25.0 for folders/images/arrays
     num_frames: int      # exact
     width: int
@@ -72,6 +73,8 @@ def _classify(path: PathLike) -> tuple[Path, str, list[Path]]:
                              "or pass a video file")
         return p, "folder", files
     ext = p.suffix.lower()
+    if ext in (".webp", ".gif", ".png") and animated.is_animated(p):  # Pillow, not PyAV (see animated.py)
+        return p, "animated", []
     if ext == ".npy":
         return p, "array", []
     if ext in IMAGE_EXTS:
@@ -264,6 +267,8 @@ def _frame_source(p: Path, kind: str, files: list[Path], start: int, stop: int |
     """Frames in [start, stop) as HxWx3 arrays (uint8 or float32)."""
     if kind == "video":
         return _video_frames(p, start, stop, allow_truncated)
+    if kind == "animated":
+        return animated.frames(p, start, stop)
     if kind == "folder":
         return (read_image_array(f) for f in files[start:stop])
     if kind == "image":
@@ -290,6 +295,10 @@ def probe_driving(path: PathLike, allow_truncated: bool = False) -> DrivingInfo:
     p, kind, files = _classify(path)
     if kind == "video":
         return _probe_video(p, allow_truncated)
+    if kind == "animated":
+        n, fps, width, height = animated.probe(p)
+        return DrivingInfo(path=p, kind="animated", fps=fps, num_frames=n, width=width, height=height,
+                           has_audio=False)
     if kind == "folder":
         return _probe_folder(p, files)
     if kind == "image":

@@ -1,0 +1,56 @@
+"""On start-up, put the pack's sample media into ComfyUI's input folder so the example workflows run as
+loaded. A file that is already there is never replaced (the user may have their own file of that name)."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..toontalker_core.paths import PACK_ROOT
+
+SAMPLES = PACK_ROOT / "samples"
+MEDIA_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".mp4", ".webm", ".mov"}
+log = logging.getLogger("ComfyUI-ToonTalker")
+
+
+def copy_samples(input_dir: str | os.PathLike, samples: Path = SAMPLES) -> list[str]:
+    """Copy each sample that `input_dir` lacks; -> the names copied. Never overwrites, never raises."""
+    copied = []
+    try:
+        target = Path(input_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        for src in sorted(samples.iterdir()):
+            dest = target / src.name
+            if src.suffix.lower() not in MEDIA_EXTS or dest.exists():
+                continue
+            fd, tmp = tempfile.mkstemp(prefix=f".{src.name}.", dir=target)
+            os.close(fd)
+            try:
+                shutil.copyfile(src, tmp)
+                try:
+                    os.link(tmp, dest)  # atomic, and refuses to replace a file that appeared meanwhile
+                except FileExistsError:
+                    continue
+                except OSError:  # no hard links on this file system
+                    if dest.exists():
+                        continue
+                    os.replace(tmp, dest)
+                copied.append(src.name)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+    except OSError as e:  # a read-only or odd input folder must not break the pack's import
+        log.warning("ToonTalker: could not copy the sample media into %s (%s); copy samples/ by hand", input_dir, e)
+    if copied:
+        log.info("ToonTalker: copied sample media for the example workflows into %s: %s", input_dir,
+                 ", ".join(copied))
+    return copied
+
+
+def copy_samples_to_comfy_input() -> None:
+    try:
+        import folder_paths  # type: ignore
+    except ImportError:  # not inside ComfyUI
+        return
+    copy_samples(folder_paths.get_input_directory())

@@ -1,0 +1,255 @@
+"""Fetch the published ToonTalker checkpoints (or any direct link), verified before they are put in place.
+
+    python -m toontalker_core download [--to DIR] [--which in-domain|cross-domain|both] [--safetensors]
+    python -m toontalker_core download --url URL [--name FILE] [--to DIR] [--safetensors]
+
+The authors publish `in-domain440000.pth` (real -> real) and `cross-domain.pth` (real <-> cartoon) in a Google
+Drive folder; Drive needs its own client, `gdown` (an optional dependency: `pip install gdown`). `--url` takes
+any direct HTTP(S) link (a mirror) and needs nothing extra: it resumes an interrupted download with an HTTP
+Range request.
+
+Every file is downloaded into a hidden staging folder inside DIR, checked by loading it through the safe loader
+(no pickled code runs; the tensors must match the ToonTalker layout) and only then renamed into DIR, so DIR
+never holds a partial or unverified checkpoint. A refused file is deleted.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from .checkpoint import CHECKPOINT_EXTS, build_model, convert, read_states
+from .errors import CheckpointError, ToonTalkerError
+from .paths import BUNDLED_DIR, model_dirs
+
+DRIVE_FOLDER = "https://drive.google.com/drive/folders/1k14D7JnZXOJMEMBkTIsy-WEV7qEb3rCs"
+PROJECT_PAGE = "https://opentalker.github.io/ToonTalker/"  # code: https://github.com/OpenTalker/ToonTalker
+# File names in the authors' folder, and what each holds.
+PUBLISHED_FILES = {
+    "in-domain": "in-domain440000.pth",      # real video drives a real portrait
+    "cross-domain": "cross-domain.pth",      # cartoon + real generators: r2c, c2r (and r2r / c2c)
+}
+STAGING = ".toontalker-download"
+DEMO_ONLY_HINT = ("Only the 64 px demo model is installed: for real quality put the authors' cross-domain.pth "
+                  "(real<->cartoon) and in-domain440000.pth (real->real) from " + DRIVE_FOLDER + " in "
+                  "ComfyUI/models/toontalker, or run `python -m toontalker_core download` (needs gdown); "
+                  "see the pack's README, Checkpoints.")
+CHUNK = 1 << 20
+
+
+class DownloadError(ToonTalkerError):
+    """A download that failed or a file that is not a usable checkpoint."""
+
+
+def default_dir() -> Path:
+    """Where the loader looks first: $TOONTALKER_MODELS, ComfyUI's models/toontalker, the pack's models/."""
+    return next(d for d in model_dirs() if d != BUNDLED_DIR)
+
+
+# ------------------------------------------------------------------------------------------ verification
+
+def verify(path: Path) -> str:
+    """Load `path` through the safe loader (layout check) -> the model's one-line description."""
+    try:
+        data = read_states(path)
+        model = build_model(data["states"], data["config"], origin=path.name)
+    except CheckpointError as e:
+        raise DownloadError(f"the downloaded file is not a usable ToonTalker checkpoint, deleted: {e}") from None
+    return model.describe()
+
+
+def _publish(staged: Path, dest_dir: Path, to_safetensors: bool, log: Callable[[str], None]) -> Path:
+    """Verify a complete staged file, then move it (or its .safetensors conversion) into dest_dir."""
+    try:
+        log(f"verifying {staged.name} ...")
+        about = verify(staged)
+        if to_safetensors and staged.suffix.lower() != ".safetensors":
+            converted = convert(staged, staged.with_suffix(".safetensors"))
+            staged.unlink()
+            staged = converted
+        final = dest_dir / staged.name
+        os.replace(staged, final)
+    finally:
+        staged.unlink(missing_ok=True)
+        _drop_staging(staged.parent)
+    log(f"ok: {final} ({about})")
+    return final
+
+
+def _drop_staging(staging: Path) -> None:
+    try:
+        staging.rmdir()  # only when empty: a partial download of another file stays for resuming
+    except OSError:
+        pass
+
+
+# ------------------------------------------------------------------------------------------ direct links
+
+def _name_from(url: str, headers) -> str | None:
+    disposition = headers.get("Content-Disposition", "") if headers else ""
+    m = re.search(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)\"?", disposition)
+    name = urllib.parse.unquote(m.group(1)) if m else Path(urllib.parse.urlparse(url).path).name
+    name = Path(name).name  # never a path from the server
+    return name or None
+
+
+def _progress(total: int | None, initial: int, name: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                disable=quiet, file=sys.stderr)
+
+
+def fetch_url(url: str, dest_dir: Path, name: str | None = None, to_safetensors: bool = False,
+              quiet: bool = False, timeout: float = 60) -> Path:
+    """Download a direct link into dest_dir (resumable), verify it, and return the checkpoint's path."""
+    log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr))
+    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+        raise DownloadError(f"--url {url}: only http:// and https:// links can be downloaded")
+    dest_dir = Path(dest_dir)
+    staging = dest_dir / STAGING
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout)
+        head = response.headers
+        response.close()
+    except (urllib.error.URLError, OSError, ValueError):
+        head = None  # some servers refuse HEAD; the GET below reports real errors
+    name = name or _name_from(url, head)
+    if not name or Path(name).suffix.lower() not in CHECKPOINT_EXTS:
+        raise DownloadError(f"cannot tell a checkpoint file name from {url} (got {name!r}); pass --name FILE.pth "
+                            "or FILE.safetensors")
+    final = dest_dir / name
+    if final.exists():
+        log(f"{final} exists: verifying it instead of downloading again")
+        verify(final)
+        return final
+    staging.mkdir(parents=True, exist_ok=True)
+    part = staging / (name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the partial file is already complete
+            response = None
+        else:
+            _drop_staging(staging)
+            raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        _drop_staging(staging)
+        raise DownloadError(f"{url}: cannot connect ({getattr(e, 'reason', e)})") from None
+    if response is not None:
+        with response:
+            resumed = have and response.status == 206
+            if have and not resumed:
+                log("the server does not resume downloads: starting over")
+                have = 0
+            length = response.headers.get("Content-Length")
+            total = have + int(length) if length and length.isdigit() else None
+            if have:
+                log(f"resuming {name} at {have} bytes")
+            bar = _progress(total, have, name, quiet)
+            try:
+                with open(part, "ab" if resumed else "wb") as f:
+                    while chunk := response.read(CHUNK):
+                        f.write(chunk)
+                        bar.update(len(chunk))
+            except (OSError, urllib.error.URLError) as e:  # the partial file stays for the next run
+                raise DownloadError(f"{url}: the download broke off ({e}); run the same command again to "
+                                    "resume") from None
+            finally:
+                bar.close()
+            if total is not None and part.stat().st_size != total:
+                raise DownloadError(f"{url}: got {part.stat().st_size} of {total} bytes; run the same command "
+                                    "again to resume")
+    staged = staging / name
+    os.replace(part, staged)
+    return _publish(staged, dest_dir, to_safetensors, log)
+
+
+# ------------------------------------------------------------------------------------------ Google Drive
+
+def _gdown():
+    try:
+        import gdown  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        raise DownloadError(
+            "downloading from Google Drive needs the 'gdown' package: pip install gdown (into the Python that "
+            f"runs this command), then run it again. Or download the files by hand from {DRIVE_FOLDER} into "
+            "the model folder, or use --url with a direct link.") from None
+    return gdown
+
+
+def fetch_drive(which: str, dest_dir: Path, to_safetensors: bool = False, quiet: bool = False) -> list[Path]:
+    """Download the published files (`which`: in-domain, cross-domain or both) from the authors' folder."""
+    log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr))
+    gdown = _gdown()
+    wanted = list(PUBLISHED_FILES) if which == "both" else [which]
+    dest_dir = Path(dest_dir)
+    done = []
+    todo = []
+    for layout in wanted:
+        name = PUBLISHED_FILES[layout]
+        final = dest_dir / name
+        converted = final.with_suffix(".safetensors")
+        present = final if final.exists() else converted if converted.exists() else None
+        if present:
+            log(f"{present} exists: verifying it instead of downloading again")
+            verify(present)
+            done.append(present)
+        else:
+            todo.append(name)
+    if not todo:
+        return done
+    log(f"listing {DRIVE_FOLDER} ...")
+    try:
+        listing = gdown.download_folder(url=DRIVE_FOLDER, skip_download=True, quiet=True)
+    except Exception as e:  # gdown raises its own types; one line for the user
+        raise DownloadError(f"cannot list the Google Drive folder {DRIVE_FOLDER}: {str(e).splitlines()[0][:200]}; "
+                            "download the files by hand into the model folder") from None
+    by_name = {Path(f.path).name: f for f in listing or []}
+    staging = dest_dir / STAGING
+    staging.mkdir(parents=True, exist_ok=True)
+    for name in todo:
+        entry = by_name.get(name)
+        if entry is None:
+            _drop_staging(staging)
+            raise DownloadError(f"{name} is not in {DRIVE_FOLDER} (found: {', '.join(sorted(by_name)) or 'nothing'})")
+        staged = staging / name
+        try:  # gdown resumes from its own .part file in the staging folder and renames when complete
+            gdown.download(id=entry.id, output=str(staged), quiet=quiet, resume=True)
+        except Exception as e:
+            raise DownloadError(f"{name}: the Google Drive download failed ({str(e).splitlines()[0][:200]}); run "
+                                "the same command again to resume") from None
+        done.append(_publish(staged, dest_dir, to_safetensors, log))
+    return done
+
+
+def main(args) -> list[Path]:
+    dest = Path(args.to) if args.to else default_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    if args.url:
+        return [fetch_url(args.url, dest, args.name, args.safetensors, args.quiet)]
+    if args.name:
+        raise DownloadError("--name only applies to --url")
+    return fetch_drive(args.which, dest, args.safetensors, args.quiet)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("download", help="download the published checkpoints (Google Drive via gdown) or a direct "
+                                        "link, verified before use",
+                       description=__doc__.split("\n\n")[0] + f"\n\nAuthors' folder: {DRIVE_FOLDER}")
+    p.add_argument("--to", metavar="DIR", help=f"model folder (default: {default_dir()})")
+    p.add_argument("--which", choices=(*PUBLISHED_FILES, "both"), default="both",
+                   help="which published checkpoint (default: both)")
+    p.add_argument("--url", help="a direct http(s) link to a checkpoint instead of the authors' Drive folder")
+    p.add_argument("--name", help="file name to save a --url download as (default: from the server or the URL)")
+    p.add_argument("--safetensors", action="store_true",
+                   help="store as .safetensors (memory-mapped, faster to load; the .pth is not kept)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
