@@ -9,6 +9,9 @@ import torch
 
 from toontalker_core import load_model
 from toontalker_core import stages as S
+from toontalker_core.config import ModelConfig
+from toontalker_core.model import ToonTalker
+from toontalker_core.paths import BUNDLED_DIR
 from toontalker_train import TrainConfig, Trainer, analogy_loss, canonical_change
 from toontalker_train import cartoon as C
 from toontalker_train.data import SyntheticCartoon, augment_pair, crop_clip
@@ -261,3 +264,109 @@ def test_ellipse_distance_is_finite_for_a_zero_radius():
     d = C._ellipse_sdf(x, x.t(), 0.0, 0.0, torch.zeros(9, 9), 0.5)  # the chin's radius crossing 0
     assert torch.isfinite(d).all() and (d[:, x[0] != 0] > 0).all()  # only its centre line is inside
     assert torch.equal(C._ellipse_sdf(x, x.t(), 0.0, 0.0, -0.3, 0.5), C._ellipse_sdf(x, x.t(), 0.0, 0.0, 0.3, 0.5))
+
+
+# -- paired cross-domain aid, identity mixing, fine-tuning ---------------------------------------------------
+def test_shared_motion_is_shown_by_every_source_with_its_flips():
+    from toontalker_train.data import shared_motion
+
+    m = shared_motion(4, torch.Generator().manual_seed(1), identity_pairs=True)
+    for v in (*m["m1"].values(), *m["m2"].values(), m["flip"]):
+        assert torch.equal(v[0::2], v[1::2])  # identity pairs: samples 2j, 2j+1 share their motion
+    assert not torch.equal(m["m1"]["yaw"][0], m["m1"]["yaw"][2])
+    data = SyntheticCartoon(64, augment=False)
+    plain = {**m, "flip": torch.zeros(4, dtype=torch.bool)}
+    mirrored = {**m, "flip": torch.ones(4, dtype=torch.bool)}
+    s0, d0 = data.sample(4, torch.Generator().manual_seed(2), motion=plain)
+    s1, d1 = data.sample(4, torch.Generator().manual_seed(2), motion=mirrored)
+    assert torch.equal(s1, s0.flip(-1)) and torch.equal(d1, d0.flip(-1))
+    assert data.last_aux["m1"] is m["m1"] and bool(data.last_aux["flip"].all())
+    aug = SyntheticCartoon(64, augment=True)
+    aug.sample(4, torch.Generator().manual_seed(3), motion=m)
+    assert torch.equal(aug.last_aux["flip"], m["flip"])  # augmentation keeps the imposed flips
+
+
+def _paired_trainer(tmp_path, **kw):
+    """Both 'domains' are procedural cartoons (no scikit-image): what matters is the shared motion."""
+    cfg = dict(stage="crossdomain", out=str(tmp_path / "run"), batch=4, paired_batch=4, w_paired=1.0, w_mix=1.0,
+               w_analogy=0.0, ema=0.0, seed=0, sample_every=0, log_every=1, ckpt_every=1000)
+    cfg.update(kw)
+    return Trainer(TrainConfig(**cfg), TINY, real=SyntheticCartoon(64), cartoon=SyntheticCartoon(64),
+                   log=lambda m: None)
+
+
+def test_paired_aid_trains_the_driving_domain_too_and_learns(tmp_path):
+    tr = _paired_trainer(tmp_path, drv_colour=0.5)
+    batches = tr.draw_batches()
+    assert tr._paired and torch.equal(tr.real.last_aux["m2"]["yaw"], tr.cartoon.last_aux["m2"]["yaw"])
+    data = {d: (s * 2 - 1, v * 2 - 1) for d, (s, v) in batches.items()}
+    from toontalker_train.trainer import self_reenact
+
+    encs = {d: self_reenact(tr.model, d, s, v)[1:] for d, (s, v) in data.items()}
+    logs = {}
+    loss = tr._paired_aids(data, encs, logs)
+    assert set(logs) == {"pair_r2c", "pair_c2r", "mix_r2r", "mix_c2c"} and loss.item() > 0
+    loss.backward()
+    grad = lambda m: sum(p.grad.abs().sum().item() for p in m.parameters() if p.grad is not None)  # noqa: E731
+    # unlike the analogy constraint, the driving domain's motion encoder learns from the other domain's target
+    assert grad(tr.model.gen_real.enc2) > 0 and grad(tr.model.gen.enc2) > 0 and grad(tr.model.gen.dec.to_rgbs) > 0
+    tr.opt.zero_grad(set_to_none=True)
+    steps = [tr.train_step(batches, paired=True) for _ in range(8)]
+    first, last = steps[0], steps[-1]
+    assert all(k in first for k in ("pair_r2c", "mix_c2c", "l1_real"))
+    pair = lambda x: x["pair_r2c"] + x["pair_c2r"]  # noqa: E731
+    assert pair(last) < 0.85 * pair(first), [round(pair(x), 4) for x in steps]
+
+
+def test_paired_aid_fades_out_and_then_draws_free_motion(tmp_path):
+    tr = _paired_trainer(tmp_path, w_paired=2.0, w_mix=1.0, paired_steps=10)
+    assert tr.paired_weights() == (2.0, 1.0)
+    tr.step = 5
+    assert tr.paired_weights() == (1.0, 0.5)
+    tr.step = 10
+    assert tr.paired_weights() == (0.0, 0.0)
+    logs = tr.train_step()
+    assert not tr._paired and not any(k.startswith(("pair_", "mix_")) for k in logs)
+    with pytest.raises(ValueError, match="even --batch"):
+        _paired_trainer(tmp_path, batch=3)
+
+
+def test_init_from_and_its_cli_flag(tmp_path):
+    from toontalker_core.checkpoint import save_safetensors
+    from toontalker_train.cli import build_parser
+
+    donor = tiny_model(cross_domain=True, seed=21)
+    save_safetensors(donor.half(), tmp_path / "donor.safetensors")  # stored as the shipped weights are
+    tr = _trainer(tmp_path, init_from=str(tmp_path / "donor.safetensors"))
+    for role in ("gen", "gen_real"):
+        ours = getattr(tr.model, role).state_dict()
+        for k, v in getattr(donor, role).state_dict().items():
+            assert torch.equal(ours[k], v.float()), k
+    logs = tr.train_step({"real": _real_pairs(), "cartoon": _cartoon_pairs()})
+    assert torch.isfinite(torch.tensor(logs["loss"]))
+    other = tmp_path / "other.safetensors"
+    save_safetensors(ToonTalker(ModelConfig.from_dict({**TINY.to_dict(), "style_dim": 48}), cross_domain=True), other)
+    with pytest.raises(ValueError, match="architecture"):
+        _trainer(tmp_path, init_from=str(other))
+    for flag in ("--init-from", "--init"):
+        args = build_parser().parse_args(["train", "--out", "x", flag, "w.safetensors"])
+        assert args.init_from == "w.safetensors"
+
+
+BUNDLED_WEIGHTS = BUNDLED_DIR / "cross-domain-demo-64px.safetensors"
+
+
+@pytest.mark.skipif(not BUNDLED_WEIGHTS.exists(), reason="the bundled demo model is not in this checkout")
+def test_fine_tuning_from_the_shipped_weights_runs_a_step(tmp_path):
+    from toontalker_core.checkpoint import read_states
+    from toontalker_train import PRESETS
+
+    cfg = TrainConfig(stage="crossdomain", out=str(tmp_path / "run"), batch=2, paired_batch=2, w_paired=1.0,
+                      analogy_batch=1, ema=0.995, sample_every=0, log_every=1, init_from=str(BUNDLED_WEIGHTS))
+    tr = Trainer(cfg, PRESETS["demo64"], real=SyntheticCartoon(64), cartoon=SyntheticCartoon(64), log=lambda m: None)
+    shipped = read_states(BUNDLED_WEIGHTS)["states"]
+    w = tr.model.gen.dec.direction.weight
+    assert torch.equal(w, shipped["gen"]["dec.direction.weight"].float())
+    logs = tr.train_step()
+    assert {"pair_r2c", "pair_c2r", "l1_cartoon"} <= set(logs) and torch.isfinite(torch.tensor(logs["loss"]))
+    assert not torch.equal(tr.model.gen.dec.direction.weight, shipped["gen"]["dec.direction.weight"].float())

@@ -59,8 +59,8 @@ def _train_parser(sub):
     for f in fields(TrainConfig):
         if f.name in skip:
             continue
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name))
+        flags = ["--" + f.name.replace("_", "-")] + (["--init"] if f.name == "init_from" else [])
+        p.add_argument(*flags, dest=f.name, type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
     p.add_argument("--adv", action="store_true", help="add the adversarial loss (StyleGAN2 discriminator)")
     p.add_argument("--export-half", action="store_true", help="store the --export model as float16")
     return p

@@ -21,13 +21,18 @@ CROPS = ("none", "center", "face")
 
 # -- augmentation -------------------------------------------------------------------------------------------
 def augment_pair(src: torch.Tensor, drv: torch.Tensor, g: torch.Generator, flip: bool = True,
-                 colour: float = 1.0, zoom: float = 0.0, return_flip: bool = False):
+                 colour: float = 1.0, zoom: float = 0.0, return_flip: bool = False,
+                 flip_mask: torch.Tensor | None = None):
     """The same random flip, colour jitter and zoom/shift for both frames of each pair (so the motion between
-    them is untouched). colour: jitter strength (0 = none); zoom: max relative zoom/shift."""
+    them is untouched). colour: jitter strength (0 = none); zoom: max relative zoom/shift; flip_mask [n]
+    imposes the flips (pairs of two domains that must show the same, possibly mirrored, motion)."""
     n = src.shape[0]
     both = torch.cat([src, drv])  # [2n, ...]
     f = torch.zeros(n, dtype=torch.bool)
-    if flip:
+    if flip_mask is not None:
+        f = flip_mask.bool()
+        both = torch.where(torch.cat([f, f])[:, None, None, None], both.flip(-1), both)
+    elif flip:
         f = torch.rand(n, generator=g) < 0.5
         f2 = torch.cat([f, f])
         both = torch.where(f2[:, None, None, None], both.flip(-1), both)
@@ -68,25 +73,50 @@ def mix_motion(m1: dict, m2: dict, g: torch.Generator) -> dict:
     return {k: m1[k] + t * (m2[k] - m1[k]) for k in m1}
 
 
+PAIRED_AMOUNT = 0.8  # motion range of shared motions (the real domain's; the held-out cross sets use it too)
+
+
+def shared_motion(n: int, g: torch.Generator, identity_pairs: bool = False, amount: float = PAIRED_AMOUNT) -> dict:
+    """One motion draw for several sources (the paired cross-domain aid): {"m1", "m2", "flip"} for n samples.
+    Sample i of every source that takes it shows the same motion m1[i] -> m2[i] (mirrored where flip[i]),
+    so a pair of one domain has a ground truth in the other. identity_pairs: samples 2j and 2j+1 share
+    their motion too (two identities of one domain in the same motion: the identity-mixing aid)."""
+    k = (n + 1) // 2 if identity_pairs else n
+    m1 = C.random_motion(k, g, amount=amount)
+    m2 = mix_motion(m1, C.random_motion(k, g, amount=amount), g)
+    flip = torch.rand(k, generator=g) < 0.5
+    if identity_pairs:
+        m1, m2 = ({key: v.repeat_interleave(2)[:n] for key, v in m.items()} for m in (m1, m2))
+        flip = flip.repeat_interleave(2)[:n]
+    return {"m1": m1, "m2": m2, "flip": flip}
+
+
 # -- synthetic sources --------------------------------------------------------------------------------------
 class SyntheticCartoon:
     """Procedural cartoon clips (`cartoon.py`): a random character in two random poses/expressions."""
 
     name = "synthetic-cartoon"
+    shares_motion = True  # sample(..., motion=shared_motion(...))
 
     def __init__(self, size: int, augment: bool = True, mix: bool = True):
         self.size, self.augment, self.mix = size, augment, mix
 
-    def sample(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n: int, g: torch.Generator, motion: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """motion: a `shared_motion` draw to show (its flips imposed) instead of a random one."""
         ident = C.random_identity(n, g)
-        m1 = C.random_motion(n, g)
-        m2 = mix_motion(m1, C.random_motion(n, g), g) if self.mix else C.random_motion(n, g)
+        if motion is not None:
+            m1, m2 = motion["m1"], motion["m2"]
+        else:
+            m1 = C.random_motion(n, g)
+            m2 = mix_motion(m1, C.random_motion(n, g), g) if self.mix else C.random_motion(n, g)
         both = C.render({k: torch.cat([v, v]) for k, v in ident.items()},
                         {k: torch.cat([m1[k], m2[k]]) for k in m1}, self.size)
         src, drv = both[:n], both[n:]
         flip = torch.zeros(n, dtype=torch.bool)
-        if self.augment:  # no zoom: the renderer already varies scale and position (and flows stay exact)
-            src, drv, flip = augment_pair(src, drv, g, colour=0.3, return_flip=True)
+        if self.augment or motion is not None:  # no zoom: the renderer varies scale and position (flows stay
+            # exact); a shared motion imposes its flips
+            src, drv, flip = augment_pair(src, drv, g, flip=self.augment, colour=0.3 if self.augment else 0.0,
+                                          return_flip=True, flip_mask=None if motion is None else motion["flip"])
         self.last_aux = {"m1": m1, "m2": m2, "flip": flip}
         return src, drv
 
@@ -98,6 +128,7 @@ class SyntheticReal:
     """Public-domain / CC0 stills animated with known synthetic head and expression motion (`realmotion.py`)."""
 
     name = "synthetic-real"
+    shares_motion = True
 
     def __init__(self, size: int, stills: list[str] | None = None, augment: bool = True, mix: bool = True):
         from .realmotion import StillBank
@@ -105,12 +136,16 @@ class SyntheticReal:
         self.bank = StillBank(size, stills)
         self.size, self.augment, self.mix = size, augment, mix
 
-    def sample(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n: int, g: torch.Generator, motion: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """motion: a `shared_motion` draw to show (its flips imposed) instead of a random one."""
         idx = self.bank.pick(n, g)
-        m1 = C.random_motion(n, g, amount=0.8)
-        m2 = C.random_motion(n, g, amount=0.8)
-        if self.mix:
-            m2 = mix_motion(m1, m2, g)
+        if motion is not None:
+            m1, m2 = motion["m1"], motion["m2"]
+        else:
+            m1 = C.random_motion(n, g, amount=0.8)
+            m2 = C.random_motion(n, g, amount=0.8)
+            if self.mix:
+                m2 = mix_motion(m1, m2, g)
         jit = torch.stack([0.12 * (2 * torch.rand(n, generator=g) - 1), 0.12 * (2 * torch.rand(n, generator=g) - 1),
                            0.15 * (2 * torch.rand(n, generator=g) - 1)], 1) if self.augment else torch.zeros(n, 3)
         src, drv = [], []
@@ -120,8 +155,9 @@ class SyntheticReal:
             drv.append(pair[1])
         src, drv = torch.stack(src), torch.stack(drv)
         flip = torch.zeros(n, dtype=torch.bool)
-        if self.augment:
-            src, drv, flip = augment_pair(src, drv, g, colour=1.0, return_flip=True)
+        if self.augment or motion is not None:  # a shared motion imposes its flips
+            src, drv, flip = augment_pair(src, drv, g, flip=self.augment, colour=1.0 if self.augment else 0.0,
+                                          return_flip=True, flip_mask=None if motion is None else motion["flip"])
         self.last_aux = {"m1": m1, "m2": m2, "flip": flip}
         return src, drv
 

@@ -28,6 +28,7 @@ from toontalker_core.model import ToonTalker
 from . import cartoon as C
 from . import losses as L
 from .data import FolderClips, SyntheticCartoon, SyntheticReal
+from .realmotion import EVAL_STILLS
 
 EVAL_SEED = 987_654_321
 
@@ -91,7 +92,7 @@ def heldout_sets(size: int, n: int, cross: bool, seed: int = EVAL_SEED, real_dir
     """{name: dict(kind, domains, tensors)} of held-out data."""
     sets = {}
     g = torch.Generator().manual_seed(seed)
-    real = SyntheticReal(size, augment=False, mix=False)
+    real = SyntheticReal(size, stills=list(EVAL_STILLS), augment=False, mix=False)
     sets["real/self"] = {"kind": "self", "domain": "real", "pair": real.sample(n, g)}
     if cross:
         sets["cartoon/self"] = {"kind": "self", "domain": "cartoon",

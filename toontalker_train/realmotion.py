@@ -10,10 +10,11 @@ Each still has a hand-annotated face box and landmarks (eyes, mouth). A frame is
 sampled with bilinear interpolation at 2x the output size and area-downsampled. The motion parameters are the
 same as the cartoon renderer's (`cartoon.MOTION_RANGES`), so `cartoon.random_motion`/`trajectory` drive both.
 
-The stills ship inside scikit-image's wheel (`skimage/data/*.png`, read with Pillow from the installed
-package; scikit-image itself is not imported). Their licences, as stated in scikit-image's docstrings:
-astronaut (NASA, public domain), camera (CC0, Lav Varshney), chelsea (CC0, Stefan van der Walt),
-coffee (CC0, Rachel Michetti). See DATA.md.
+The stills ship inside scikit-image's wheel (`skimage/data/*.png`) and matplotlib's
+(`matplotlib/mpl-data/sample_data/grace_hopper.jpg`), read with Pillow from the installed packages (neither
+is imported). Licences: astronaut (NASA, public domain), camera (CC0, Lav Varshney), chelsea (CC0, Stefan
+van der Walt), coffee (CC0, Rachel Michetti), as stated in scikit-image's docstrings; grace_hopper (official
+U.S. Navy photograph of Grace Hopper: a U.S. federal government work, public domain). See DATA.md.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Still:
     mouth: tuple[float, float] | None
     weight: float
     licence: str
+    package: str = "skimage"             # the installed package whose data folder holds the file
 
 
 # Landmarks annotated by hand on the images as shipped in scikit-image 0.26 (pixel coordinates).
@@ -48,15 +50,22 @@ STILLS = {
     "chelsea": Still("chelsea.png", (245, 165), 135, ((170, 115), (318, 130)), (262, 252), 0.2,
                      "CC0 (photographer Stefan van der Walt)"),
     "coffee": Still("coffee.png", (300, 200), 170, (), None, 0.1, "CC0 (photographer Rachel Michetti)"),
+    # landmarks from the project's face detector (toontalker_core.face), checked by eye
+    "grace_hopper": Still("grace_hopper.jpg", (266, 222), 135, ((224, 191), (309, 189)), (268, 278), 0.3,
+                          "public domain (official U.S. Navy photograph of Grace Hopper)", "matplotlib"),
 }
+# The held-out sets keep the stills and weights of the first demo model, so that tables stay comparable.
+EVAL_STILLS = ("astronaut", "camera", "chelsea", "coffee")
+DATA_DIRS = {"skimage": ("data",), "matplotlib": ("mpl-data", "sample_data")}
 
 
-def skimage_data_dir() -> Path:
-    spec = importlib.util.find_spec("skimage")
+def package_data_dir(package: str = "skimage") -> Path:
+    """The data folder of an installed package (found without importing it)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the synthetic real domain needs the stills bundled with scikit-image: "
+        raise RuntimeError(f"the synthetic real domain needs the stills bundled with {package}: "
                            "pip install -r requirements-train.txt")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return Path(list(spec.submodule_search_locations)[0]).joinpath(*DATA_DIRS[package])
 
 
 class StillBank:
@@ -66,10 +75,9 @@ class StillBank:
         self.size, self.ss = size, supersample
         self.names = list(names or STILLS)
         self.images, self.meta = [], []
-        root = skimage_data_dir()
         for name in self.names:
             st = STILLS[name]
-            im = Image.open(root / st.file).convert("RGB")
+            im = Image.open(package_data_dir(st.package) / st.file).convert("RGB")
             k = (size * supersample * 1.3) / (2 * st.half)  # leave room for zoom-out augmentation
             k = min(k, 1.0)
             im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.LANCZOS)

@@ -9,7 +9,16 @@ self-reenacted by its own generator (shared query transformers T0/T1 of the real
 encoders and bases), plus the analogy constraint in both directions (`losses.analogy_loss`):
     L = rec_real + rec_cartoon + w_ana * (ana_real->cartoon + ana_cartoon->real) [+ adversarial on the
         reconstructions and on the transferred frames, one discriminator per domain].
-It starts from an in-domain checkpoint (`init`: its generator initialises both domains) or from scratch.
+It starts from scratch or from a checkpoint (`init_from`: an in-domain one initialises both domains; a
+cross-domain one, e.g. the shipped demo weights, continues their training with a fresh optimiser).
+
+Paired aid (synthetic data only, not in the paper): when the sources draw one shared motion per step
+(`data.shared_motion`), sample i of the real batch and of the cartoon batch show the same motion m1 -> m2.
+The real pair's canonical change then has a target in the cartoon domain, the cartoon drawn at m2, and
+vice versa:  L_pair = rec(G_c(c1, c_c1 + delta_r), c2) + rec(G_r(r1, c_r1 + delta_c), r2), with gradients
+into both domains (the driving domain's motion encoder learns the change the other domain can render).
+`w_mix` adds the same inside each domain between two identities in one motion (identity mixing: the motion
+encoder must read the motion, not the face). Both fade to 0 over `paired_steps` like the flow aid.
 """
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ from toontalker_core.config import ModelConfig
 from toontalker_core.model import ToonTalker
 
 from . import losses as L
+from .data import augment_pair, shared_motion
 from .discriminator import Discriminator
 from .flowsup import PoseHeads, affine_offsets, capture_flows, flow_loss
 
@@ -82,7 +92,13 @@ class TrainConfig:
     threads: int = 1
     export: str = ""                 # also write the EMA model as .safetensors here at every checkpoint
     export_half: bool = False        # ... stored as float16
-    init: str = ""                   # cross-domain: start from this (in-domain or cross-domain) checkpoint
+    w_paired: float = 0.0            # paired cross-domain aid (see the module docstring); 0 = off
+    w_mix: float = 0.0               # identity-mixing aid inside each domain (same schedule); 0 = off
+    paired_steps: int = 0            # both decay linearly to 0 over this many steps (0 = constant)
+    paired_batch: int = 4            # samples per direction of the paired / mixing aids (<= batch)
+    drv_colour: float = 0.0          # colour jitter of the driving frame as the motion encoder sees it
+                                     # (the target is not jittered): the motion code must ignore colour
+    init_from: str = ""              # start from this checkpoint or .safetensors (fine-tuning, see _load_init)
     model: dict = field(default_factory=dict)
 
 
@@ -90,10 +106,12 @@ def to_train_mode(model: ToonTalker) -> ToonTalker:
     return model.train().requires_grad_(True)
 
 
-def self_reenact(model: ToonTalker, domain: str, src: torch.Tensor, drv: torch.Tensor):
-    """Rebuild `drv` from `src` (model range). -> (output, encoded source, encoded driving)."""
+def self_reenact(model: ToonTalker, domain: str, src: torch.Tensor, drv: torch.Tensor,
+                 drv_seen: torch.Tensor | None = None):
+    """Rebuild `drv` from `src` (model range). -> (output, encoded source, encoded driving).
+    drv_seen: what the motion encoder sees of the driving frame (an augmented `drv`)."""
     es = S.encode_source(model, src, domain)
-    ed = S.encode_driving(model, drv, domain)
+    ed = S.encode_driving(model, drv if drv_seen is None else drv_seen, domain)
     z = es.canon_T0 + ed.canon_T1
     return S.render(model, es, S.decode(model, es, z)), es, ed
 
@@ -150,8 +168,10 @@ class Trainer:
 
         self.model = to_train_mode(ToonTalker(mcfg, cross_domain=self.cross))
         self._init_weights()
-        if tcfg.init:
-            self._load_init(tcfg.init)
+        if tcfg.w_mix > 0 and (tcfg.batch % 2 or tcfg.paired_batch % 2):
+            raise ValueError("--w-mix pairs the batch in twos: use an even --batch and --paired-batch")
+        if tcfg.init_from:
+            self._load_init(tcfg.init_from)
         self.ema = None
         if tcfg.ema > 0:
             self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
@@ -170,6 +190,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self._stop = False
+        self._paired = False
 
     # -- setup ----------------------------------------------------------------------------------------------
     def _init_weights(self):
@@ -190,7 +211,7 @@ class Trainer:
         data = read_states(path)
         src = build_model(data["states"], data["config"], origin=str(path))
         if src.cfg != self.cfg:
-            raise ValueError(f"--init {path}: its architecture {src.cfg} differs from {self.cfg}")
+            raise ValueError(f"--init-from {path}: its architecture {src.cfg} differs from {self.cfg}")
         with torch.no_grad():
             real_src = src.gen_real if src.cross_domain else src.gen
             if self.cross:
@@ -204,17 +225,17 @@ class Trainer:
     def _domains(self):
         return (("real", self.real), ("cartoon", self.cartoon)) if self.cross else (("real", self.real),)
 
-    def train_step(self, batches: dict | None = None) -> dict[str, float]:
-        """One optimisation step. `batches` ({domain: (src01, drv01)}) fixes the data (tests)."""
+    def train_step(self, batches: dict | None = None, paired: bool = False) -> dict[str, float]:
+        """One optimisation step. `batches` ({domain: (src01, drv01)}) fixes the data (tests); `paired`: its
+        samples share their motion across domains (and in identity pairs), as `draw_batches` makes them."""
         t = self.t
         logs: dict[str, float] = {}
         aux = {}
         if batches is None:
-            batches = {}
-            for d, src in self._domains():
-                batches[d] = src.sample(t.batch, self.g)
-                if getattr(src, "last_aux", None) is not None:
-                    aux[d] = src.last_aux
+            batches = self.draw_batches()
+            aux = {d: src.last_aux for d, src in self._domains() if getattr(src, "last_aux", None) is not None}
+        else:
+            self._paired = paired
         data = {d: (s * 2 - 1, v * 2 - 1) for d, (s, v) in batches.items()}
         aid = max(0.0, 1 - self.step / max(1, t.flow_steps))  # schedule of the synthetic-motion aids
         w_flow, w_pose = t.w_flow * aid, t.w_pose * aid
@@ -223,15 +244,18 @@ class Trainer:
         total = 0.0
         outs, encs, fakes = {}, {}, {}
         for d, (src, drv) in data.items():
+            seen = None
+            if t.drv_colour > 0:
+                seen = augment_pair(batches[d][1], batches[d][1], self.g, flip=False, colour=t.drv_colour)[0] * 2 - 1
             if w_flow > 0 and d in aux:
                 with capture_flows(self.model, d) as flows:
-                    out, es, ed = self_reenact(self.model, d, src, drv)
+                    out, es, ed = self_reenact(self.model, d, src, drv, seen)
                 a = aux[d]
                 fl = flow_loss(flows, lambda size: affine_offsets(a["m1"], a["m2"], size, a["flip"]))
                 total = total + w_flow * fl
                 logs[f"flow_{d}"] = fl.item()
             else:
-                out, es, ed = self_reenact(self.model, d, src, drv)
+                out, es, ed = self_reenact(self.model, d, src, drv, seen)
             if w_pose > 0 and d in aux:
                 a = aux[d]
                 pl = self.pose_heads.loss(d, torch.cat([es.motion, ed.motion]),
@@ -256,6 +280,7 @@ class Trainer:
                 logs[f"ana_{a[0]}2{b[0]}"] = ana.item()
                 logs[f"delta_{a[0]}"] = delta_a.abs().mean().item()  # watch for a collapsing canonical space
                 fakes[b].append(gen_b)
+        total = total + self._paired_aids(data, encs, logs)
         if self.discs:
             g_adv = 0.0
             for d, disc in self.discs.items():
@@ -293,6 +318,48 @@ class Trainer:
             self._update_ema()
         self.step += 1
         return logs
+
+    def paired_weights(self) -> tuple[float, float]:
+        """(w_paired, w_mix) at the current step."""
+        fade = 1.0 if self.t.paired_steps <= 0 else max(0.0, 1 - self.step / self.t.paired_steps)
+        return self.t.w_paired * fade, self.t.w_mix * fade
+
+    def draw_batches(self) -> dict:
+        """One step's data: {domain: (src01, drv01)}; with the paired aids on, one shared motion for every
+        domain (`data.shared_motion`, in identity pairs for the mixing aid)."""
+        w_pair, w_mix = self.paired_weights()
+        doms = self._domains()
+        motion = None
+        if (w_pair > 0 or w_mix > 0) and all(getattr(src, "shares_motion", False) for _, src in doms):
+            motion = shared_motion(self.t.batch, self.g, identity_pairs=w_mix > 0)
+        self._paired = motion is not None
+        return {d: (src.sample(self.t.batch, self.g, motion=motion) if motion is not None
+                    else src.sample(self.t.batch, self.g)) for d, src in doms}
+
+    def _paired_aids(self, data: dict, encs: dict, logs: dict):
+        """The paired cross-domain aid and the identity-mixing aid (module docstring): the driving pair of
+        domain a moves the source of domain b (relative mode) and must give b's own driving frame."""
+        w_pair, w_mix = self.paired_weights()
+        if not self._paired or (w_pair <= 0 and w_mix <= 0):
+            return 0.0
+        total = 0.0
+        n = next(iter(data.values()))[0].shape[0]
+        k = max(1, min(self.t.paired_batch, n))
+        swap = torch.arange(n) ^ 1  # samples 2j, 2j+1: two identities in one motion (identity_pairs)
+        for a in encs:
+            for b in encs:
+                w = w_mix if a == b else w_pair
+                if w <= 0:
+                    continue
+                es_a, ed_a = encs[a]
+                delta = ed_a.canon_T1 - es_a.canon_T1
+                delta = (delta[swap] if a == b else delta)[:k]
+                es_b = slice_source(encs[b][0], k)
+                out = S.render(self.model, es_b, S.decode(self.model, es_b, es_b.canon_T0 + es_b.canon_T1 + delta))
+                loss, _ = L.reconstruction_loss(out, data[b][1][:k], self.t.structural, self.t.w_struct)
+                total = total + w * loss
+                logs[f"{'mix' if a == b else 'pair'}_{a[0]}2{b[0]}"] = loss.item()
+        return total
 
     @torch.no_grad()
     def _update_ema(self):
