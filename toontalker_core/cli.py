@@ -24,7 +24,8 @@ from .face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCrop
 from .media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
 from .pipeline import reenact_full_frames
-from .runtime import DEVICES, PRECISIONS, reenact_chunks, resolve_device, resolve_dtype
+from .runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source, frames_per_chunk,
+                      rebatch, reenact_chunks, resolve_device, resolve_dtype, to_uint8)
 
 # crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait.
 ROUTES = {"r2c": ("cartoon", "real"), "c2r": ("real", "cartoon")}
@@ -105,6 +106,7 @@ def run_reenact(args: argparse.Namespace) -> Path:
     layout = "cross-domain" if args.command == "crossdomain" else "in-domain"
     ckpt = Path(args.checkpoint) if args.checkpoint else _default_checkpoint(layout)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    warn = (lambda msg: None) if args.quiet else (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     if args.crop == "auto":  # face detection before the (slow) model load: a missing face fails fast
         plan = _CropPlan(args, source01, info, ref_index)
 
@@ -114,21 +116,24 @@ def run_reenact(args: argparse.Namespace) -> Path:
     model = load_model(ckpt, device=device, dtype=dtype)
     model.check_route(source_domain, driving_domain)
     log(f"loaded {ckpt} in {time.perf_counter() - t0:.1f}s: {model.describe()}")
+    batch = check_batch_size(args.batch_size, model, warn)
+    # read few frames at a time when they are large; the model still gets full batches of their crops
+    read_chunk = frames_per_chunk(info.height, info.width, batch)
     if args.crop == "auto":
-        return plan.run(args, model, source_domain, driving_domain, strength, info, log)
+        return plan.run(args, model, source_domain, driving_domain, strength, info, log, batch, read_chunk, warn)
 
     size = model.cfg.size
-    source = S.encode_source(model, S.to_model_range(resize_to(source01, size)[None], model), source_domain)
-    reference = S.encode_driving(model, S.to_model_range(resize_to(read_frame(args.driving_path, ref_index), size)[None], model),
-                                 driving_domain)
-    chunks = (resize_to(c, size) for c in iter_driving(args.driving_path, chunk_size=args.batch_size))
+    source = encode_source(model, resize_to(source01, size)[None], source_domain, warn=warn)
+    reference = encode_reference(model, resize_to(read_frame(args.driving_path, ref_index), size)[None],
+                                 driving_domain, warn=warn)
+    chunks = rebatch((resize_to(c, size) for c in iter_driving(args.driving_path, chunk_size=read_chunk)), batch)
 
     progress = _progress(info.num_frames, args.quiet)
     audio = info.path if info.kind == "video" and info.has_audio else None
     with FrameWriter(args.output, fps=info.fps, audio_from=audio) as writer:
         for frames in reenact_chunks(model, source, chunks, driving_domain, strength, args.mode,
-                                     reference.canon_T1, on_chunk=progress.update):
-            writer.write(frames)
+                                     reference.canon_T1, on_chunk=progress.update, warn=warn):
+            writer.write(_for_writer(writer, frames))
     progress.close()
     log(f"wrote {writer.count} frames to {args.output}")
     return Path(args.output)
@@ -152,7 +157,8 @@ class _CropPlan:
                            hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE")
         check_blend(args.feather, args.color_match)
 
-    def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info, log) -> Path:
+    def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info, log, batch: int,
+            read_chunk: int, warn) -> Path:
         x, y, side = self.source_box.tolist()
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
         log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {self.source01.shape[2]}x"
@@ -165,19 +171,25 @@ class _CropPlan:
                 "write a PNG folder to keep it)")
         writer_cls = _AlphaPngWriter if keep_alpha else FrameWriter
         extra = {"alpha": self.alpha} if keep_alpha else {}
-        chunks = iter_driving(args.driving_path, chunk_size=args.batch_size)
+        chunks = iter_driving(args.driving_path, chunk_size=read_chunk)
         with writer_cls(args.output, fps=info.fps, audio_from=audio, **extra) as writer:
             for frames in reenact_full_frames(model, self.source01[None], self.source_box, self.cropper,
                                               self.reference, chunks, source_domain, driving_domain, strength,
                                               args.mode, args.feather, args.color_match, args.pad_mode,
-                                              on_chunk=progress.update):
-                writer.write(frames)
+                                              on_chunk=progress.update, batch_size=batch, warn=warn):
+                writer.write(_for_writer(writer, frames))
         progress.close()
         if self.cropper.missed:
             log(f"no face found in {self.cropper.missed} of {self.cropper.frames} driving frames: "
                 "they reused the previous frame's box")
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
+
+
+def _for_writer(writer, frames: torch.Tensor) -> torch.Tensor:
+    """8-bit outputs get uint8 frames, made on the model's device (a quarter of the bytes to copy and no
+    float copies in the writer); .npy keeps float32."""
+    return frames if writer.mode == "npy" else to_uint8(frames)
 
 
 def _source_alpha(path) -> torch.Tensor | None:
@@ -211,7 +223,8 @@ class _AlphaPngWriter(FrameWriter):
     def write(self, frames) -> None:
         if self._tmp is None:
             raise RuntimeError("use _AlphaPngWriter as a context manager")
-        rgb = (frames.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        rgb = frames.detach() if frames.dtype == torch.uint8 else to_uint8(frames.detach().float())
+        rgb = rgb.permute(0, 2, 3, 1).cpu().numpy()
         alpha = np.broadcast_to(self.alpha, (*rgb.shape[:3], 1))
         self._sink.write(np.ascontiguousarray(np.concatenate([rgb, alpha], axis=-1)))
 

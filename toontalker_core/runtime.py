@@ -134,6 +134,10 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
     overflows at 65504; NaN would pass the clamp and come out black), the chunk is recomputed in float32 and
     one warning is printed per model (`warn`, default `warnings.warn`).
     """
+    if model.dtype == torch.float16 and torch.float32 in (source.motion.dtype, getattr(reference_T1, "dtype", None)):
+        model = fp32_twin(model)  # a source or reference that needed fp32 (see `encode_source`): all in fp32
+        source = _map_floats(source)
+        reference_T1 = None if reference_T1 is None else reference_T1.float()
     out = _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1)
     if model.dtype == torch.float16 and not bool(torch.isfinite(out).all()):  # one sync per chunk
         if not model.__dict__.get("_fp16_warned"):
@@ -148,6 +152,60 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
 
 def _map_floats(source: S.EncodedSource) -> S.EncodedSource:
     return S._map_tensors(source, _as_float32)
+
+
+def _finite(*tensors: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+@torch.inference_mode()
+def encode_source(model: ToonTalker, images01: torch.Tensor, domain: str, *,
+                  warn: Warn | None = None) -> S.EncodedSource:
+    """`stages.encode_source` from images [B,3,S,S] in [0,1], with the fp16 guard: an fp16 encoding that is
+    not finite is redone in float32 (and `reenact_batch` then runs that source in float32)."""
+    x = S.to_model_range(images01, model)
+    source = S.encode_source(model, x, domain)
+    if model.dtype == torch.float16 and not _finite(source.canon_T0, source.canon_T1, *source.warp_features):
+        _warn(warn, "fp16 overflowed while encoding the source; it is encoded and rendered in fp32 instead")
+        model.__dict__["_fp16_warned"] = True
+        source = S.encode_source(fp32_twin(model), x.float(), domain)
+    return source
+
+
+@torch.inference_mode()
+def encode_reference(model: ToonTalker, frames01: torch.Tensor, domain: str, *,
+                     warn: Warn | None = None) -> S.EncodedMotion:
+    """`stages.encode_driving` from frames [N,3,S,S] in [0,1], with the same fp16 guard as `encode_source`."""
+    x = S.to_model_range(frames01, model)
+    motion = S.encode_driving(model, x, domain)
+    if model.dtype == torch.float16 and not _finite(motion.canon_T1):
+        motion = S.encode_driving(fp32_twin(model), x.float(), domain)
+    return motion
+
+
+def rebatch(chunks: Iterable[torch.Tensor], size: int | None) -> Iterator[torch.Tensor]:
+    """Regroup a stream of [n,...] chunks into chunks of exactly `size` (the last may be shorter); None keeps
+    the chunks as they come. Small read chunks of large frames become full model batches of their crops."""
+    if size is None:
+        yield from chunks
+        return
+    pending: list[torch.Tensor] = []
+    count = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        count += len(chunk)
+        while count >= size:
+            joined = torch.cat(pending) if len(pending) > 1 else pending[0]
+            yield joined[:size]
+            rest = joined[size:]
+            pending, count = ([rest] if len(rest) else []), len(rest)
+    if pending:
+        yield torch.cat(pending) if len(pending) > 1 else pending[0]
+
+
+def to_uint8(frames01: torch.Tensor) -> torch.Tensor:
+    """Frames in [0,1] -> uint8 on their device (a quarter of the bytes to copy to the host and write)."""
+    return frames01.clamp(0, 1).mul_(255).round_().to(torch.uint8)
 
 
 def reenact_chunks(model: ToonTalker, source: S.EncodedSource, driving_chunks: Iterable[torch.Tensor],
