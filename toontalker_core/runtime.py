@@ -70,9 +70,10 @@ MODEL_BATCH_BYTES = 2 * 2 ** 30
 WORK_PER_PIXEL = 550
 
 
-def frames_per_chunk(height: int, width: int, limit: int | None = None, budget: int = FRAME_CHUNK_BYTES) -> int:
-    """How many float32 RGB frames of height x width fit in `budget` bytes (at least 1, at most `limit`)."""
-    n = max(1, budget // max(1, 3 * 4 * int(height) * int(width)))
+def frames_per_chunk(height: int, width: int, limit: int | None = None, budget: int | None = None) -> int:
+    """How many float32 RGB frames of height x width fit in `budget` bytes (default FRAME_CHUNK_BYTES; at
+    least 1, at most `limit`)."""
+    n = max(1, (budget or FRAME_CHUNK_BYTES) // max(1, 3 * 4 * int(height) * int(width)))
     return n if limit is None else max(1, min(n, int(limit)))
 
 
