@@ -189,7 +189,7 @@ class _CropPlan:
 def _for_writer(writer, frames: torch.Tensor) -> torch.Tensor:
     """8-bit outputs get uint8 frames, made on the model's device (a quarter of the bytes to copy and no
     float copies in the writer); .npy keeps float32."""
-    return frames if writer.mode == "npy" else to_uint8(frames)
+    return frames if writer.mode == "npy" else to_uint8(frames, inplace=True)
 
 
 def _source_alpha(path) -> torch.Tensor | None:

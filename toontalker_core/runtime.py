@@ -64,7 +64,7 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
 # 4K frames is 2 frames, of 6000x4000 frames 1 frame, of 256 px frames the whole batch.
 FRAME_CHUNK_BYTES = 256 * 2 ** 20
 # Working memory of one model batch (activations), and its per-frame estimate: measured on the CPU with a
-# 256 px model, batch 1 -> 8, peak RSS grows ~70 MB/frame in fp32 (the motion encoder's batched 256 px maps);
+# 256 px model, batch 32 -> 64, peak RSS grows 66 MB/frame in fp32 (the motion encoder's batched 256 px maps);
 # WORK_PER_PIXEL bytes per model pixel per frame per element byte covers that with a 2x margin.
 MODEL_BATCH_BYTES = 2 * 2 ** 30
 WORK_PER_PIXEL = 550
@@ -204,9 +204,11 @@ def rebatch(chunks: Iterable[torch.Tensor], size: int | None) -> Iterator[torch.
         yield torch.cat(pending) if len(pending) > 1 else pending[0]
 
 
-def to_uint8(frames01: torch.Tensor) -> torch.Tensor:
-    """Frames in [0,1] -> uint8 on their device (a quarter of the bytes to copy to the host and write)."""
-    return frames01.clamp(0, 1).mul_(255).round_().to(torch.uint8)
+def to_uint8(frames01: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """Frames in [0,1] -> uint8 on their device (a quarter of the bytes to copy to the host and write).
+    inplace: reuse `frames01`'s memory for the intermediate steps (the caller is done with it)."""
+    x = frames01.clamp_(0, 1) if inplace else frames01.clamp(0, 1)
+    return x.mul_(255).round_().to(torch.uint8)
 
 
 def reenact_chunks(model: ToonTalker, source: S.EncodedSource, driving_chunks: Iterable[torch.Tensor],
