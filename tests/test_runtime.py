@@ -189,3 +189,21 @@ def test_full_frame_pipeline_runs_on_the_model_device_in_frame_sized_chunks(devi
     outs_default, _ = run(batch_size=None)  # model batches as the chunks come: same frames
     assert (torch.cat(outs) - torch.cat(outs_default)).abs().max() < 1e-5
     assert torch.equal(torch.cat(outs)[:, :, :5, :5].cpu(), source[:, :, :5, :5].expand(5, -1, -1, -1))
+
+
+def test_uint8_paste_blends_only_the_crop_window_and_matches_the_float_frames():
+    model = tiny_model(cross_domain=False)
+    source = tiny_images(1, seed=9, size=160)
+    driving = tiny_images(3, seed=10, size=80)
+    box = torch.tensor([30.0, 25.0, 60.0], dtype=torch.float64)
+
+    def run(out_dtype):
+        cropper = FaceCropper(64, "fixed", box=(5.0, 5.0, 60.0))
+        cropper.start(driving[0])
+        return torch.cat(list(reenact_full_frames(model, source, box, cropper, driving[0], [driving], "real",
+                                                  "real", color_match=0.5, out_dtype=out_dtype)))
+
+    as_float, as_uint8 = run(torch.float32), run(torch.uint8)
+    assert as_uint8.dtype == torch.uint8
+    assert (R.to_uint8(as_float).int() - as_uint8.int()).abs().max() <= 1
+    assert not torch.equal(as_uint8[:, :, 40:70, 45:75], R.to_uint8(source).expand(3, -1, -1, -1)[:, :, 40:70, 45:75])

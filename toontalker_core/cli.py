@@ -176,7 +176,8 @@ class _CropPlan:
             for frames in reenact_full_frames(model, self.source01[None], self.source_box, self.cropper,
                                               self.reference, chunks, source_domain, driving_domain, strength,
                                               args.mode, args.feather, args.color_match, args.pad_mode,
-                                              on_chunk=progress.update, batch_size=batch, warn=warn):
+                                              on_chunk=progress.update, batch_size=batch, warn=warn,
+                                              out_dtype=torch.float32 if writer.mode == "npy" else torch.uint8):
                 writer.write(_for_writer(writer, frames))
         progress.close()
         if self.cropper.missed:
@@ -189,7 +190,7 @@ class _CropPlan:
 def _for_writer(writer, frames: torch.Tensor) -> torch.Tensor:
     """8-bit outputs get uint8 frames, made on the model's device (a quarter of the bytes to copy and no
     float copies in the writer); .npy keeps float32."""
-    return frames if writer.mode == "npy" else to_uint8(frames, inplace=True)
+    return frames if writer.mode == "npy" or frames.dtype == torch.uint8 else to_uint8(frames, inplace=True)
 
 
 def _source_alpha(path) -> torch.Tensor | None:

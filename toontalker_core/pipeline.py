@@ -11,6 +11,7 @@ The steps are also public, chunk by chunk, for callers with their own loop (the 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -18,8 +19,9 @@ import torch
 
 from . import stages as S
 from .face import CropTransform, FaceCropper, crop, paste_back
+from .face.crop import MAX_BOX_RATIO
 from .model import ToonTalker
-from .runtime import Warn, encode_reference, encode_source, frames_per_chunk, rebatch, reenact_batch
+from .runtime import Warn, encode_reference, encode_source, frames_per_chunk, rebatch, reenact_batch, to_uint8
 
 
 @dataclass
@@ -51,13 +53,40 @@ def crop_driving(model: ToonTalker, cropper: FaceCropper, chunk01: torch.Tensor)
 
 
 def paste_chunks(plan: SourcePlan, rendered: torch.Tensor, feather: float = 0.1, color_match: float = 0.0,
-                 pad_mode: str = "reflect", per_chunk: int | None = None) -> Iterator[torch.Tensor]:
-    """Rendered crops [n,3,S,S] pasted into the source -> frames [k,3,H,W] in [0,1], k <= per_chunk
-    (default: as many full frames as `runtime.FRAME_CHUNK_BYTES` holds), on the source's device."""
+                 pad_mode: str = "reflect", per_chunk: int | None = None,
+                 out_dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
+    """Rendered crops [n,3,S,S] pasted into the source -> frames [k,3,H,W], k <= per_chunk (default: as many
+    full frames as `runtime.FRAME_CHUNK_BYTES` holds), on the source's device: float32 in [0,1], or uint8
+    (out_dtype=torch.uint8: only the crop's region is blended in float, the rest is the 8-bit source)."""
     step = per_chunk or plan.frames_per_chunk
+    region = _paste_region(plan) if out_dtype == torch.uint8 else None
     for i in range(0, len(rendered), step):
         part = rendered[i:i + step]
-        yield paste_back(plan.image, part, plan.transform.repeat(len(part)), feather, color_match, pad_mode)
+        if region is None:
+            frames = paste_back(plan.image, part, plan.transform.repeat(len(part)), feather, color_match, pad_mode)
+            yield frames if out_dtype == torch.float32 else frames.to(out_dtype)
+            continue
+        (y0, y1, x0, x1), t_region, base = region
+        blended = paste_back(plan.image[..., y0:y1, x0:x1], part, t_region.repeat(len(part)), feather,
+                             color_match, pad_mode)
+        frames = base.expand(len(part), -1, -1, -1).clone()
+        frames[..., y0:y1, x0:x1] = to_uint8(blended, inplace=True)
+        yield frames
+
+
+def _paste_region(plan: SourcePlan):
+    """((y0, y1, x0, x1), crop transform within that window, the 8-bit source [1,3,H,W]) for pasting into
+    the window of the source that the crop (with its interpolation margin) touches; None when that window
+    is not much smaller than the whole image."""
+    h, w = plan.image.shape[-2:]
+    x, y, size = plan.transform.boxes[0].tolist()
+    margin = 4 + math.ceil(size / plan.transform.crop_size)  # the crop's and the resampling's support
+    x0, y0 = max(0, math.floor(x) - margin), max(0, math.floor(y) - margin)
+    x1, y1 = min(w, math.ceil(x + size) + margin), min(h, math.ceil(y + size) + margin)
+    if x1 <= x0 or y1 <= y0 or size > MAX_BOX_RATIO * max(y1 - y0, x1 - x0):
+        return None
+    t_region = CropTransform.from_boxes([(x - x0, y - y0, size)], plan.transform.crop_size, (y1 - y0, x1 - x0))
+    return (y0, y1, x0, x1), t_region, to_uint8(plan.image)
 
 
 def reenact_full_frames(model: ToonTalker, source01: torch.Tensor, source_box: torch.Tensor,
@@ -65,14 +94,15 @@ def reenact_full_frames(model: ToonTalker, source01: torch.Tensor, source_box: t
                         source_domain: str, driving_domain: str, strength: float = 1.0, mode: str = "relative",
                         feather: float = 0.1, color_match: float = 0.0, pad_mode: str = "reflect",
                         on_chunk: Callable[[int], None] | None = None, *, batch_size: int | None = None,
-                        warn: Warn | None = None) -> Iterator[torch.Tensor]:
+                        out_dtype: torch.dtype = torch.float32, warn: Warn | None = None) -> Iterator[torch.Tensor]:
     """source01 [1,3,H,W] (full resolution) with its crop box [3]; `cropper` started on the driving
     reference frame `reference01` [3,h,w]; driving chunks [n,3,h,w] -> frames [k,3,H,W] in [0,1] on the
     model's device: the source with its face replaced by the reenacted one.
 
     The model runs on `batch_size` crops at a time (default: each driving chunk as it comes), so callers can
     read large frames in small chunks; the output comes `frames_per_chunk(H, W)` frames at a time.
-    `on_chunk(k)` is called after each output chunk of k frames.
+    `on_chunk(k)` is called after each output chunk of k frames. out_dtype=torch.uint8 yields 8-bit frames
+    made with a quarter of the memory (for writers of 8-bit files).
     """
     S.check_strength(strength)
     plan = prepare_source(model, source01, source_box, source_domain, pad_mode, warn=warn)
@@ -83,7 +113,7 @@ def reenact_full_frames(model: ToonTalker, source01: torch.Tensor, source_box: t
     for batch in rebatch(crops, batch_size):
         rendered = reenact_batch(model, plan.encoded, batch, driving_domain, strength, mode, reference.canon_T1,
                                  warn=warn)
-        for frames in paste_chunks(plan, rendered, feather, color_match, pad_mode):
+        for frames in paste_chunks(plan, rendered, feather, color_match, pad_mode, out_dtype=out_dtype):
             yield frames
             if on_chunk is not None:
                 on_chunk(len(frames))
