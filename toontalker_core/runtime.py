@@ -119,10 +119,6 @@ def fp32_twin(model: ToonTalker) -> ToonTalker:
     return twin
 
 
-def _as_float32(t):
-    return t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
-
-
 @torch.inference_mode()
 def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Tensor, driving_domain: str,
                   strength: float = 1.0, mode: str = "relative",
@@ -152,7 +148,7 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
 
 
 def _map_floats(source: S.EncodedSource) -> S.EncodedSource:
-    return S._map_tensors(source, _as_float32)
+    return source.to(torch.float32)  # every tensor of an encoding is floating point
 
 
 def _finite(*tensors: torch.Tensor) -> bool:
