@@ -179,12 +179,12 @@ class Synthesis(nn.Module):
 
 
 # Per device type, the level size (px) from which the synthesis runs one sample at a time; absent = batched.
-# Measured with `python benchmarks/bench_reenact.py --device cpu --frames 8` (its "synthesis split" lines
-# time `render` both ways on the same latents; re-measure there, e.g. with `--device cuda`):
-#   CPU (2-core EPYC, AVX512-BF16, torch 2.13, 256 px model, batch 8): see README "Performance";
-#   per sample from 64 px vs all batched: fp32 0.207 vs 0.244 s/frame, bf16 0.091 vs 0.125 s/frame.
-# On CUDA the per-sample loop makes ~150 small kernel launches per frame; batching is the GPU's own
-# recommendation there and awaits a measurement on a GPU (benchmarks/gpu_check.sh prints both).
+# CPU: per sample from 64 px measured faster than batched convolutions over modulated inputs (the project's
+# issue-6 measurements on the 2-core AVX512-BF16 EPYC, torch 2.13, 256 px model: cache-sized activations and
+# each sample's modulated weights straight into oneDNN). CUDA/MPS: batched, because the per-sample loop is
+# ~150 small kernel launches per frame, which a GPU cannot hide; not measured on a GPU yet.
+# Re-measure on any device: `python benchmarks/bench_reenact.py --device DEV` prints the rows "stage:
+# synthesis, per sample from 64 px" and "stage: synthesis, all levels batched" (benchmarks/gpu_check.sh too).
 PER_SAMPLE_FROM = {"cpu": 64}
 
 
