@@ -322,13 +322,13 @@ def main() -> None:
 
     n = args.frames
     mem = "peak VRAM MB" if dev.type == "cuda" else "peak RSS MB"
-    print(f"\n{'row':44s} {'s/frame':>8s} {'frames/s':>9s} {'x time (a)':>10s} {'max|d| fp32':>11s} "
+    print(f"\n{'row':54s} {'s/frame':>8s} {'frames/s':>9s} {'x time (a)':>10s} {'max|d| fp32':>11s} "
           f"{'mean|d| fp32':>12s} {'PSNR fp32':>9s} {mem:>12s}")
     for name, t, out, mb in rows:
         # the product writes clamp(x, -1, 1): compare what users get, against the fp32 cached path (b)
         d = (out.clamp(-1, 1) - fast.clamp(-1, 1)).abs()
         p = psnr(out, fast) if out is not fast else float("inf")
-        print(f"{name:44s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:10.3f} {d.max().item():11.2e} "
+        print(f"{name:54s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:10.3f} {d.max().item():11.2e} "
               f"{d.mean().item():12.2e} {p:9.1f} {mb:12.0f}")
     if not args.skip_stages:
         label = str(auto_model.dtype).replace("torch.", "")
