@@ -333,7 +333,7 @@ def main() -> None:
     if not args.skip_stages:
         label = str(auto_model.dtype).replace("torch.", "")
         for name, t, mb in stage_rows(auto_model, source01, driving01, args.batch_size):
-            print(f"{name + ' (' + label + ')':44s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:10.3f} {'':11s} "
+            print(f"{name + ' (' + label + ')':54s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:10.3f} {'':11s} "
                   f"{'':12s} {'':9s} {mb:12.0f}")
     print("(|d| on clamped images, the [-1,1] scale the product writes; PSNR on [0,1]; stage rows in the "
           "device's auto precision)")
