@@ -1,6 +1,7 @@
-"""Per-frame speed, accuracy and memory of ToonTalker inference, all measured in ONE run.
+"""Per-frame speed, accuracy and memory of ToonTalker inference, all measured in ONE run, on any device.
 
-    python benchmarks/bench_reenact.py [--frames 8] [--threads 2] [--batch-size 8] [--compile]
+    python benchmarks/bench_reenact.py [--device cpu|cuda|mps] [--frames 8] [--threads 2] [--batch-size 8]
+                                       [--precisions fp32,bf16,fp16] [--compile] [--reference-code DIR]
 
 Variants, on the same inputs and the published checkpoint layout (weights from the parity manifest when
 ../shared is there, else seeded random weights of the same layout):
@@ -8,14 +9,16 @@ Variants, on the same inputs and the published checkpoint layout (weights from t
       query transformers, decode, render for every frame, batch 1); checked against the fixture's
       `forward_relative` output when the fixture is present;
   (b) cached fp32: the product's path (source and reference encoded once; per frame only the driving
-      motion, transfer, decode, render, batched);
-  (c) cached bf16 (on CPUs with native bf16, or GPUs);
+      motion, transfer, decode, render, batched); (c) the same in bf16, (h) in fp16 (guarded);
   (d) optional: (b) under torch.compile;
   (r) optional, `--reference-code DIR`: the original implementation itself (a local checkout of
       OpenTalker/ToonTalker, whose `networks/` is imported from DIR at run time, never shipped here; its
       hard-coded `.cuda()` calls are made no-ops for the run), with the same weights, frame by frame.
-Printed: s/frame, frames/s, time ratio to (a), max/mean |d| of (b) vs (a), PSNR of (c) and (d) vs (b), RSS,
-and the model load time from .safetensors vs .pth. Machines here are noisy: compare ratios, not seconds.
+Then, in the default precision of the device: the stages one by one (motion encoder, transfer + backward
+transformer, synthesis per sample vs all batched, face detection / crop / paste-back on 1920x1080 frames) and
+end to end on 1920x1080 frames with crop none and crop auto (what the CLI and the all-in-one node run).
+Printed as one table: s/frame, frames/s, time ratio to (a), max|d| and PSNR against fp32 (b), and peak memory
+(RSS on the CPU; torch.cuda.max_memory_allocated per row on CUDA). Noisy machines: compare ratios, not seconds.
 """
 from __future__ import annotations
 
@@ -37,7 +40,13 @@ sys.path.insert(0, str(REPO))
 from toontalker_core import stages as S  # noqa: E402
 from toontalker_core.checkpoint import convert, load_model  # noqa: E402
 from toontalker_core.manifest import read_manifest, write_reference_checkpoint  # noqa: E402
-from toontalker_core.runtime import reenact_batch  # noqa: E402
+from toontalker_core.face import FaceCropper, crop, paste_back  # noqa: E402
+from toontalker_core.face.crop import CropTransform  # noqa: E402
+from toontalker_core.media import resize_to  # noqa: E402
+from toontalker_core.pipeline import reenact_full_frames  # noqa: E402
+from toontalker_core import runtime as R  # noqa: E402
+from toontalker_core import synthesis  # noqa: E402
+from toontalker_core.runtime import reenact_batch, resolve_device, resolve_dtype  # noqa: E402
 
 SHARED = Path(os.environ.get("TOONTALKER_SHARED", REPO.parent / "shared"))
 PARITY = SHARED / "fixtures" / "parity"
@@ -138,11 +147,35 @@ def run_original(net, source01, driving01) -> torch.Tensor:
         return torch.cat([net.forward_relative(s, d[i:i + 1], d[:1]) for i in range(len(d))])
 
 
+DEVICE = torch.device("cpu")
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+    elif DEVICE.type == "mps":
+        torch.mps.synchronize()
+
+
+def reset_peak() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_mb() -> float:
+    """Peak VRAM since the last reset_peak() on CUDA; the process's peak RSS elsewhere."""
+    if DEVICE.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    return rss_mb()
+
+
 def timed(fn, *args, repeats: int = 1):
     best, out = math.inf, None
     for _ in range(repeats):
+        sync()
         t = time.perf_counter()
         out = fn(*args)
+        sync()
         best = min(best, time.perf_counter() - t)
     return out, best
 
@@ -154,61 +187,156 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
 
 
+def full_frames(driving01: torch.Tensor, height: int = 1080, width: int = 1920) -> torch.Tensor:
+    """The driving frames upscaled 2x onto a height x width gradient canvas (faces to detect, crop, paste)."""
+    n = driving01.shape[0]
+    y = torch.linspace(0, 1, height)[:, None].expand(height, width)
+    x = torch.linspace(0, 1, width)[None, :].expand(height, width)
+    canvas = torch.stack([0.3 + 0.4 * x, 0.35 + 0.3 * y, 0.5 - 0.2 * x * y])
+    out = canvas[None].repeat(n, 1, 1, 1)
+    face = torch.nn.functional.interpolate(driving01, scale_factor=2, mode="bicubic").clamp(0, 1)
+    fy, fx = (height - face.shape[2]) // 2, (width - face.shape[3]) // 2
+    out[:, :, fy:fy + face.shape[2], fx:fx + face.shape[3]] = face
+    return out
+
+
+def stage_rows(model, source01, driving01, batch_size: int) -> list[tuple]:
+    """(name, seconds for all frames, peak MB) per stage and end to end, in the model's precision."""
+    n, dev, rows = driving01.shape[0], model.device, []
+    frames = driving01.to(dev)
+    big = full_frames(driving01).to(dev)
+
+    def row(name, fn, *a):
+        reset_peak()
+        out, t = timed(fn, *a)
+        rows.append((name, t, peak_mb()))
+        return out
+
+    def batches(x):
+        return [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
+
+    with torch.inference_mode():
+        src = R.encode_source(model, source01.to(dev), "real")
+        ref = R.encode_reference(model, frames[:1], "real")
+        motions = row("stage: motion encoder (driving)", lambda: [
+            S.encode_driving(model, S.to_model_range(b, model), "real") for b in batches(frames)])
+        latents = row("stage: transfer + backward transformer", lambda: [
+            S.decode(model, src, S.transfer(src, m.canon_T1, 1.0, "relative", ref.canon_T1)) for m in motions])
+        saved = dict(synthesis.PER_SAMPLE_FROM)
+        try:
+            synthesis.PER_SAMPLE_FROM[dev.type] = 64
+            row("stage: synthesis, per sample from 64 px", lambda: [S.render(model, src, z) for z in latents])
+            synthesis.PER_SAMPLE_FROM.pop(dev.type)
+            row("stage: synthesis, all levels batched", lambda: [S.render(model, src, z) for z in latents])
+        finally:
+            synthesis.PER_SAMPLE_FROM.clear()
+            synthesis.PER_SAMPLE_FROM.update(saved)
+        cropper = FaceCropper(model.cfg.size, "tracked")
+        cropper.start(big[0])
+        transforms = row("stage: face detection + tracking, 1080p", lambda: [cropper.transforms(b) for b in batches(big)])
+        crops = row("stage: face crop, 1080p", lambda: [crop(b, t) for b, t in zip(batches(big), transforms)])
+        t_src = CropTransform.from_boxes([(520.0, 240.0, 600.0)], model.cfg.size, tuple(big.shape[-2:]))
+        row("stage: paste-back, 1080p", lambda: [paste_back(big[:1], c, t_src.repeat(len(c))) for c in crops])
+        size = model.cfg.size
+        row("end to end: crop none, 1080p frames", lambda: list(R.reenact_chunks(
+            model, R.encode_source(model, resize_to(big[:1], size), "real"),
+            (resize_to(b, size) for b in batches(big)), "real", 1.0, "relative",
+            R.encode_reference(model, resize_to(big[:1], size), "real").canon_T1)))
+
+        def auto():
+            cr = FaceCropper(size, "tracked")
+            box = cr.start(big[0])
+            return list(reenact_full_frames(model, big[:1], box, cr, big[0], batches(big), "real", "real",
+                                            batch_size=batch_size))
+        row("end to end: crop auto, 1080p frames", auto)
+    return rows
+
+
 def main() -> None:
+    global DEVICE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--precisions", help="comma-separated from fp32,bf16,fp16 (default: fp32,bf16, and fp16 on "
+                                         "GPUs; fp32 always runs, it is the reference)")
     ap.add_argument("--compile", action="store_true", help="also measure (b) under torch.compile")
-    ap.add_argument("--skip-bf16", action="store_true")
+    ap.add_argument("--skip-bf16", action="store_true", help="same as --precisions fp32")
+    ap.add_argument("--skip-stages", action="store_true", help="only the variants table")
     ap.add_argument("--reference-code", type=Path, help="local checkout of OpenTalker/ToonTalker (see above)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    DEVICE = dev = resolve_device(args.device)
+    if args.precisions:
+        precisions = [p for p in args.precisions.split(",") if p and p != "fp32"]
+    else:
+        precisions = [] if args.skip_bf16 else (["bf16"] if dev.type == "cpu" else ["bf16", "fp16"])
+    if dev.type == "cuda" and not torch.cuda.is_bf16_supported() and "bf16" in precisions and not args.precisions:
+        precisions.remove("bf16")
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
     source01, driving01, fixture_inputs = load_inputs(args.frames)
     with tempfile.TemporaryDirectory() as tmp:
         pth, st, origin = make_checkpoints(Path(tmp))
-        model, t_pth = timed_load(pth)
-        model, t_st = timed_load(st)
-        model_bf16 = None if args.skip_bf16 else load_model(st, dtype=torch.bfloat16)
+        model, t_pth = timed_load(pth, device=dev)
+        model, t_st = timed_load(st, device=dev)
+        reduced = {p: load_model(st, device=dev, dtype=dtypes[p]) for p in precisions}
+        auto_dtype = resolve_dtype("auto", dev)
+        auto_model = model if auto_dtype == torch.float32 else (
+            next((m for m in reduced.values() if m.dtype == auto_dtype), None) or load_model(st, device=dev, dtype=auto_dtype))
         original = load_original(args.reference_code, model.gen.state_dict()) if args.reference_code else None
-    print(f"weights: {origin}; inputs: {'fixture images' if fixture_inputs else 'random'}; "
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+    print(f"device: {name}; weights: {origin}; inputs: {'fixture images' if fixture_inputs else 'random'}; "
           f"{args.frames} frames, {args.threads} threads, batch {args.batch_size}; torch {torch.__version__}")
     print(f"model load: .safetensors {t_st:.2f}s vs .pth {t_pth:.2f}s (x{t_pth / t_st:.1f})")
+    src_d, drv_d = source01.to(dev), driving01.to(dev)
 
     rows = []
     if original is not None:
         orig_out, t_orig = timed(run_original, original, source01, driving01)
-    ref_out, t_ref = timed(run_reference, model, source01, driving01)
-    rows.append(("(a) reference per-frame, fp32", t_ref, ref_out, rss_mb()))
+    reset_peak()
+    ref_out, t_ref = timed(run_reference, model, src_d, drv_d)
+    ref_out = ref_out.cpu()
+    rows.append(("(a) reference per-frame, fp32", t_ref, ref_out, peak_mb()))
     if fixture_inputs and args.frames >= 4:
         expected = np.load(PARITY / "expected.npz")["indomain_relative"]
         d = np.abs(ref_out[:4].numpy() - expected)
         print(f"(a) vs fixture forward_relative: max |d| {d.max():.2e}, mean |d| {d.mean():.2e}")
-    fast, t_fast = timed(run_cached, model, source01, driving01, args.batch_size)
-    rows.append(("(b) cached, fp32", t_fast, fast, rss_mb()))
-    if model_bf16 is not None:
-        run_cached(model_bf16, source01, driving01[:2], 2)  # warm-up (oneDNN bf16 kernels)
-        out16, t16 = timed(run_cached, model_bf16, source01, driving01, args.batch_size)
-        rows.append(("(c) cached, bf16", t16, out16.float(), rss_mb()))
+    reset_peak()
+    fast, t_fast = timed(run_cached, model, src_d, drv_d, args.batch_size)
+    fast = fast.cpu()
+    rows.append(("(b) cached, fp32", t_fast, fast, peak_mb()))
+    for p, m in reduced.items():
+        run_cached(m, src_d, drv_d[:2], 2)  # warm-up (oneDNN / cuDNN kernels for this dtype)
+        reset_peak()
+        out, t = timed(run_cached, m, src_d, drv_d, args.batch_size)
+        rows.append((f"({'c' if p == 'bf16' else 'h'}) cached, {p}", t, out.float().cpu(), peak_mb()))
     if args.compile:
         compiled = torch.compile(reenact_batch, dynamic=False)
-        run_cached(model, source01, driving01, args.batch_size, compiled)  # compile
-        outc, tc = timed(run_cached, model, source01, driving01, args.batch_size, compiled)
-        rows.append(("(d) cached, fp32, torch.compile", tc, outc, rss_mb()))
-
-    n = args.frames
+        run_cached(model, src_d, drv_d, args.batch_size, compiled)  # compile
+        outc, tc = timed(run_cached, model, src_d, drv_d, args.batch_size, compiled)
+        rows.append(("(d) cached, fp32, torch.compile", tc, outc.cpu(), peak_mb()))
     if original is not None:
         rows.insert(0, ("(r) original implementation, fp32", t_orig, orig_out, rss_mb()))
-    print(f"\n{'variant':34s} {'s/frame':>8s} {'frames/s':>9s} {'x time of (a)':>13s} "
-          f"{'max|d| vs a':>12s} {'mean|d| vs a':>13s} {'PSNR vs b':>10s} {'peak RSS MB':>12s}")
-    print("(|d| on clamped images, the [-1,1] scale the product writes; PSNR on [0,1])")
-    for name, t, out, rss in rows:
-        # the product writes clamp(x, -1, 1): compare what users get
-        d = (out.clamp(-1, 1) - ref_out.clamp(-1, 1)).abs()
+
+    n = args.frames
+    mem = "peak VRAM MB" if dev.type == "cuda" else "peak RSS MB"
+    print(f"\n{'row':54s} {'s/frame':>8s} {'frames/s':>9s} {'x time (a)':>10s} {'max|d| fp32':>11s} "
+          f"{'mean|d| fp32':>12s} {'PSNR fp32':>9s} {mem:>12s}")
+    for name, t, out, mb in rows:
+        # the product writes clamp(x, -1, 1): compare what users get, against the fp32 cached path (b)
+        d = (out.clamp(-1, 1) - fast.clamp(-1, 1)).abs()
         p = psnr(out, fast) if out is not fast else float("inf")
-        print(f"{name:34s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:13.3f} {d.max().item():12.2e} "
-              f"{d.mean().item():13.2e} {p:10.1f} {rss:12.0f}")
+        print(f"{name:54s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:10.3f} {d.max().item():11.2e} "
+              f"{d.mean().item():12.2e} {p:9.1f} {mb:12.0f}")
+    if not args.skip_stages:
+        label = str(auto_model.dtype).replace("torch.", "")
+        for name, t, mb in stage_rows(auto_model, source01, driving01, args.batch_size):
+            print(f"{name + ' (' + label + ')':54s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:10.3f} {'':11s} "
+                  f"{'':12s} {'':9s} {mb:12.0f}")
+    print("(|d| on clamped images, the [-1,1] scale the product writes; PSNR on [0,1]; stage rows in the "
+          "device's auto precision)")
     if original is not None:
         print("\nx time of (r), the original implementation: " + ", ".join(
             f"{name.split()[0]} {t / t_orig:.3f}" for name, t, *_ in rows[1:]))

@@ -30,7 +30,8 @@ from .face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCrop
 from .media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
 from .pipeline import reenact_full_frames
-from .runtime import DEVICES, PRECISIONS, reenact_chunks, resolve_device, resolve_dtype
+from .runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source, frames_per_chunk,
+                      rebatch, reenact_chunks, resolve_device, resolve_dtype, to_uint8)
 
 # crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait; c2c / r2r stay
 # in one domain of a cross-domain checkpoint.
@@ -121,6 +122,7 @@ def run_reenact(args: argparse.Namespace) -> Path:
     layout = "cross-domain" if args.command == "crossdomain" else "in-domain"
     ckpt = Path(args.checkpoint) if args.checkpoint else _default_checkpoint(layout)
     log = (lambda *a: None) if args.quiet else _log
+    warn = (lambda msg: None) if args.quiet else (lambda msg: _log(f"warning: {msg}"))
     if info.timestamps is not None:
         log(f"note: {info.path} has a variable frame rate ({info.num_frames} frames over "
             f"{info.timestamps[-1]:.2f} s); the output video keeps its timing")
@@ -134,19 +136,23 @@ def run_reenact(args: argparse.Namespace) -> Path:
     model = load_model(ckpt, device=device, dtype=dtype)
     model.check_route(source_domain, driving_domain)
     log(f"loaded {ckpt} in {time.perf_counter() - t0:.1f}s: {model.describe()}")
+    batch = check_batch_size(args.batch_size, model, warn)
+    # read few frames at a time when they are large; the model still gets full batches of their crops
+    read_chunk = frames_per_chunk(info.height, info.width, batch)
     if plan is not None:
-        return plan.run(args, model, source_domain, driving_domain, strength, info, writer, log)
+        return plan.run(args, model, source_domain, driving_domain, strength, info, writer, log, batch, read_chunk,
+                        warn)
 
     size = model.cfg.size
-    source = S.encode_source(model, S.to_model_range(resize_to(source01, size)[None], model), source_domain)
-    reference = S.encode_driving(model, S.to_model_range(resize_to(read_frame(args.driving_path, ref_index, args.allow_truncated), size)[None], model),
-                                 driving_domain)
-    chunks = (resize_to(c, size) for c in _driving_chunks(args))
+    source = encode_source(model, resize_to(source01, size)[None], source_domain, warn=warn)
+    reference = encode_reference(model, resize_to(read_frame(args.driving_path, ref_index, args.allow_truncated),
+                                                  size)[None], driving_domain, warn=warn)
+    chunks = rebatch((resize_to(c, size) for c in _driving_chunks(args, read_chunk)), batch)
 
     with _progress(info.num_frames, args.quiet) as progress, writer:
         for frames in reenact_chunks(model, source, chunks, driving_domain, strength, args.mode,
-                                     reference.canon_T1, on_chunk=progress.update):
-            writer.write(frames)
+                                     reference.canon_T1, on_chunk=progress.update, warn=warn):
+            writer.write(_for_writer(writer, frames))
     log(f"wrote {writer.count} frames to {args.output}")
     return Path(args.output)
 
@@ -164,8 +170,14 @@ def _writer(args: argparse.Namespace, info, ckpt: Path, alpha, log) -> FrameWrit
     return writer
 
 
-def _driving_chunks(args: argparse.Namespace):
-    return iter_driving(args.driving_path, chunk_size=args.batch_size, allow_truncated=args.allow_truncated)
+def _driving_chunks(args: argparse.Namespace, chunk_size: int):
+    return iter_driving(args.driving_path, chunk_size=chunk_size, allow_truncated=args.allow_truncated)
+
+
+def _for_writer(writer: FrameWriter, frames: torch.Tensor) -> torch.Tensor:
+    """8-bit outputs get uint8 frames, made on the model's device (a quarter of the bytes to copy and no
+    float copies in the writer); .npy keeps float32."""
+    return frames if writer.mode == "npy" or frames.dtype == torch.uint8 else to_uint8(frames, inplace=True)
 
 
 class _CropPlan:
@@ -186,17 +198,18 @@ class _CropPlan:
         check_blend(args.feather, args.color_match)
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
-            writer: FrameWriter, log) -> Path:
+            writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
         x, y, side = self.source_box.tolist()
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
         log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {self.source01.shape[2]}x"
             f"{self.source01.shape[1]}; driving crop: {driving}")
         with _progress(info.num_frames, args.quiet) as progress, writer:
             for frames in reenact_full_frames(model, self.source01[None], self.source_box, self.cropper,
-                                              self.reference, _driving_chunks(args), source_domain, driving_domain,
-                                              strength, args.mode, args.feather, args.color_match, args.pad_mode,
-                                              on_chunk=progress.update):
-                writer.write(frames)
+                                              self.reference, _driving_chunks(args, read_chunk), source_domain,
+                                              driving_domain, strength, args.mode, args.feather, args.color_match,
+                                              args.pad_mode, on_chunk=progress.update, batch_size=batch, warn=warn,
+                                              out_dtype=torch.float32 if writer.mode == "npy" else torch.uint8):
+                writer.write(_for_writer(writer, frames))
         if self.cropper.missed:
             log(f"no face found in {self.cropper.missed} of {self.cropper.frames} driving frames: "
                 "they reused the previous frame's box")

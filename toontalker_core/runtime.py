@@ -1,6 +1,9 @@
-"""Device and precision choice, and the chunked per-frame loop shared by the CLI and the node pack."""
+"""Device and precision choice, memory limits, and the chunked per-frame loop shared by the CLI and the
+node pack (with the fp16 guard: a chunk whose output is not finite is recomputed in fp32)."""
 from __future__ import annotations
 
+import copy
+import warnings
 from typing import Callable, Iterable, Iterator
 
 import torch
@@ -8,6 +11,8 @@ import torch
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker
+
+Warn = Callable[[str], None]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -37,7 +42,8 @@ def cpu_has_fast_bf16() -> bool:
 
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     """auto: bf16 on CPUs with native bf16 (about 2x faster, PSNR > 40 dB against fp32), else fp32 (exact);
-    on GPUs bf16 where supported, else fp16."""
+    on GPUs bf16 where supported, else fp16 (guarded: see `reenact_batch`). fp16 is allowed on the CPU too
+    (torch runs it, slowly; useful to test the guard)."""
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -45,8 +51,6 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "bf16":
         return torch.bfloat16
     if precision == "fp16":
-        if device.type == "cpu":
-            raise InputError("fp16 is not supported on the CPU; use fp32 or bf16")
         return torch.float16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -55,28 +59,162 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
 
 
+# -- memory limits (checked before allocating) -------------------------------------------------------------
+# Full-resolution float32 frames held at once by the chunked loops (read, crop, paste-back, write): a chunk of
+# 4K frames is 2 frames, of 6000x4000 frames 1 frame, of 256 px frames the whole batch.
+FRAME_CHUNK_BYTES = 256 * 2 ** 20
+# Working memory of one model batch (activations), and its per-frame estimate: measured on the CPU with a
+# 256 px model, batch 32 -> 64, peak RSS grows 66 MB/frame in fp32 (the motion encoder's batched 256 px maps);
+# WORK_PER_PIXEL bytes per model pixel per frame per element byte covers that with a 2x margin.
+MODEL_BATCH_BYTES = 2 * 2 ** 30
+WORK_PER_PIXEL = 550
+
+
+def frames_per_chunk(height: int, width: int, limit: int | None = None, budget: int | None = None) -> int:
+    """How many float32 RGB frames of height x width fit in `budget` bytes (default FRAME_CHUNK_BYTES; at
+    least 1, at most `limit`)."""
+    n = max(1, (budget or FRAME_CHUNK_BYTES) // max(1, 3 * 4 * int(height) * int(width)))
+    return n if limit is None else max(1, min(n, int(limit)))
+
+
+def max_model_batch(model: ToonTalker) -> int:
+    """The largest driving batch whose activations fit MODEL_BATCH_BYTES (an estimate from the model size)."""
+    per_frame = WORK_PER_PIXEL * model.cfg.size ** 2 * torch.finfo(model.dtype).bits // 8
+    return max(1, MODEL_BATCH_BYTES // per_frame)
+
+
+def check_batch_size(batch_size: int, model: ToonTalker, warn: Warn | None = None) -> int:
+    """A validated model batch size: < 1 is an error; above `max_model_batch` it is clamped with a note."""
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise InputError(f"batch size must be a whole number >= 1, got {batch_size}")
+    limit = max_model_batch(model)
+    if batch_size > limit:
+        _warn(warn, f"batch size {batch_size} needs more memory than is sensible for a {model.cfg.size} px "
+                    f"model in {str(model.dtype).replace('torch.', '')}; using {limit}")
+        return limit
+    return int(batch_size)
+
+
+# -- the per-frame loop, with the fp16 guard ----------------------------------------------------------------
+def _warn(warn: Warn | None, msg: str) -> None:
+    if warn is not None:
+        warn(msg)
+    else:
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1) -> torch.Tensor:
+    motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
+    z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
+    return S.render(model, source, S.decode(model, source, z))
+
+
+def fp32_twin(model: ToonTalker) -> ToonTalker:
+    """A float32 copy of a reduced-precision model on the same device, made once and kept on the model (for
+    the chunks fp16 cannot represent)."""
+    twin = model.__dict__.get("_fp32_twin")
+    if twin is None or twin.device != model.device:
+        twin = copy.deepcopy(model).float()
+        model.__dict__["_fp32_twin"] = twin  # not a submodule: not in the state dict, not moved by .to()
+    return twin
+
+
 @torch.inference_mode()
 def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Tensor, driving_domain: str,
                   strength: float = 1.0, mode: str = "relative",
-                  reference_T1: torch.Tensor | None = None) -> torch.Tensor:
-    """Driving frames [n,3,H,W] in [0,1] -> reenacted frames [n,3,H,W] in [0,1] (float32).
+                  reference_T1: torch.Tensor | None = None, *, warn: Warn | None = None) -> torch.Tensor:
+    """Driving frames [n,3,H,W] in [0,1] -> reenacted frames [n,3,H,W] in [0,1] (float32), on the model's
+    device.
 
     Only the per-frame stages run here (motion encoder, transfer, decode, render); everything about the
-    source comes from `source`.
+    source comes from `source`. fp16 guard: when an fp16 model's output for this chunk is not finite (fp16
+    overflows at 65504; NaN would pass the clamp and come out black), the chunk is recomputed in float32 and
+    one warning is printed per model (`warn`, default `warnings.warn`).
     """
-    motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
-    z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
-    return S.to_unit_range(S.render(model, source, S.decode(model, source, z)))
+    if model.dtype == torch.float16 and torch.float32 in (source.motion.dtype, getattr(reference_T1, "dtype", None)):
+        model = fp32_twin(model)  # a source or reference that needed fp32 (see `encode_source`): all in fp32
+        source = _map_floats(source)
+        reference_T1 = None if reference_T1 is None else reference_T1.float()
+    out = _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1)
+    if model.dtype == torch.float16 and not bool(torch.isfinite(out).all()):  # one sync per chunk
+        if not model.__dict__.get("_fp16_warned"):
+            model.__dict__["_fp16_warned"] = True
+            _warn(warn, "fp16 overflowed (non-finite values) in a chunk; recomputing such chunks in fp32 "
+                        "(use --precision bf16 or fp32 to avoid the recomputation)")
+        source32 = _map_floats(source)
+        ref32 = None if reference_T1 is None else reference_T1.float()
+        out = _reenact(fp32_twin(model), source32, frames01, driving_domain, strength, mode, ref32)
+    return S.to_unit_range(out)
+
+
+def _map_floats(source: S.EncodedSource) -> S.EncodedSource:
+    return source.to(torch.float32)  # every tensor of an encoding is floating point
+
+
+def _finite(*tensors: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+@torch.inference_mode()
+def encode_source(model: ToonTalker, images01: torch.Tensor, domain: str, *,
+                  warn: Warn | None = None) -> S.EncodedSource:
+    """`stages.encode_source` from images [B,3,S,S] in [0,1], with the fp16 guard: an fp16 encoding that is
+    not finite is redone in float32 (and `reenact_batch` then runs that source in float32)."""
+    x = S.to_model_range(images01, model)
+    source = S.encode_source(model, x, domain)
+    if model.dtype == torch.float16 and not _finite(source.canon_T0, source.canon_T1, *source.warp_features):
+        _warn(warn, "fp16 overflowed while encoding the source; it is encoded and rendered in fp32 instead")
+        model.__dict__["_fp16_warned"] = True
+        source = S.encode_source(fp32_twin(model), x.float(), domain)
+    return source
+
+
+@torch.inference_mode()
+def encode_reference(model: ToonTalker, frames01: torch.Tensor, domain: str, *,
+                     warn: Warn | None = None) -> S.EncodedMotion:
+    """`stages.encode_driving` from frames [N,3,S,S] in [0,1], with the same fp16 guard as `encode_source`."""
+    x = S.to_model_range(frames01, model)
+    motion = S.encode_driving(model, x, domain)
+    if model.dtype == torch.float16 and not _finite(motion.canon_T1):
+        motion = S.encode_driving(fp32_twin(model), x.float(), domain)
+    return motion
+
+
+def rebatch(chunks: Iterable[torch.Tensor], size: int | None) -> Iterator[torch.Tensor]:
+    """Regroup a stream of [n,...] chunks into chunks of exactly `size` (the last may be shorter); None keeps
+    the chunks as they come. Small read chunks of large frames become full model batches of their crops."""
+    if size is None:
+        yield from chunks
+        return
+    pending: list[torch.Tensor] = []
+    count = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        count += len(chunk)
+        while count >= size:
+            joined = torch.cat(pending) if len(pending) > 1 else pending[0]
+            yield joined[:size]
+            rest = joined[size:]
+            pending, count = ([rest] if len(rest) else []), len(rest)
+    if pending:
+        yield torch.cat(pending) if len(pending) > 1 else pending[0]
+
+
+def to_uint8(frames01: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """Frames in [0,1] -> uint8 on their device (a quarter of the bytes to copy to the host and write).
+    inplace: reuse `frames01`'s memory for the intermediate steps (the caller is done with it)."""
+    x = frames01.clamp_(0, 1) if inplace else frames01.clamp(0, 1)
+    return x.mul_(255).round_().to(torch.uint8)
 
 
 def reenact_chunks(model: ToonTalker, source: S.EncodedSource, driving_chunks: Iterable[torch.Tensor],
                    driving_domain: str, strength: float = 1.0, mode: str = "relative",
                    reference_T1: torch.Tensor | None = None,
-                   on_chunk: Callable[[int], None] | None = None) -> Iterator[torch.Tensor]:
+                   on_chunk: Callable[[int], None] | None = None, *, warn: Warn | None = None) -> Iterator[torch.Tensor]:
     """`reenact_batch` over a stream of driving chunks (constant memory for any video length)."""
     S.check_strength(strength)
     for chunk in driving_chunks:
-        out = reenact_batch(model, source, chunk, driving_domain, strength, mode, reference_T1)
+        out = reenact_batch(model, source, chunk, driving_domain, strength, mode, reference_T1, warn=warn)
         if on_chunk is not None:
             on_chunk(len(chunk))
         yield out

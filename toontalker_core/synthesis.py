@@ -136,15 +136,18 @@ class Synthesis(nn.Module):
     def render(self, latent: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
         """Style latents [B, n_latent, D] + source warp features (8 px .. full size) -> image [B,3,H,W].
 
-        Levels from PER_SAMPLE_FROM px up run one sample at a time: each sample's modulated weights go
-        straight into its convolutions and its activations stay cache-sized, which measured faster on CPU
-        than batched convolutions over modulated inputs; the small levels run batched.
+        Where it is faster (`per_sample_from`: the CPU), the levels from that size up run one sample at a
+        time: each sample's modulated weights go straight into its convolutions and its activations stay
+        cache-sized. Elsewhere (CUDA, MPS) every level runs batched: few large kernel launches.
         """
         b = latent.shape[0]
+        split_px = per_sample_from(latent.device)
         # channels_last: the layout oneDNN/cuDNN convolutions run fastest in.
         x = self.input(b).to(latent.dtype).contiguous(memory_format=torch.channels_last)
         x = self.conv1(x, latent[:, 0])
-        split = sum(1 for level in range(len(feats)) if 8 * 2 ** level < PER_SAMPLE_FROM) if b > 1 else 0
+        split = len(feats)  # levels before `split` run batched
+        if b > 1 and split_px:
+            split = sum(1 for level in range(len(feats)) if 8 * 2 ** level < split_px)
         rgb = flow = None
         for level in range(split):
             x, rgb, flow = self._level(level, latent, feats[level], x, rgb, flow)
@@ -175,7 +178,19 @@ class Synthesis(nn.Module):
         return x, self.to_rgbs[level](warped, rgb), flow
 
 
-PER_SAMPLE_FROM = 64
+# Per device type, the level size (px) from which the synthesis runs one sample at a time; absent = batched.
+# CPU: per sample from 64 px measured faster than batched convolutions over modulated inputs (the project's
+# issue-6 measurements on the 2-core AVX512-BF16 EPYC, torch 2.13, 256 px model: cache-sized activations and
+# each sample's modulated weights straight into oneDNN). CUDA/MPS: batched, because the per-sample loop is
+# ~150 small kernel launches per frame, which a GPU cannot hide; not measured on a GPU yet.
+# Re-measure on any device: `python benchmarks/bench_reenact.py --device DEV` prints the rows "stage:
+# synthesis, per sample from 64 px" and "stage: synthesis, all levels batched" (benchmarks/gpu_check.sh too).
+PER_SAMPLE_FROM = {"cpu": 64}
+
+
+def per_sample_from(device: torch.device | str) -> int | None:
+    """Level size from which `Synthesis.render` runs per sample on `device`, or None for all batched."""
+    return PER_SAMPLE_FROM.get(torch.device(device).type)
 
 
 def _row(t: torch.Tensor | None, i: int) -> torch.Tensor | None:

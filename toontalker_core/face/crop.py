@@ -21,6 +21,7 @@ from kornia.geometry.transform import warp_affine
 from ..errors import InputError
 
 PAD_MODES = ("reflect", "edge")
+MAX_BOX_RATIO = 16  # crop box side / the image's longer side: beyond, the image is a speck in the crop
 DEFAULT_SCALE = 1.9     # crop side / face side: the framing of the project's 256 px samples (head, shoulders cut)
 DEFAULT_OFFSET = -0.05  # crop centre shift in face sizes (negative: up, more forehead and hair)
 
@@ -51,6 +52,15 @@ def _box_matrix(box: torch.Tensor, crop_size: int) -> torch.Tensor:
                         dtype=torch.float64)
 
 
+def check_box_size(size: float, image_hw: tuple[int, int], what: str = "crop box",
+                   hint: str = "use a smaller box") -> None:
+    """Refuse a crop box far larger than the image (before anything is allocated for it)."""
+    limit = MAX_BOX_RATIO * max(image_hw)
+    if size > limit:
+        raise InputError(f"{what} is {size:.0f} px, more than {MAX_BOX_RATIO}x the {image_hw[1]}x{image_hw[0]} "
+                         f"image's longer side (at most {limit} px); {hint}")
+
+
 @dataclass
 class CropTransform:
     """Per-frame source -> crop affine maps. matrix [N,3,3] float64 (pixel-index coordinates), the square
@@ -69,6 +79,7 @@ class CropTransform:
             raise InputError(f"crop boxes need finite coordinates and a positive size, got {b.tolist()}")
         if crop_size < 1:
             raise InputError(f"crop size must be >= 1, got {crop_size}")
+        check_box_size(float(b[:, 2].max()), source_size, "the largest crop box")
         m = torch.stack([_box_matrix(box, crop_size) for box in b])
         return cls(m, b, (int(source_size[0]), int(source_size[1])), int(crop_size))
 
@@ -160,6 +171,24 @@ def _pool_matrix(f: int) -> torch.Tensor:
 INTERPOLATIONS = ("bicubic", "bilinear")
 
 
+def _shrink_factor(matrix: torch.Tensor) -> int:
+    """Integer area-reduction factor before interpolating: when the map shrinks 1.5x or more, the nearest
+    integer factor (at most a 1.25x reduction is left to the interpolation)."""
+    scale = math.sqrt(abs(float(torch.linalg.det(matrix[:2, :2]))))
+    return round(1 / scale) if scale <= 1 / 1.5 else 1
+
+
+def _warp(image: torch.Tensor, matrix: torch.Tensor, out_hw: tuple[int, int], interpolation: str) -> torch.Tensor:
+    m = matrix[:2].to(torch.float32).to(image.device)[None]  # float64 stays on the CPU (MPS has none)
+    out = warp_affine(image, m, dsize=out_hw, mode=interpolation, padding_mode="border", align_corners=True)
+    return out.clamp_(image.amin(), image.amax()) if interpolation == "bicubic" else out
+
+
+def _check_interpolation(interpolation: str) -> None:
+    if interpolation not in INTERPOLATIONS:
+        raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got '{interpolation}'")
+
+
 def resample(image: torch.Tensor, matrix: torch.Tensor, out_hw: tuple[int, int],
              interpolation: str = "bicubic") -> torch.Tensor:
     """Warp one image [1,C,h,w] by `matrix` (input index -> output index, 3x3 float64) to out_hw.
@@ -169,23 +198,38 @@ def resample(image: torch.Tensor, matrix: torch.Tensor, out_hw: tuple[int, int],
     reduction is left to the interpolation. Samples outside the input repeat its edge; bicubic results are
     clamped to the input's range.
     """
-    if interpolation not in INTERPOLATIONS:
-        raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got '{interpolation}'")
-    scale = math.sqrt(abs(float(torch.linalg.det(matrix[:2, :2]))))
-    factor = round(1 / scale) if scale <= 1 / 1.5 else 1
-    factor = min(factor, *image.shape[-2:])
+    _check_interpolation(interpolation)
+    factor = min(_shrink_factor(matrix), *image.shape[-2:])
     if factor > 1:
         image = F.avg_pool2d(image, factor)
         matrix = matrix @ torch.linalg.inv(_pool_matrix(factor))
-    m = matrix[:2].to(torch.float32).to(image.device)[None]  # float64 stays on the CPU (MPS has none)
-    out = warp_affine(image, m, dsize=out_hw, mode=interpolation, padding_mode="border", align_corners=True)
-    return out.clamp_(image.amin(), image.amax()) if interpolation == "bicubic" else out
+    return _warp(image, matrix, out_hw, interpolation)
+
+
+# Above this many values, a shrinking crop's window is area-averaged band by band instead of being gathered
+# at full resolution first (a box many times the image would otherwise allocate gigabytes of padding).
+POOL_IN_BANDS_FROM = 2 ** 24
+
+
+def pooled_region(image: torch.Tensor, x0: int, y0: int, x1: int, y1: int, factor: int,
+                  mode: str = "reflect") -> torch.Tensor:
+    """avg_pool2d(padded_region(image, x0, y0, x1, y1, mode), factor) [..,C,(y1-y0)//f,(x1-x0)//f] without
+    building the full-resolution window: memory C x rows_out x W instead of C x (y1-y0) x (x1-x0)."""
+    h, w = image.shape[-2:]
+    hp, wp = (y1 - y0) // factor, (x1 - x0) // factor
+    dev = image.device
+    rows = _fold(torch.arange(y0, y0 + hp * factor, device=dev), h, mode).view(hp, factor)
+    cols = _fold(torch.arange(x0, x0 + wp * factor, device=dev), w, mode).view(wp, factor)
+    band = sum(image.index_select(-2, rows[:, a]) for a in range(factor))          # [.., C, hp, W]
+    out = sum(band.index_select(-1, cols[:, b]) for b in range(factor))            # [.., C, hp, wp]
+    return out / factor ** 2
 
 
 def crop(images: torch.Tensor, transform: CropTransform, pad_mode: str = "reflect",
          interpolation: str = "bicubic") -> torch.Tensor:
     """Crop images [B,C,H,W] (B = len(transform), or 1 for the same image in every frame) to
-    [N,C,S,S] with S = transform.crop_size."""
+    [N,C,S,S] with S = transform.crop_size, on the images' device."""
+    _check_interpolation(interpolation)
     n, s = len(transform), transform.crop_size
     if images.dim() == 3:
         images = images[None]
@@ -194,13 +238,21 @@ def crop(images: torch.Tensor, transform: CropTransform, pad_mode: str = "reflec
     if tuple(images.shape[-2:]) != transform.source_size:
         raise InputError(f"images are {images.shape[-1]}x{images.shape[-2]} but the crop transform was made for "
                          f"{transform.source_size[1]}x{transform.source_size[0]}")
+    if pad_mode not in PAD_MODES:
+        raise InputError(f"pad mode must be one of {PAD_MODES}, got '{pad_mode}'")
+    boxes, matrices = transform.boxes.cpu().tolist(), transform.matrix.cpu()  # one host copy per chunk
     out = []
     for i in range(n):
         img = images[i if images.shape[0] > 1 else 0][None]
-        x, y, size = transform.boxes[i].tolist()
+        x, y, size = boxes[i]
         margin = 3 + math.ceil(size / s)  # interpolation support on both scales
         x0, y0 = math.floor(x) - margin, math.floor(y) - margin
         x1, y1 = math.ceil(x + size) + margin, math.ceil(y + size) + margin
-        region = padded_region(img, x0, y0, x1, y1, pad_mode)
-        out.append(resample(region, transform.matrix[i].cpu() @ _translate(x0, y0), (s, s), interpolation))
+        matrix = matrices[i] @ _translate(x0, y0)
+        factor = min(_shrink_factor(matrix), y1 - y0, x1 - x0)
+        if factor > 1 and img.shape[1] * (y1 - y0) * (x1 - x0) > POOL_IN_BANDS_FROM:
+            region = pooled_region(img, x0, y0, x1, y1, factor, pad_mode)
+            out.append(_warp(region, matrix @ torch.linalg.inv(_pool_matrix(factor)), (s, s), interpolation))
+        else:
+            out.append(resample(padded_region(img, x0, y0, x1, y1, pad_mode), matrix, (s, s), interpolation))
     return torch.cat(out)

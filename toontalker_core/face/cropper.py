@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from ..errors import InputError
-from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, crop, crop_boxes
+from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, MAX_BOX_RATIO, CropTransform, check_box_size, crop, crop_boxes
 from .detect import THRESHOLD, Face, _box_iou, detect_faces, primary_face
 from .smoothing import BoxSmoother
 
@@ -38,6 +38,7 @@ def manual_box(box, image_hw: tuple[int, int]) -> torch.Tensor:
         raise InputError(f"crop box size must be at least 2 px, got {s:g}")
     if x >= w or y >= h or x + s <= 0 or y + s <= 0:
         raise InputError(f"crop box ({x:g}, {y:g}, {s:g}) lies outside the {w}x{h} image")
+    check_box_size(s, (h, w), f"crop box ({x:g}, {y:g}, {s:g})", "give a smaller SIZE")
     return b
 
 
@@ -58,7 +59,19 @@ def locate_face(image: torch.Tensor, *, box=None, scale: float = DEFAULT_SCALE, 
     if face.size < TINY_FACE:
         warn(f"the face in {what} is only {face.size:.0f} px wide; results will be blurry "
              f"(a face of at least {TINY_FACE} px works better)")
-    return crop_boxes([face], scale, offset)[0], face
+    box = crop_boxes([face], scale, offset)[0]
+    check_box_size(float(box[2]), (h, w), f"the crop box around the face in {what} (crop scale {scale:g})",
+                   "use a smaller crop scale")
+    return box, face
+
+
+def _clamp_box_size(boxes: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
+    """Tracked boxes [N,3] shrunk about their centre to the largest size a crop accepts (a face filling a
+    frame at a large crop scale must not stop a video half-way)."""
+    limit = MAX_BOX_RATIO * max(image_hw)
+    size = boxes[:, 2].clamp(max=limit)
+    shift = (boxes[:, 2] - size) / 2
+    return torch.stack([boxes[:, 0] + shift, boxes[:, 1] + shift, size], dim=1)
 
 
 class FaceCropper:
@@ -111,7 +124,7 @@ class FaceCropper:
             else:
                 self.last_face = face.box
                 boxes.append(crop_boxes([face], self.scale, self.offset)[0])
-        return self.smoother(torch.stack(boxes))
+        return _clamp_box_size(self.smoother(torch.stack(boxes)), self.source_size)
 
     def _follow(self, found: list[Face]) -> Face | None:
         if not found or self.last_face is None:

@@ -121,12 +121,13 @@ def _detect_batch(images: torch.Tensor, threshold: float, models) -> list[list[F
         bw, bh = boxes[..., 2] * s / sx, boxes[..., 3] * s / sy
         xyxy = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], dim=-1)
         kxy = torch.stack([(kps[..., 0] * s - px) / sx, (kps[..., 1] * s - py) / sy], dim=-1)
+        # one host copy per chunk and detector (small: anchors x 17 values); the merging below runs on the CPU
+        scores, xyxy, kxy = scores.float().cpu(), xyxy.float().cpu(), kxy.float().cpu()
         for b in range(images.shape[0]):
             keep = scores[b] >= CANDIDATE_FLOOR
             if keep.any():
                 k = int(keep.sum())
-                cand[b].append((scores[b][keep].cpu(), xyxy[b][keep].cpu(), kxy[b][keep].cpu(),
-                                torch.full((k,), m)))
+                cand[b].append((scores[b][keep], xyxy[b][keep], kxy[b][keep], torch.full((k,), m)))
     faces = []
     for parts in cand:
         found = []

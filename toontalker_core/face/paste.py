@@ -43,14 +43,15 @@ def crop_mask(transform: CropTransform, feather: float = 0.1) -> torch.Tensor:
     return m[None].expand(len(transform), s, s)
 
 
-def _mask_in_source(matrix: torch.Tensor, x0: int, y0: int, h: int, w: int, s: int, feather: float) -> torch.Tensor:
-    """Mask over source pixels [y0:y0+h, x0:x0+w] for one source -> crop matrix."""
-    ys = torch.arange(y0, y0 + h, dtype=torch.float64)
-    xs = torch.arange(x0, x0 + w, dtype=torch.float64)
-    u = matrix[0, 0] * xs + matrix[0, 2] + 0.5                # axis-aligned crops: x and y separate
-    v = matrix[1, 1] * ys + matrix[1, 2] + 0.5
+def _mask_in_source(matrix: torch.Tensor, x0: int, y0: int, h: int, w: int, s: int, feather: float,
+                    device=None) -> torch.Tensor:
+    """Mask over source pixels [y0:y0+h, x0:x0+w] for one source -> crop matrix, made on `device`."""
+    kx, tx, ky, ty = (float(v) for v in (matrix[0, 0], matrix[0, 2], matrix[1, 1], matrix[1, 2]))
+    # axis-aligned crops: x and y separate; the offset is added in float64 before the float32 grid
+    u = torch.arange(w, dtype=torch.float32, device=device) * kx + (kx * x0 + tx + 0.5)
+    v = torch.arange(h, dtype=torch.float32, device=device) * ky + (ky * y0 + ty + 0.5)
     du, dv = torch.minimum(u, s - u), torch.minimum(v, s - v)
-    return _ramp(torch.minimum(dv[:, None], du[None, :]).float(), feather * s)
+    return _ramp(torch.minimum(dv[:, None], du[None, :]), feather * s)
 
 
 def match_color(rendered: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -96,18 +97,21 @@ def paste_back(originals: torch.Tensor, rendered: torch.Tensor, transform: CropT
         target = crop(originals, transform, pad_mode, interpolation)
         rendered = match_color(rendered, target, crop_mask(transform, feather).to(rendered.device), color_match)
     out = originals.expand(n, -1, -1, -1).clone()
-    inverse = transform.inverse().cpu()
+    matrices = transform.matrix.cpu()  # one host copy per chunk; the masks are made on the frames' device
+    inverse, boxes = torch.linalg.inv(matrices), transform.boxes.cpu().tolist()
+    masks: dict[tuple, torch.Tensor] = {}  # a still source pasted into every frame: one mask for all
     for i in range(n):
-        x, y, size = transform.boxes[i].tolist()
+        x, y, size = boxes[i]
         x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
         x1, y1 = min(w, math.ceil(x + size)), min(h, math.ceil(y + size))
         if x1 <= x0 or y1 <= y0:
             continue  # the crop lies entirely outside the image
         warped = resample(rendered[i:i + 1], _translate(-x0, -y0) @ inverse[i], (y1 - y0, x1 - x0), interpolation)
-        mask = _mask_in_source(transform.matrix[i].cpu(), x0, y0, y1 - y0, x1 - x0, s, feather)
-        mask = mask.to(out.device, out.dtype)
+        key = tuple(matrices[i].flatten().tolist())
+        if key not in masks:
+            masks = {key: _mask_in_source(matrices[i], x0, y0, y1 - y0, x1 - x0, s, feather, out.device).to(out.dtype)}
         region = out[i, :, y0:y1, x0:x1]
-        out[i, :, y0:y1, x0:x1] = region + mask * (warped[0] - region)
+        region.add_(masks[key] * (warped[0] - region))
     return out
 
 
@@ -115,5 +119,6 @@ def paste_mask(transform: CropTransform, feather: float = 0.1) -> torch.Tensor:
     """The blend mask over the source frames [N,H,W] (what `paste_back` uses)."""
     h, w = transform.source_size
     feather = _check_feather(feather)
-    return torch.stack([_mask_in_source(transform.matrix[i].cpu(), 0, 0, h, w, transform.crop_size, feather)
+    matrices = transform.matrix.cpu()
+    return torch.stack([_mask_in_source(matrices[i], 0, 0, h, w, transform.crop_size, feather)
                         for i in range(len(transform))])

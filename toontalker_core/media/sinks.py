@@ -142,7 +142,10 @@ class VideoSink:
     def _add_video_stream(self, height: int, width: int, crf: int):
         stream = self.container.add_stream("libx264", rate=self.rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
+        # x264 holds rc-lookahead frames before its first packet (40 by default, ~70 MB each at 6000x4000:
+        # 2.8 GB): look ahead over at most ~64 Mpx, so 1080p keeps ~32 frames and 6000x4000 two
+        lookahead = max(2, min(40, (64 << 20) // (width * height)))
+        stream.options = {"crf": str(crf), "preset": "medium", "rc-lookahead": str(lookahead)}
         ctx = stream.codec_context
         ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709
         ctx.color_range = 1  # limited ("MPEG") range

@@ -1,0 +1,209 @@
+"""Device-resident pipeline, memory limits, device-aware synthesis and the fp16 guard (issue 12).
+
+Device-dependent tests run on every device present: CUDA and MPS cases skip where there is none.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tiny import tiny_images, tiny_model
+from toontalker_core import runtime as R
+from toontalker_core import stages as S
+from toontalker_core import synthesis
+from toontalker_core.errors import InputError
+from toontalker_core.face import CropTransform, FaceCropper, crop, manual_box, padded_region
+from toontalker_core.face.crop import pooled_region
+from toontalker_core.pipeline import reenact_full_frames
+
+_MPS = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+    pytest.param("mps", marks=pytest.mark.skipif(not _MPS, reason="no MPS device")),
+]
+
+
+def _encode(model, domain="real"):
+    src = R.encode_source(model, tiny_images(1, seed=1).to(model.device), domain)
+    ref = R.encode_reference(model, tiny_images(1, seed=2).to(model.device), domain)
+    return src, ref
+
+
+def _psnr(a, b):
+    mse = (a.float().cpu() - b.float().cpu()).pow(2).mean().item()
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+# -- fp16 ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
+def test_fp16_through_the_library_matches_fp32(device):
+    base = tiny_model(cross_domain=False)
+    frames = tiny_images(3, seed=3)
+    outs = {}
+    for dtype in (torch.float32, torch.float16):
+        model = copy.deepcopy(base).to(device=device, dtype=dtype)
+        assert R.resolve_dtype("fp16" if dtype == torch.float16 else "fp32", torch.device(device)) == dtype
+        src, ref = _encode(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback needed for this model: no warning
+            outs[dtype] = R.reenact_batch(model, src, frames.to(device), "real", 1.0, "relative", ref.canon_T1)
+    assert outs[torch.float16].dtype == torch.float32 and outs[torch.float16].device.type == device
+    assert torch.isfinite(outs[torch.float16]).all()
+    assert _psnr(outs[torch.float16], outs[torch.float32]) > 35
+
+
+def _poison_fp16(model):
+    """Emulate an fp16 overflow inside the synthesis: the last RGB layer yields NaN/inf, in fp16 only."""
+    def hook(_module, _inputs, out):
+        if out.dtype == torch.float16:
+            out = out.clone()
+            out[:, :, :4] = float("nan")
+            out[:, :, -4:] = float("inf")
+        return out
+    model.gen.dec.to_rgbs[-1].register_forward_hook(hook)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fp16_guard_recomputes_non_finite_chunks_in_fp32_with_one_warning(device):
+    base = tiny_model(cross_domain=False)
+    model16 = copy.deepcopy(base).to(device=device, dtype=torch.float16)
+    _poison_fp16(model16)
+    src, ref = _encode(model16)
+    raw = S.render(model16, src, S.decode(model16, src, S.transfer(src, ref.canon_T1, 1.0, "relative",
+                                                                   ref.canon_T1)))
+    assert not torch.isfinite(raw).all()  # the emulated overflow is real: unguarded, these pixels are lost
+
+    warned: list[str] = []
+    chunks = [tiny_images(2, seed=4).to(device), tiny_images(2, seed=5).to(device)]
+    outs = [R.reenact_batch(model16, src, c, "real", 1.0, "relative", ref.canon_T1, warn=warned.append)
+            for c in chunks]
+    assert len(warned) == 1 and "fp16" in warned[0]
+    model32 = copy.deepcopy(base).to(device)
+    src32, ref32 = _encode(model32)
+    for c, out in zip(chunks, outs):
+        assert torch.isfinite(out).all()
+        expected = R.reenact_batch(model32, src32, c, "real", 1.0, "relative", ref32.canon_T1)
+        assert _psnr(out, expected) > 35  # fp32 recomputation from fp16-rounded weights and source codes
+
+
+def test_fp16_guard_source_encoding_falls_back_to_fp32():
+    """A source whose fp16 encoding is not finite is encoded and rendered in fp32 (one warning)."""
+    model16 = tiny_model(cross_domain=False).half()
+
+    def hook(_m, _i, out):
+        return out.masked_fill(torch.ones_like(out, dtype=torch.bool), float("inf")) if out.dtype == torch.float16 else out
+    model16.gen.enc2.register_forward_hook(hook)  # the motion encoder overflows in fp16
+    warned: list[str] = []
+    src = R.encode_source(model16, tiny_images(1, seed=1), "real", warn=warned.append)
+    ref = R.encode_reference(model16, tiny_images(1, seed=2), "real", warn=warned.append)
+    assert src.motion.dtype == torch.float32 and torch.isfinite(src.canon_T1).all()
+    out = R.reenact_batch(model16, src, tiny_images(2, seed=3), "real", 1.0, "relative", ref.canon_T1,
+                          warn=warned.append)
+    assert torch.isfinite(out).all() and len(warned) == 1
+
+
+# -- device-aware synthesis ---------------------------------------------------------------------------------
+def test_synthesis_split_is_chosen_per_device_and_both_ways_agree(monkeypatch):
+    assert synthesis.per_sample_from("cpu") == 64 and synthesis.per_sample_from("cuda") is None
+    model = tiny_model(cross_domain=False)
+    src, ref = _encode(model)
+    frames = tiny_images(3, seed=6)
+    per_sample = R.reenact_batch(model, src, frames, "real", 1.0, "relative", ref.canon_T1)
+    monkeypatch.setattr(synthesis, "PER_SAMPLE_FROM", {})  # what CUDA does: every level batched
+    batched = R.reenact_batch(model, src, frames, "real", 1.0, "relative", ref.canon_T1)
+    assert (per_sample - batched).abs().max() < 1e-5
+
+
+# -- memory limits ------------------------------------------------------------------------------------------
+def test_chunks_are_sized_from_the_frame_size():
+    assert R.frames_per_chunk(4000, 6000, 8) == 1
+    assert R.frames_per_chunk(2160, 3840, 8) == 2
+    assert R.frames_per_chunk(256, 256, 8) == 8
+
+
+def test_oversized_batch_is_clamped_with_a_note_and_nonsense_refused():
+    model = tiny_model(cross_domain=False)
+    notes: list[str] = []
+    limit = R.max_model_batch(model)
+    assert R.check_batch_size(100000, model, notes.append) == limit < 100000
+    assert len(notes) == 1 and "100000" in notes[0] and str(limit) in notes[0]
+    assert R.check_batch_size(4, model, notes.append) == 4 and len(notes) == 1
+    with pytest.raises(InputError, match="batch size"):
+        R.check_batch_size(0, model)
+
+
+def test_rebatch_regroups_in_order():
+    chunks = [torch.arange(a, b)[:, None] for a, b in ((0, 3), (3, 8), (8, 10))]
+    out = list(R.rebatch(chunks, 4))
+    assert [len(c) for c in out] == [4, 4, 2]
+    assert torch.equal(torch.cat(out)[:, 0], torch.arange(10))
+    assert [len(c) for c in R.rebatch(chunks, None)] == [3, 5, 2]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "edge"])
+def test_pooled_region_equals_pooling_the_padded_window(mode):
+    img = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(1))
+    for x0, y0, x1, y1, f in ((-20, -9, 70, 61, 3), (5, 4, 30, 33, 2), (-100, -80, 140, 120, 7)):
+        expected = F.avg_pool2d(padded_region(img, x0, y0, x1, y1, mode), f)
+        assert torch.allclose(pooled_region(img, x0, y0, x1, y1, f, mode), expected, atol=1e-6)
+
+
+def test_huge_crop_boxes_need_little_memory_or_are_refused():
+    img = torch.rand(1, 3, 400, 600, generator=torch.Generator().manual_seed(2))
+    # 9000 px box over a 600 px image: the full-resolution window would be 9000^2 x 3 floats (~1 GB)
+    big = CropTransform.from_boxes([(-4000.0, -4000.0, 9000.0)], 64, (400, 600))
+    out = crop(img, big)
+    assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()
+    with pytest.raises(InputError, match="SIZE"):
+        manual_box((0, 0, 100000), (400, 600))
+    with pytest.raises(InputError, match="16x"):
+        CropTransform.from_boxes([(0.0, 0.0, 100000.0)], 64, (400, 600))
+
+
+# -- the full-frame pipeline --------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
+def test_full_frame_pipeline_runs_on_the_model_device_in_frame_sized_chunks(device, monkeypatch):
+    model = tiny_model(cross_domain=False).to(device)
+    source = tiny_images(1, seed=7, size=96)
+    driving = tiny_images(5, seed=8, size=80)
+    box = torch.tensor([10.0, 12.0, 70.0], dtype=torch.float64)
+    monkeypatch.setattr(R, "FRAME_CHUNK_BYTES", 2 * 3 * 4 * 96 * 96)  # 2 output frames per chunk
+
+    def run(batch_size):
+        cropper = FaceCropper(64, "fixed", box=(5.0, 5.0, 60.0))
+        cropper.start(driving[0])
+        seen: list[int] = []
+        outs = list(reenact_full_frames(model, source, box, cropper, driving[0], [driving[:3], driving[3:]],
+                                        "real", "real", on_chunk=seen.append, batch_size=batch_size))
+        return outs, seen
+
+    outs, seen = run(batch_size=4)
+    assert [o.shape[0] for o in outs] == [2, 2, 1] and seen == [2, 2, 1]
+    assert all(o.device.type == device and o.shape[1:] == (3, 96, 96) for o in outs)
+    outs_default, _ = run(batch_size=None)  # model batches as the chunks come: same frames
+    assert (torch.cat(outs) - torch.cat(outs_default)).abs().max() < 1e-5
+    assert torch.equal(torch.cat(outs)[:, :, :5, :5].cpu(), source[:, :, :5, :5].expand(5, -1, -1, -1))
+
+
+def test_uint8_paste_blends_only_the_crop_window_and_matches_the_float_frames():
+    model = tiny_model(cross_domain=False)
+    source = tiny_images(1, seed=9, size=160)
+    driving = tiny_images(3, seed=10, size=80)
+    box = torch.tensor([30.0, 25.0, 60.0], dtype=torch.float64)
+
+    def run(out_dtype):
+        cropper = FaceCropper(64, "fixed", box=(5.0, 5.0, 60.0))
+        cropper.start(driving[0])
+        return torch.cat(list(reenact_full_frames(model, source, box, cropper, driving[0], [driving], "real",
+                                                  "real", color_match=0.5, out_dtype=out_dtype)))
+
+    as_float, as_uint8 = run(torch.float32), run(torch.uint8)
+    assert as_uint8.dtype == torch.uint8
+    assert (R.to_uint8(as_float).int() - as_uint8.int()).abs().max() <= 1
+    assert not torch.equal(as_uint8[:, :, 40:70, 45:75], R.to_uint8(source).expand(3, -1, -1, -1)[:, :, 40:70, 45:75])
