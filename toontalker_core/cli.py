@@ -3,6 +3,7 @@
     python -m toontalker_core indomain    --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core crossdomain --type r2c|c2r --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core convert IN.pth OUT.safetensors
+    python -m toontalker_core animate --source_path S --keyframes KEYS.json --output_dir OUT   (see animate.py)
 
 D: a video, a folder of frames (name order) or one image. OUT by its form: a video (.mp4/.mov/.mkv, H.264,
 the driving fps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a folder of PNGs.
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     cross = sub.add_parser("crossdomain", help="r2c: real video drives a cartoon; c2r: cartoon video drives a real face")
     cross.add_argument("--type", choices=sorted(ROUTES), required=True)
     _common(cross)
+    from .animate import add_parser as add_animate  # keyframe animation, no driving video
+
+    add_animate(sub)
     conv = sub.add_parser("convert", help="convert a checkpoint (.pth <-> .safetensors)")
     conv.add_argument("src")
     conv.add_argument("dst")
@@ -240,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "convert":
             out = convert(args.src, args.dst)
             print(f"wrote {out}", file=sys.stderr)
+        elif args.command == "animate":
+            from .animate import run_animate
+
+            with torch.inference_mode():
+                run_animate(args)
         else:
             with torch.inference_mode():
                 run_reenact(args)

@@ -25,12 +25,14 @@ from .errors import InputError
 from .model import ToonTalker
 from .motion_edit import MotionDirections, edit_delta, model_identity, motion_directions, raw_name
 from .motion_measure import QUANTITIES, measure
+from .paths import BUNDLED_DIR
 
 CACHE_VERSION = 1
 SLIDER_RANGE = 3.0                        # sliders run over [-3, 3]; discovery measures that whole range
 FIT_STEPS = (-3.0, 3.0)                   # raw directions: renders for the slope fit (plus the unedited one)
 CHECK_STEPS = 5                           # named controls: renders over the range for the monotonic check
 NAMES = tuple(QUANTITIES)
+SHIPPED_DIR = BUNDLED_DIR / "motion_controls"  # the bundled model's controls, measured before release
 Progress = Callable[[int, int], None]
 
 
@@ -146,11 +148,12 @@ def load_controls(model: ToonTalker, domain: str, cache_dir: str | os.PathLike |
                   progress: Progress | None = None) -> dict:
     """The named controls of `model` for `domain`: from the cache, or discovered now and cached."""
     model.require_domain(domain, "edited")
-    path = cache_path(model, cache_dir)
-    data = read_cache(path)
-    if domain in data.get("domains", {}):
-        return data["domains"][domain]
+    for path in (cache_path(model, SHIPPED_DIR), cache_path(model, cache_dir)):
+        data = read_cache(path)
+        if domain in data.get("domains", {}):
+            return data["domains"][domain]
     found = discover(model, domain, progress)
+    path = cache_path(model, cache_dir)
     data = read_cache(path) or {"version": CACHE_VERSION, "model_id": model_identity(model)}
     data["model"] = model.describe().split(",")[0] + f", {model.cfg.size}px"
     data.setdefault("domains", {})[domain] = found
