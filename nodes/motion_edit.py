@@ -26,11 +26,10 @@ from .payloads import (CANONICAL, CATEGORY, MODEL, MOTION, SOURCE, CanonicalPayl
 RAW_SLIDERS = 20          # the published checkpoints have 20 motion bases (the bundled demo model 16)
 MOTION_FOLDER = "toontalker_motion"
 EXAMPLE_KEYS = """[
-  {"time": 0.8},
-  {"time": 1.0, "set": {"eyes_closed": 3}, "ease": "ease_in_out"},
-  {"time": 1.2, "ease": "ease_in_out"},
+  {"time": 0.5},
+  {"time": 1.5, "set": {"head_roll": 3}, "ease": "ease_in_out"},
   {"time": 3.0, "set": {"head_yaw": -3}, "ease": "ease_in_out"},
-  {"time": 3.9, "set": {"head_yaw": -3, "mouth_open": 3}, "ease": "ease_out"}
+  {"time": 3.9, "ease": "ease_out"}
 ]"""
 
 

@@ -57,6 +57,9 @@ def grid(frames: list[np.ndarray], cols: int, width: int) -> Image.Image:
 
 
 def thumbnail(data: bytes) -> Image.Image:
+    if data.startswith(b"\x89PNG"):  # a still (e.g. the Motion Editor workflow's saved image)
+        img = Image.open(io.BytesIO(data)).convert("RGB")
+        return img.resize((256, round(img.height * 256 / img.width)), Image.LANCZOS)
     first = video_frames(data, 1)[0]
     if first.shape[1] >= 2 * first.shape[0]:  # a side-by-side comparison: two moments, one under the other
         return grid(video_frames(data, 2), 1, 288)

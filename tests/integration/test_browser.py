@@ -122,6 +122,8 @@ def test_extension_scripts_load(page):
 @pytest.mark.parametrize("name", [p.stem for p in sorted((REPO / "example_workflows").glob("*.json"))])
 def test_example_workflow_in_editor(page, server, artifacts, name):
     graph = json.loads((REPO / "example_workflows" / f"{name}.json").read_text())
+    if any(n["type"].startswith("ToonTalkerMotion") for n in graph["nodes"]):
+        pytest.skip("uses the bundled model's measured motion controls: test_motion_integration.py runs it")
     assert load_graph(page, graph) == sorted(n["type"] for n in graph["nodes"])
     run_graph(page, server)
     page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 0.7; "
