@@ -99,7 +99,9 @@ class ToonTalkerReenact:
         return {"required": {
             "model": (MODEL, {"tooltip": MODEL_TIP}),
             "source_image": ("IMAGE", {"tooltip": "The portrait to animate, any size (crop none: one per driving "
-                                                  "frame also works)."}),
+                                                  "frame also works; crop auto: several frames are a video source, "
+                                                  "tracked, with the output at its length and the driving motion "
+                                                  "looped)."}),
             "driving_frames": ("IMAGE", {"tooltip": "The driving video's frames, any size."}),
             "route": (list(ROUTES), {"default": next(iter(ROUTES)),
                                      "tooltip": "Which domain drives which; cartoon routes need a cross-domain "
@@ -126,6 +128,9 @@ class ToonTalkerReenact:
         model.check_route(source_domain, driving_domain)
         S.check_strength(strength)
         n = _batch(driving_frames, "driving_frames")
+        if crop == "auto" and _batch(source_image, "source_image") > 1:  # a video source: see video_source.py
+            return (_reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain,
+                                          strength, mode, S.check_reference(reference_frame, n), batch_size),)
         if _batch(source_image, "source_image") not in (1, n):
             raise InputError(f"'source_image' has {source_image.shape[0]} images for {n} driving frames: use "
                              "one source image, or exactly one per driving frame")
@@ -164,3 +169,22 @@ class ToonTalkerReenact:
         results = reenact_full_frames(model, source, box, cropper, frames[ref], driving,
                                       source_domain, driving_domain, strength, mode)
         return torch.cat([model_to_image(r) for r in results])
+
+
+def _reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain, strength, mode, ref,
+                          batch_size):
+    """crop auto with several source frames: the source is a video (its length; the driving motion loops)."""
+    from ..toontalker_core.video_source import encode_tracked_driving, reenact_video_source
+
+    source = images_from_comfy(source_image, "source_image")
+    frames = images_from_comfy(driving_frames, "driving_frames")
+    driving = FaceCropper(model.cfg.size, "tracked")
+    driving.start(frames[ref], what=f"driving frame {ref}", hint="pick another reference_frame")
+    codes, ref_T1 = encode_tracked_driving(model, (frames[sl] for sl in chunks(len(frames), batch_size)), driving,
+                                           frames[ref], driving_domain)
+    cropper = FaceCropper(model.cfg.size, "tracked")
+    cropper.start(source[0], what="the first source frame", hint="use Face Crop and the staged nodes")
+    results = reenact_video_source(model, (source[sl] for sl in chunks(len(source), batch_size)), cropper, codes,
+                                   source_domain, strength, mode, ref_T1)
+    return torch.cat([model_to_image(r) for r in results])
+

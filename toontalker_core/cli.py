@@ -102,6 +102,16 @@ def run_reenact(args: argparse.Namespace) -> Path:
     strength = S.check_strength(args.strength)
     if args.batch_size < 1:
         raise ToonTalkerError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from .video_source import is_video, run_cli as run_video_source  # a video as the source
+
+    if is_video(args.source_path):
+        device = resolve_device(args.device)
+        model = load_model(Path(args.checkpoint) if args.checkpoint else _default_checkpoint(
+            "cross-domain" if args.command == "crossdomain" else "in-domain"), device=device,
+            dtype=resolve_dtype(args.precision, device))
+        model.check_route(source_domain, driving_domain)
+        log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+        return run_video_source(args, model, source_domain, driving_domain, log)
     # Validate every input before the (slow) model load.
     source01 = load_image(args.source_path)
     info = probe_driving(args.driving_path)
