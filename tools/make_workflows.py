@@ -255,14 +255,21 @@ def strength_comparison() -> Workflow:
     return Workflow(name, "Strength 0.5 / 1.0 / 1.5 side by side (shared, cached encoders)", nodes, groups)
 
 
+def encoded_portrait(image: str, domain: str) -> list[Node]:
+    """Nodes 1-3: loader, the portrait, Encode Source (the motion workflows need no driving video)."""
+    return [
+        Node(1, "ToonTalkerLoadCheckpoint", (40, TOP), (320, 130),
+             widgets={"ckpt_name": CKPT, "device": "auto", "precision": "auto"}),
+        Node(2, "LoadImage", (40, TOP + 190), (320, 360), widgets={"image": image}),
+        Node(3, "ToonTalkerEncodeSource", (400, TOP), (320, 100), links={"model": (1, 0), "image": (2, 0)},
+             widgets={"domain": domain}),
+    ]
+
+
 def motion_editor() -> Workflow:
     name = "f_motion_editor"
     nodes = [
-        Node(1, "ToonTalkerLoadCheckpoint", (40, TOP), (320, 130),
-             widgets={"ckpt_name": CKPT, "device": "auto", "precision": "auto"}),
-        Node(2, "LoadImage", (40, TOP + 190), (320, 360), widgets={"image": "source_cartoon.png"}),
-        Node(3, "ToonTalkerEncodeSource", (400, TOP), (320, 100), links={"model": (1, 0), "image": (2, 0)},
-             widgets={"domain": "cartoon"}),
+        *encoded_portrait("source_cartoon.png", "cartoon"),
         Node(4, "ToonTalkerMotionEditor", (760, TOP), (360, 1000), links={"model": (1, 0), "source": (3, 0)},
              widgets={"head_yaw": 2.0, "head_roll": 2.5, "head_pitch": 0.0, "head_x": 0.0, "head_y": 0.0,
                       "head_scale": 0.0, "mouth_open": 0.0, "eyes_closed": 0.0,
@@ -294,11 +301,7 @@ KEYFRAMES = """[
 def keyframe_animation() -> Workflow:
     name = "g_keyframe_animation"
     nodes = [
-        Node(1, "ToonTalkerLoadCheckpoint", (40, TOP), (320, 130),
-             widgets={"ckpt_name": CKPT, "device": "auto", "precision": "auto"}),
-        Node(2, "LoadImage", (40, TOP + 190), (320, 360), widgets={"image": "source_cartoon.png"}),
-        Node(3, "ToonTalkerEncodeSource", (400, TOP), (320, 100), links={"model": (1, 0), "image": (2, 0)},
-             widgets={"domain": "cartoon"}),
+        *encoded_portrait("source_cartoon.png", "cartoon"),
         Node(4, "ToonTalkerMotionKeyframes", (400, TOP + 160), (420, 420),
              links={"model": (1, 0), "source": (3, 0)},
              widgets={"domain": "cartoon", "keyframes": KEYFRAMES, "length": 100, "fps": 25.0}),
