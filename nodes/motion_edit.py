@@ -12,7 +12,7 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.keyframes import keyframe_motion, parse_keyframes
 from ..toontalker_core.model import DOMAINS
-from ..toontalker_core.motion_controls import (NAMES, SLIDER_RANGE, control_weights, controls_table,
+from ..toontalker_core.motion_controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, control_weights, controls_table,
                                                default_cache_dir, describe_control, load_controls, read_cache)
 from ..toontalker_core.motion_edit import edit_codes, edit_delta, motion_directions, raw_name
 from ..toontalker_core.motion_file import EXT, load_motion, save_motion
@@ -48,16 +48,15 @@ def motion_dir() -> Path:
 def _cached_effects() -> dict[str, list[str]]:
     """Per control name, the measured effect lines of every checkpoint discovered so far (for tooltips)."""
     lines: dict[str, list[str]] = {}
-    folder = controls_cache_dir() or default_cache_dir()
-    if not folder.is_dir():
-        return lines
-    for f in sorted(folder.glob("*.json")):
+    folders = (SHIPPED_DIR, controls_cache_dir() or default_cache_dir())
+    files = {f.name: f for folder in folders if folder.is_dir() for f in sorted(folder.glob("*.json"))}
+    for f in files.values():
         data = read_cache(f)
         for domain, found in data.get("domains", {}).items():
             label = f"{data.get('model', '?')} ({domain})"
             for name in NAMES:
                 rec = found.get("named", {}).get(name)
-                text = describe_control(name, rec).split(": ", 1)[1] if rec else "not found by measurement"
+                text = describe_control(name, rec, brief=True) if rec else "not found by measurement"
                 lines.setdefault(name, []).append(f"{label}: {text}")
     return lines
 

@@ -189,14 +189,15 @@ def control_weights(controls: dict, values: dict[str, float]) -> torch.Tensor:
     return w
 
 
-def describe_control(name: str, record: dict) -> str:
-    """One line for a tooltip / table: the measured change over the slider range and the side effects."""
+def describe_control(name: str, record: dict, brief: bool = False) -> str:
+    """One line for a tooltip: the measured change over the slider range and the main side effects."""
     what, unit, _ = QUANTITIES[name]
     lo, hi = record["values"][0], record["values"][-1]
     side = sorted(record["side_effects"].items(), key=lambda kv: -abs(kv[1]) / QUANTITIES[kv[0]][2])[:2]
     also = "; ".join(f"{q} {v:+.3g}" for q, v in side if abs(v) >= QUANTITIES[q][2] / 2)
-    return (f"{name}: {what} {lo:+.3g} -> {hi:+.3g} {unit} over -{SLIDER_RANGE:g}..+{SLIDER_RANGE:g}"
-            + (f" (also {also})" if also else ""))
+    head = "" if brief else f"{name}: {what} "
+    tail = "" if brief else f" over -{SLIDER_RANGE:g}..+{SLIDER_RANGE:g}"
+    return f"{head}{lo:+.3g} -> {hi:+.3g} {unit}{tail}" + (f" (also {also})" if also else "")
 
 
 def controls_table(controls: dict) -> str:
