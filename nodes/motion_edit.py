@@ -12,8 +12,9 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.keyframes import keyframe_motion, parse_keyframes
 from ..toontalker_core.model import DOMAINS
-from ..toontalker_core.motion_controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, control_weights, controls_table,
-                                               default_cache_dir, describe_control, load_controls, read_cache)
+from ..toontalker_core.motion_controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, cached_controls, control_weights,
+                                               controls_table, default_cache_dir, describe_control, load_controls,
+                                               raw_only, read_cache)
 from ..toontalker_core.motion_edit import edit_codes, edit_delta, motion_directions, raw_name
 from ..toontalker_core.motion_file import EXT, load_motion, save_motion
 from ..toontalker_core.motion_measure import QUANTITIES
@@ -74,7 +75,11 @@ def _progress(total_hint: int = 1):
     return update
 
 
-def _controls(model, domain: str) -> dict:
+def _controls(model, domain: str, named_used: bool) -> dict:
+    """The checkpoint's controls; measured (once, minutes for a 256 px model) only when a named one is used."""
+    if not named_used:
+        found = cached_controls(model, domain, controls_cache_dir())
+        return found if found is not None else raw_only(motion_directions(model, domain).count)
     return load_controls(model, domain, controls_cache_dir(), progress=_progress())
 
 
@@ -130,7 +135,7 @@ class MotionEditor:
             raise InputError("connect either 'motion' or 'canonical' to the Motion Editor, not both")
         src = source.encoded
         domain = motion.encoded.domain if motion is not None else src.domain
-        controls = _controls(model, domain)
+        controls = _controls(model, domain, any(values.get(n) for n in NAMES))
         weights = control_weights(controls, values)
         dirs = motion_directions(model, domain)
         with torch.inference_mode():
@@ -210,7 +215,7 @@ class MotionKeyframes:
         require_same_model(model, **{f"expression_{k}": p for k, p in photos.items()},
                            **({"source": source} if source is not None else {}))
         spec = parse_keyframes(keyframes)
-        controls = _controls(model, domain)
+        controls = _controls(model, domain, any(n in k.settings for k in spec.keys for n in NAMES))
         dirs = motion_directions(model, domain)
         neutral = (source.encoded if source is not None else dirs.probe)
         with torch.inference_mode():

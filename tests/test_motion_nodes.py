@@ -66,6 +66,20 @@ def test_editor_zero_is_identity_and_sliders_move_along_the_directions(env):
         editor.edit(model, source, d19=1.0)  # the tiny model has 4 directions
 
 
+def test_raw_sliders_need_no_measurement(pack, env, tmp_path, monkeypatch):
+    mod = importlib.import_module(pack.__name__ + ".toontalker_core.motion_controls")
+    monkeypatch.setenv("TOONTALKER_CACHE", str(tmp_path))  # nothing measured for this model here
+
+    def refuse(*a, **k):
+        raise AssertionError("discovery ran although only raw sliders were used")
+
+    monkeypatch.setattr(mod, "discover", refuse)
+    z, _, _, table = result(env["mod"].MotionEditor().edit(env["model"], env["source"], d00=1.0))
+    assert "not measured yet" in table
+    with pytest.raises(AssertionError, match="discovery ran"):
+        env["mod"].MotionEditor().edit(env["model"], env["source"], head_yaw=1.0)
+
+
 def test_editor_on_motion_and_canonical(env):
     editor, model, source, mod = env["mod"].MotionEditor(), env["model"], env["source"], env["motion"]
     frames = tiny_images(3, seed=4).permute(0, 2, 3, 1)

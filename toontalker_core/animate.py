@@ -25,7 +25,7 @@ from .face import CropTransform, crop, locate_face, paste_back
 from .keyframes import keyframe_motion, parse_keyframes
 from .media import FrameWriter, load_image, resize_to
 from .model import DOMAINS
-from .motion_controls import control_weights, controls_table, load_controls
+from .motion_controls import NAMES, cached_controls, control_weights, controls_table, load_controls, raw_only
 from .motion_edit import edit_delta, motion_directions
 from .paths import find_checkpoint
 from .runtime import DEVICES, PRECISIONS, resolve_device, resolve_dtype
@@ -122,8 +122,11 @@ def run_animate(args: argparse.Namespace) -> Path | None:
     model.require_domain(args.domain, "source")
     log(f"loaded in {time.perf_counter() - t0:.1f}s: {model.describe()}")
     t0 = time.perf_counter()
-    controls = load_controls(model, args.domain)
-    log(f"motion controls ready in {time.perf_counter() - t0:.1f}s (measured once per checkpoint, then cached)")
+    if args.list_controls or any(n in k.settings for k in spec.keys for n in NAMES):
+        controls = load_controls(model, args.domain)
+        log(f"motion controls ready in {time.perf_counter() - t0:.1f}s (measured once per checkpoint, then cached)")
+    else:  # raw directions only: no measurement needed
+        controls = cached_controls(model, args.domain) or raw_only(motion_directions(model, args.domain).count)
     if args.list_controls:
         print(controls_table(controls))
         return None

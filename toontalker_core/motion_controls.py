@@ -144,14 +144,28 @@ def read_cache(path: Path) -> dict:
     return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}
 
 
-def load_controls(model: ToonTalker, domain: str, cache_dir: str | os.PathLike | None = None,
-                  progress: Progress | None = None) -> dict:
-    """The named controls of `model` for `domain`: from the cache, or discovered now and cached."""
+def cached_controls(model: ToonTalker, domain: str, cache_dir: str | os.PathLike | None = None) -> dict | None:
+    """The controls measured earlier (shipped with the pack or cached), or None."""
     model.require_domain(domain, "edited")
     for path in (cache_path(model, SHIPPED_DIR), cache_path(model, cache_dir)):
         data = read_cache(path)
         if domain in data.get("domains", {}):
             return data["domains"][domain]
+    return None
+
+
+def raw_only(directions: int) -> dict:
+    """Controls before measurement: the raw directions only (named ones are measured on first use)."""
+    return {"directions": directions, "named": {}, "rejected": dict.fromkeys(NAMES, "not measured yet: set a named "
+                                                                                  "control to measure them (once)")}
+
+
+def load_controls(model: ToonTalker, domain: str, cache_dir: str | os.PathLike | None = None,
+                  progress: Progress | None = None) -> dict:
+    """The named controls of `model` for `domain`: from the cache, or discovered now and cached."""
+    found = cached_controls(model, domain, cache_dir)
+    if found is not None:
+        return found
     found = discover(model, domain, progress)
     path = cache_path(model, cache_dir)
     data = read_cache(path) or {"version": CACHE_VERSION, "model_id": model_identity(model)}
