@@ -2,6 +2,7 @@
 from .face import FaceCrop, PasteBack
 from .loaders import LoadToonTalkerCheckpoint
 from .motion import CanonicalMotionTransfer, EncodeDrivingMotion, EncodeSource
+from .motion_edit import LoadMotion, MotionEditor, MotionKeyframes, SaveMotion
 from .render import DecodeToDomain, ToonTalkerReenact, WarpRender
 
 NODES = {
@@ -14,6 +15,10 @@ NODES = {
     "ToonTalkerReenact": (ToonTalkerReenact, "ToonTalker Reenact (all-in-one)"),
     "ToonTalkerFaceCrop": (FaceCrop, "Face Crop (ToonTalker)"),
     "ToonTalkerPasteBack": (PasteBack, "Paste Back (ToonTalker)"),
+    "ToonTalkerMotionEditor": (MotionEditor, "Motion Editor (ToonTalker)"),
+    "ToonTalkerMotionKeyframes": (MotionKeyframes, "Motion Keyframes (ToonTalker)"),
+    "ToonTalkerSaveMotion": (SaveMotion, "Save Motion (ToonTalker)"),
+    "ToonTalkerLoadMotion": (LoadMotion, "Load Motion (ToonTalker)"),
 }
 
 NODE_CLASS_MAPPINGS = {name: cls for name, (cls, _) in NODES.items()}

@@ -14,7 +14,7 @@ from ..toontalker_core.runtime import reenact_batch
 from .comfy import ProgressBar, check_interrupt, offload_device, oom_errors, soft_empty_cache
 from .memory import ImageBatch, frame_bytes, full_res_batch, prepare, run_chunks, tensor_bytes
 from .motion import MODEL_TIP, _batch
-from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
+from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
                        image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
 # All-in-one routes: label -> (source domain, driving domain)
@@ -116,7 +116,9 @@ class ToonTalkerReenact:
         return {"required": {
             "model": (MODEL, {"tooltip": MODEL_TIP}),
             "source_image": ("IMAGE", {"tooltip": "The portrait to animate, any size (crop none: one per driving "
-                                                  "frame also works)."}),
+                                                  "frame also works; crop auto: several frames are a video source, "
+                                                  "tracked, with the output at its length and the driving motion "
+                                                  "looped)."}),
             "driving_frames": ("IMAGE", {"tooltip": "The driving video's frames, any size."}),
             "route": (list(ROUTES), {"default": next(iter(ROUTES)),
                                      "tooltip": "Which domain drives which; cartoon routes need a cross-domain "
@@ -143,6 +145,9 @@ class ToonTalkerReenact:
         model.check_route(source_domain, driving_domain)
         S.check_strength(strength)
         n = _batch(driving_frames, "driving_frames")
+        if crop == "auto" and _batch(source_image, "source_image") > 1:  # a video source: see video_source.py
+            return (_reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain,
+                                          strength, mode, S.check_reference(reference_frame, n), batch_size),)
         if _batch(source_image, "source_image") not in (1, n):
             raise InputError(f"'source_image' has {source_image.shape[0]} images for {n} driving frames: use "
                              "one source image, or exactly one per driving frame")
@@ -218,3 +223,37 @@ class ToonTalkerReenact:
                 soft_empty_cache()
                 logging.warning("ToonTalker: out of memory, retrying with batch_size %d", batch_size)
         return out.result()
+
+
+def _reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain, strength, mode, ref,
+                          batch_size):
+    """crop auto with several source frames: the source is a video (its length; the driving motion loops)."""
+    from ..toontalker_core.video_source import encode_tracked_driving, reenact_video_source
+
+    n = source_image.shape[0]
+    full_res = source_image.shape[1] * source_image.shape[2] + driving_frames.shape[1] * driving_frames.shape[2]
+    per_frame = frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source")
+    batch_size = min(full_res_batch(full_res), prepare(model, batch_size, per_frame))
+    dev = model.device
+    source = images_from_comfy(source_image, "source_image")
+    frames = images_from_comfy(driving_frames, "driving_frames")
+
+    def on_device(images: torch.Tensor):  # chunk by chunk, the interrupt checked before each
+        for s in range(0, len(images), batch_size):
+            check_interrupt()
+            yield to_device(images[s:s + batch_size], dev)
+
+    reference = to_device(frames[ref], dev)
+    driving = FaceCropper(model.cfg.size, "tracked")
+    driving.start(reference, what=f"driving frame {ref}", hint="pick another reference_frame")
+    codes, ref_T1 = encode_tracked_driving(model, on_device(frames), driving, reference, driving_domain)
+    cropper = FaceCropper(model.cfg.size, "tracked")
+    cropper.start(to_device(source[0], dev), what="the first source frame",
+                  hint=f"give the box by hand as in the pack's template {NO_FACE_TEMPLATE}")
+    out, bar, start = ImageBatch(n), ProgressBar(n), 0
+    for images in reenact_video_source(model, on_device(source), cropper, codes, source_domain, strength, mode,
+                                       ref_T1):
+        out.put(slice(start, start + len(images)), images)
+        bar.update(len(images))
+        start += len(images)
+    return out.result()

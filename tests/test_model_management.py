@@ -208,9 +208,9 @@ def test_out_of_memory_in_the_cropped_all_in_one_resumes_the_stream(model, mods,
     sizes, real = [], pipeline.reenact_batch
     guard = _oom_above(2, sizes)
 
-    def reenact_or_oom(m, source, crops, *rest):
+    def reenact_or_oom(m, source, crops, *rest, **kw):
         guard(crops.shape[0])
-        return real(m, source, crops, *rest)
+        return real(m, source, crops, *rest, **kw)
 
     monkeypatch.setattr(pipeline, "reenact_batch", reenact_or_oom)
     out = render.ToonTalkerReenact().reenact(*args)[0]

@@ -45,6 +45,17 @@ def video_frames(data: bytes | Path, picks: int) -> list[np.ndarray]:
     return [frames[i] for i in idx]
 
 
+def grid(frames: list[np.ndarray], cols: int, width: int) -> Image.Image:
+    rows = -(-len(frames) // cols)
+    h, w = frames[0].shape[:2]
+    sheet = np.zeros((rows * h, cols * w, 3), np.uint8)
+    for k, f in enumerate(frames):
+        r, c = divmod(k, cols)
+        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = f
+    img = Image.fromarray(sheet)
+    return img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+
+
 def _fit_height(frame: np.ndarray, height: int) -> Image.Image:
     img = Image.fromarray(frame)
     return img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
@@ -65,7 +76,10 @@ def thumbnail(data: bytes, driving: Path | None, caption: str, width: int = 288)
     from PIL import ImageDraw
 
     rows, row_h, gap = 2, 112, 6
-    results = video_frames(data, rows)
+    if data.startswith(b"\x89PNG"):  # a still (e.g. the Motion Editor workflow's saved image)
+        results = [np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))] * rows
+    else:
+        results = video_frames(data, rows)
     drivers = video_frames(driving, rows) if driving and driving.exists() else [None] * rows
     sheet = Image.new("RGB", (width, rows * row_h + (rows - 1) * gap + 44), (24, 26, 30))
     draw = ImageDraw.Draw(sheet)

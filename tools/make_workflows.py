@@ -107,6 +107,7 @@ CORE: dict[str, Schema] = {
         _w("sampler_name", "COMBO"), _w("scheduler", "COMBO"), Slot("positive", "CONDITIONING"),
         Slot("negative", "CONDITIONING"), Slot("latent_image", "LATENT"), _w("denoise", "FLOAT")),
         (("LATENT", "LATENT"),)),
+    "SaveImage": Schema("Save Image", (Slot("images", "IMAGE"), _w("filename_prefix", "STRING")), ()),
 }
 NODE_COLORS = {"Note": {"color": "#432", "bgcolor": "#653"}}  # what the frontend gives a new Note
 
@@ -441,6 +442,77 @@ def h_chain_stylize_the_frames_with_stable_diffusion() -> Workflow:
                     groups)
 
 
+def encoded_portrait(image: str, domain: str) -> list[Node]:
+    """Nodes 1-3: loader, the portrait, Encode Source (the motion workflows need no driving video)."""
+    return [
+        Node(1, "ToonTalkerLoadCheckpoint", (40, TOP), (320, 130),
+             widgets={"ckpt_name": CKPT, "device": "auto", "precision": "auto"}),
+        Node(2, "LoadImage", (40, TOP + 190), (320, 360), widgets={"image": image}),
+        Node(3, "ToonTalkerEncodeSource", (400, TOP), (320, 100), links={"model": (1, 0), "image": (2, 0)},
+             widgets={"domain": domain}),
+    ]
+
+
+def motion_editor() -> Workflow:
+    name = "i_edit_a_portrait_expression_with_the_motion_editor"
+    nodes = [
+        *encoded_portrait("source_cartoon.png", "cartoon"),
+        Node(4, "ToonTalkerMotionEditor", (760, TOP), (360, 1000), links={"model": (1, 0), "source": (3, 0)},
+             widgets={"head_yaw": 2.0, "head_roll": 2.5, "head_pitch": 0.0, "head_x": 0.0, "head_y": 0.0,
+                      "head_scale": 0.0, "mouth_open": 0.0, "eyes_closed": 0.0,
+                      **{f"d{i:02d}": 0.0 for i in range(20)}}),
+        Node(5, "SaveImage", (1160, TOP), (400, 440), links={"images": (4, 2)},
+             widgets={"filename_prefix": f"toontalker/{name}"}),
+        note(6, (
+            "Edit a still portrait's pose and expression with the Motion Editor. Move a slider and queue: only the "
+            "editor re-runs (edit, decode and render of one frame; Encode Source comes from the cache) and shows "
+            "the result on the node. The named controls were measured on this checkpoint (hover a slider for its "
+            "measured effect; a checkpoint measures its own on first use, once); the raw sliders d00.. move "
+            "along each learned motion base. Controls a checkpoint lacks must stay 0. Connect a MOTION or "
+            "CANONICAL input to edit every frame of a video instead.\n\n"
+            + INPUT_NOTE.format(files="source_cartoon.png", ckpt=CKPT)), 1100),
+    ]
+    return Workflow(name, "Edit a portrait's pose with the Motion Editor (fast preview)",
+                    sorted(nodes, key=lambda n: n.id))
+
+
+KEYFRAMES = """[
+  {"time": 0.4},
+  {"time": 1.2, "set": {"head_roll": 3}, "ease": "ease_in_out"},
+  {"time": 2.0, "set": {"head_roll": -3}, "ease": "ease_in_out"},
+  {"time": 3.0, "set": {"head_yaw": 3, "head_scale": 2}, "ease": "ease_in_out"},
+  {"time": 3.8, "ease": "ease_out"}
+]"""
+
+
+def keyframe_animation() -> Workflow:
+    name = "j_keyframe_animation_without_a_driving_video"
+    nodes = [
+        *encoded_portrait("source_cartoon.png", "cartoon"),
+        Node(4, "ToonTalkerMotionKeyframes", (400, TOP + 160), (420, 420),
+             links={"model": (1, 0), "source": (3, 0)},
+             widgets={"domain": "cartoon", "keyframes": KEYFRAMES, "length": 100, "fps": 25.0}),
+        Node(5, "ToonTalkerCanonicalTransfer", (860, TOP), (360, 140), links={"source": (3, 0), "motion": (4, 0)},
+             widgets={"strength": 1.0, "mode": "relative", "reference_frame": 0}),
+        Node(6, "ToonTalkerDecodeToDomain", (1260, TOP), (280, 80),
+             links={"model": (1, 0), "source": (3, 0), "canonical": (5, 0)}),
+        Node(7, "ToonTalkerWarpRender", (1580, TOP), (280, 110),
+             links={"model": (1, 0), "source": (3, 0), "latents": (6, 0)}, widgets={"batch_size": 8}),
+        Node(8, "CreateVideo", (1580, TOP + 170), (270, 100), links={"images": (7, 0), "fps": (4, 1)},
+             widgets={"fps": 25.0}),
+        Node(9, "SaveVideo", (1580, TOP + 330), (360, 440), links={"video": (8, 0)},
+             widgets={"filename_prefix": f"toontalker/{name}", "format": "auto", "codec": "auto"}),
+        note(10, (
+            "Animate the sample cartoon with no driving video: Motion Keyframes turns a few keys (time in seconds "
+            "or frame, Motion Editor settings or an expression photo, easing) into a MOTION that Canonical Motion "
+            "Transfer takes like an encoded video. Here: still, tilt right, tilt left, turn and lean in, back. "
+            "Edit the keys and queue; the frames are written to a 4 s video at 25 fps. Save Motion keeps a "
+            "motion for reuse.\n\n" + INPUT_NOTE.format(files="source_cartoon.png", ckpt=CKPT)), 1100),
+    ]
+    return Workflow(name, "Keyframe animation of a cartoon portrait, no driving video",
+                    sorted(nodes, key=lambda n: n.id))
+
+
 def workflows() -> list[Workflow]:
     return [
         all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a real portrait (audio kept)",
@@ -466,6 +538,8 @@ def workflows() -> list[Workflow]:
         no_face_manual_box(),
         g_chain_upscale_the_face_crop_with_a_model(),
         h_chain_stylize_the_frames_with_stable_diffusion(),
+        motion_editor(),
+        keyframe_animation(),
     ]
 
 

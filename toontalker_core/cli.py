@@ -4,6 +4,7 @@
     python -m toontalker_core crossdomain --type r2c|c2r|c2c|r2r --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core convert IN.pth OUT.safetensors [--overwrite]
     python -m toontalker_core download [--to DIR] [--url URL]     (see toontalker_core/download.py)
+    python -m toontalker_core animate --source_path S --keyframes KEYS.json --output_dir OUT   (see animate.py)
 
 D: a video, an animated WebP/GIF, a folder of frames (name order), one image or a .npy array. OUT by its form: a
 video (.mp4/.mov/.mkv, H.264, the driving fps or timestamps and audio), `.npy` (float32 [N,H,W,3] in [0,1]) or a
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "face; c2c / r2r: cartoon -> cartoon, real -> real")
     cross.add_argument("--type", choices=sorted(ROUTES), required=True)
     _common(cross)
+    from .animate import add_parser as add_animate  # keyframe animation, no driving video
+
+    add_animate(sub)
     conv = sub.add_parser("convert", help="convert a checkpoint (.pth <-> .safetensors)")
     conv.add_argument("src")
     conv.add_argument("dst")
@@ -115,6 +119,16 @@ def run_reenact(args: argparse.Namespace) -> Path:
     strength = S.check_strength(args.strength)
     if args.batch_size < 1:
         raise ToonTalkerError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from .video_source import is_video, run_cli as run_video_source  # a video as the source
+
+    if is_video(args.source_path):
+        device = resolve_device(args.device)
+        model = load_model(Path(args.checkpoint) if args.checkpoint else _default_checkpoint(
+            "cross-domain" if args.command == "crossdomain" else "in-domain"), device=device,
+            dtype=resolve_dtype(args.precision, device))
+        model.check_route(source_domain, driving_domain)
+        log = (lambda *a: None) if args.quiet else _log
+        return run_video_source(args, model, source_domain, driving_domain, log)
     # Validate every input and the output before the (slow) model load.
     source01 = load_image(args.source_path)
     info = probe_driving(args.driving_path, allow_truncated=args.allow_truncated)
@@ -304,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {out}", file=sys.stderr)
             elif args.command == "download":
                 download.main(args)
+            elif args.command == "animate":
+                from .animate import run_animate
+
+                with torch.inference_mode():
+                    run_animate(args)
             else:
                 with torch.inference_mode():
                     run_reenact(args)

@@ -123,6 +123,8 @@ def test_extension_scripts_load(page):
                                   if not "_chain_" in p.stem])  # need user models: test_chaining.py
 def test_example_workflow_in_editor(page, server, artifacts, name):
     graph = json.loads((REPO / "example_workflows" / f"{name}.json").read_text())
+    if any(n["type"].startswith("ToonTalkerMotion") for n in graph["nodes"]):
+        pytest.skip("uses the bundled model's measured motion controls: test_motion_integration.py runs it")
     assert load_graph(page, graph) == sorted(n["type"] for n in graph["nodes"])
     run_graph(page, server)
     page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 0.7; "

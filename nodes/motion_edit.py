@@ -1,0 +1,320 @@
+"""Motion Editor, Motion Keyframes, Save Motion, Load Motion: thin adapters over the core's motion editing
+(`motion_edit`, `motion_controls`, `keyframes`, `motion_file`)."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from ..toontalker_core import stages as S
+from ..toontalker_core.errors import InputError
+from ..toontalker_core.keyframes import keyframe_motion, parse_keyframes
+from ..toontalker_core.model import DOMAINS
+from ..toontalker_core.motion_controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, cached_controls, control_weights,
+                                               controls_table, default_cache_dir, describe_control, load_controls,
+                                               raw_only, read_cache)
+from ..toontalker_core.motion_edit import edit_codes, edit_delta, motion_directions, raw_name
+from ..toontalker_core.motion_file import EXT, load_motion, save_motion
+from ..toontalker_core.motion_measure import QUANTITIES
+from ..toontalker_core.paths import PACK_ROOT
+from .comfy import ProgressBar, check_interrupt, folder_paths, intermediate_device, offload_device, save_preview
+from .memory import frame_bytes, prepare
+from .motion import MODEL_TIP
+from .payloads import (CANONICAL, CATEGORY, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
+                       model_uid, require_same_model)
+
+RAW_SLIDERS = 20          # the published checkpoints have 20 motion bases (the bundled demo model 16)
+MOTION_FOLDER = "toontalker_motion"
+EXAMPLE_KEYS = """[
+  {"time": 0.5},
+  {"time": 1.5, "set": {"head_roll": 3}, "ease": "ease_in_out"},
+  {"time": 3.0, "set": {"head_yaw": -3}, "ease": "ease_in_out"},
+  {"time": 3.9, "ease": "ease_out"}
+]"""
+
+
+def controls_cache_dir() -> Path | None:
+    """Discovered controls live in ComfyUI's user folder (the core's default cache without ComfyUI)."""
+    if folder_paths is None:
+        return None
+    return Path(folder_paths.get_user_directory()) / "toontalker" / "motion_controls"
+
+
+def motion_dir() -> Path:
+    base = folder_paths.get_output_directory() if folder_paths is not None else PACK_ROOT / "output"
+    return Path(base) / MOTION_FOLDER
+
+
+def _cached_effects() -> dict[str, list[str]]:
+    """Per control name, the measured effect lines of every checkpoint discovered so far (for tooltips)."""
+    lines: dict[str, list[str]] = {}
+    folders = (SHIPPED_DIR, controls_cache_dir() or default_cache_dir())
+    files = {f.name: f for folder in folders if folder.is_dir() for f in sorted(folder.glob("*.json"))}
+    for f in files.values():
+        data = read_cache(f)
+        for domain, found in data.get("domains", {}).items():
+            label = f"{data.get('model', '?')} ({domain})"
+            for name in NAMES:
+                rec = found.get("named", {}).get(name)
+                text = describe_control(name, rec, brief=True) if rec else "not found by measurement"
+                lines.setdefault(name, []).append(f"{label}: {text}")
+    return lines
+
+
+def _slider(tip: str) -> tuple:
+    return ("FLOAT", {"default": 0.0, "min": -SLIDER_RANGE, "max": SLIDER_RANGE, "step": 0.05, "tooltip": tip})
+
+
+def _progress(total_hint: int = 1):
+    bar = ProgressBar(total_hint)
+
+    def update(done: int, total: int) -> None:
+        check_interrupt()
+        bar.update_absolute(done, total)
+    return update
+
+
+def _load(model) -> torch.device:
+    """ComfyUI's memory manager puts the model on its device (again, after "Unload models") with room for a
+    one-frame render; returns that device. Payloads wait on the offload device and come here for the compute."""
+    prepare(model, 1, frame_bytes(model, "reenact"))
+    return model.device
+
+
+def _controls(model, domain: str, named_used: bool) -> dict:
+    """The checkpoint's controls; measured (once, minutes for a 256 px model) only when a named one is used."""
+    if not named_used:
+        found = cached_controls(model, domain, controls_cache_dir())
+        return found if found is not None else raw_only(motion_directions(model, domain).count)
+    return load_controls(model, domain, controls_cache_dir(), progress=_progress())
+
+
+class MotionEditor:
+    DESCRIPTION = ("Edits canonical motion codes along the model's motion directions: named controls (head yaw, "
+                   "pitch, roll, position, size, mouth, eyes) found for each checkpoint by measurement, and the raw "
+                   "direction sliders d00... Edits a still (source alone), every frame of a MOTION, or CANONICAL "
+                   "codes. All zero = no change. Changing a slider re-runs only this node (edit, decode and render "
+                   "of one preview frame). The first run with a new checkpoint measures its controls (once; cached).")
+    CATEGORY = CATEGORY
+    FUNCTION = "edit"
+    RETURN_TYPES = (CANONICAL, MOTION, "IMAGE", "STRING")
+    RETURN_NAMES = ("canonical", "motion", "preview", "controls")
+    OUTPUT_TOOLTIPS = (
+        "Edited canonical codes for Decode to Domain: the still (source alone), the codes + edit (canonical in), "
+        "or the motion relative to its frame 0 + edit (motion in).",
+        "Edited driving codes: the still's expression (one frame, e.g. for Motion Keyframes or Save Motion), or "
+        "every frame + edit (motion in; under relative transfer the reference frame's edit cancels, so transfer "
+        "it in absolute mode or edit the canonical codes after the transfer).",
+        "The first edited frame, rendered (the node also shows it).",
+        "The checkpoint's discovered controls and their measured effects (markdown table).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        effects = _cached_effects()
+        named = {}
+        for name in NAMES:
+            what, unit, _ = QUANTITIES[name]
+            tip = f"{name.replace('_', ' ')}: moves the measured {what} ({unit}); positive = more."
+            if effects.get(name):
+                tip += " Measured over -3..+3: " + " | ".join(effects[name])
+            named[name] = _slider(tip)
+        raw = {raw_name(i): _slider(f"Raw motion direction {i}: the canonical effect of moving the motion vector "
+                                    "along learned motion base {i} (checkpoints with fewer bases: keep 0).".format(i=i))
+               for i in range(RAW_SLIDERS)}
+        return {"required": {
+            "model": (MODEL, {"tooltip": MODEL_TIP}),
+            "source": (SOURCE, {"tooltip": "From Encode Source: the portrait edited (alone) or rendered in the "
+                                           "preview."}),
+            **named,
+        }, "optional": {
+            "motion": (MOTION, {"tooltip": "Optional: a MOTION to edit on every frame (Encode Driving Motion, "
+                                           "Motion Keyframes, Load Motion)."}),
+            "canonical": (CANONICAL, {"tooltip": "Optional: canonical codes to edit (Canonical Motion Transfer)."}),
+            **raw,
+        }}
+
+    def edit(self, model, source, motion=None, canonical=None, **values):
+        given = {"source": source, **({"motion": motion} if motion is not None else {}),
+                 **({"canonical": canonical} if canonical is not None else {})}
+        require_same_model(model, **given)
+        if motion is not None and canonical is not None:
+            raise InputError("connect either 'motion' or 'canonical' to the Motion Editor, not both")
+        dev = _load(model)
+        src = source.encoded.to(dev)
+        domain = motion.encoded.domain if motion is not None else src.domain
+        controls = _controls(model, domain, any(values.get(n) for n in NAMES))
+        weights = control_weights(controls, values)
+        dirs = motion_directions(model, domain)
+        with torch.inference_mode():
+            base = src.canon_T0 + src.canon_T1
+            if motion is not None:
+                enc = motion.encoded.to(dev)
+                edited = edit_codes(enc.canon_T1, dirs, weights)
+                z = base + (edited - enc.canon_T1[:1])  # relative to frame 0, at strength 1, plus the edit
+                out_motion = S.EncodedMotion(enc.domain, enc.motion, edited)
+            elif canonical is not None:
+                z = edit_codes(canonical.codes.to(dev), dirs, weights)
+                out_motion = S.EncodedMotion(src.domain, src.motion.expand(len(z), -1), z - src.canon_T0)
+            else:
+                z = edit_codes(base, dirs, weights)
+                out_motion = S.EncodedMotion(src.domain, src.motion, edit_codes(src.canon_T1, dirs, weights))
+            if src.batch not in (1, len(z)):
+                raise InputError(f"{src.batch} source images cannot pair with {len(z)} frames: use one source, or "
+                                 "one per frame")
+            one = src.for_frames(slice(0, 1))
+            check_interrupt()
+            preview01 = S.to_unit_range(S.render(model, one, S.decode(model, one, z[:1])))
+        uid, home = model_uid(model), offload_device(model)
+        preview = preview01.permute(0, 2, 3, 1).float().to(intermediate_device())
+        shown = save_preview(preview01[0])
+        ui = {"images": [shown]} if shown else {}
+        return {"ui": ui, "result": (CanonicalPayload(uid, src.domain, z.to(home)), MotionPayload(uid, out_motion.to(home)),
+                                     preview, controls_table(controls))}
+
+
+def _expression_code(payload, name: str) -> torch.Tensor:
+    enc = payload.encoded
+    codes = enc.canon_T1
+    if codes.shape[0] != 1:
+        raise InputError(f"'{name}' holds {codes.shape[0]} frames; an expression is one encoded photo (or a one-"
+                         "frame motion)")
+    return codes[0]
+
+
+class MotionKeyframes:
+    DESCRIPTION = ("Builds a MOTION with no driving video from keyframes: each key sets, at a time in seconds "
+                   "('time') or a frame ('frame'), Motion Editor settings ('set') and/or an expression taken from "
+                   "a photo ('expression': a, b or c), with an easing (linear, ease_in, ease_out, ease_in_out, "
+                   "hold). Feed it to Canonical Motion Transfer like an encoded driving video (relative mode, "
+                   "reference frame 0 = neutral).")
+    CATEGORY = CATEGORY
+    FUNCTION = "build"
+    RETURN_TYPES = (MOTION, "FLOAT", "INT")
+    RETURN_NAMES = ("motion", "fps", "frames")
+    OUTPUT_TOOLTIPS = ("Keyframed canonical driving codes, one per frame.", "The frame rate (for Create Video).",
+                       "The number of frames.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (MODEL, {"tooltip": MODEL_TIP}),
+            "domain": (list(DOMAINS), {"default": "real", "tooltip": "Whose motion directions the settings use "
+                                                                     "(the portrait's domain)."}),
+            "keyframes": ("STRING", {"multiline": True, "default": EXAMPLE_KEYS,
+                                     "tooltip": "JSON (or YAML) list of keys: {\"time\": seconds | \"frame\": index, "
+                                                "\"set\": {control: value}, \"expression\": \"a\", \"ease\": ...}. "
+                                                "Controls: " + ", ".join(NAMES) + ", d00..d19."}),
+            "length": ("INT", {"default": 100, "min": 1, "max": 100000, "tooltip": "Frames in the motion."}),
+            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.01,
+                              "tooltip": "Frame rate: converts key times in seconds to frames."}),
+        }, "optional": {
+            "source": (SOURCE, {"tooltip": "Optional: the portrait to animate; its own pose is the neutral code "
+                                           "(else the probe portrait's)."}),
+            "expression_a": (SOURCE, {"tooltip": "Optional: an encoded photo whose expression keys can use as "
+                                                 "\"expression\": \"a\"."}),
+            "expression_b": (SOURCE, {"tooltip": "Optional: expression \"b\"."}),
+            "expression_c": (SOURCE, {"tooltip": "Optional: expression \"c\"."}),
+        }}
+
+    def build(self, model, domain, keyframes, length, fps, source=None, expression_a=None, expression_b=None,
+              expression_c=None):
+        photos = {k: p for k, p in (("a", expression_a), ("b", expression_b), ("c", expression_c)) if p is not None}
+        require_same_model(model, **{f"expression_{k}": p for k, p in photos.items()},
+                           **({"source": source} if source is not None else {}))
+        spec = parse_keyframes(keyframes)
+        dev = _load(model)
+        controls = _controls(model, domain, any(n in k.settings for k in spec.keys for n in NAMES))
+        dirs = motion_directions(model, domain)
+        neutral = (source.encoded.to(dev) if source is not None else dirs.probe)
+        with torch.inference_mode():
+            motion = keyframe_motion(
+                spec, length, fps, domain, neutral.canon_T1[0], neutral.motion[0],
+                lambda settings: edit_delta(dirs, control_weights(controls, settings))[0],
+                {k: _expression_code(p, f"expression_{k}").to(dev) for k, p in photos.items()})
+        return (MotionPayload(model_uid(model), motion.to(offload_device(model))), float(fps), len(motion))
+
+
+_SAFE_NAME = re.compile(r"^[\w\-. ]+(/[\w\-. ]+)*$")
+
+
+class SaveMotion:
+    DESCRIPTION = ("Saves a MOTION (canonical codes, domain, fps, model identity) as .safetensors under ComfyUI's "
+                   "output/toontalker_motion/. Load Motion reuses it with the same checkpoint: a performance "
+                   "encoded once drives any number of portraits.")
+    CATEGORY = CATEGORY
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+    OUTPUT_TOOLTIPS = ("The file written.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (MODEL, {"tooltip": MODEL_TIP + " (its identity is stored: only it can load the file)."}),
+            "motion": (MOTION, {"tooltip": "Encode Driving Motion, Motion Keyframes or Motion Editor output."}),
+            "filename_prefix": ("STRING", {"default": "motion", "tooltip": "File name (a counter is added); "
+                                                                           "sub/folders allowed."}),
+            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.01,
+                              "tooltip": "Frame rate stored with the motion."}),
+        }}
+
+    def save(self, model, motion, filename_prefix, fps):
+        require_same_model(model, motion=motion)
+        prefix = filename_prefix.strip().strip("/")
+        if not prefix or not _SAFE_NAME.match(prefix) or ".." in prefix.split("/"):
+            raise InputError(f"filename_prefix '{filename_prefix}' is not a plain name: use letters, digits, "
+                             "- _ . and / for sub-folders")
+        folder = motion_dir()
+        stem = folder / prefix
+        existing = [p.name for p in stem.parent.glob(f"{stem.name}_*{EXT}")] if stem.parent.is_dir() else []
+        counters = [int(m.group(1)) for n in existing if (m := re.match(rf"{re.escape(stem.name)}_(\d+){EXT}$", n))]
+        path = stem.parent / f"{stem.name}_{max(counters, default=0) + 1:05d}{EXT}"
+        save_motion(path, motion.encoded, fps, model)
+        rel = path.relative_to(folder).as_posix()
+        return {"ui": {"text": [rel]}, "result": (rel,)}
+
+
+def motion_files() -> list[str]:
+    folder = motion_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob(f"*{EXT}") if not p.name.startswith("."))
+
+
+class LoadMotion:
+    DESCRIPTION = ("Loads a motion saved by Save Motion (output/toontalker_motion/). It must be loaded with the "
+                   "checkpoint that made it; feed it to Canonical Motion Transfer like an encoded driving video.")
+    CATEGORY = CATEGORY
+    FUNCTION = "load"
+    RETURN_TYPES = (MOTION, "FLOAT", "INT")
+    RETURN_NAMES = ("motion", "fps", "frames")
+    OUTPUT_TOOLTIPS = ("The saved canonical driving codes.", "Its frame rate.", "Its number of frames.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (MODEL, {"tooltip": MODEL_TIP + " Must be the checkpoint the motion was saved with."}),
+            "motion_file": (motion_files() or [""], {"tooltip": "A file in output/toontalker_motion/ (refresh "
+                                                                "the page after saving a new one)."}),
+        }}
+
+    @classmethod
+    def IS_CHANGED(cls, model, motion_file):
+        try:
+            st = os.stat(motion_dir() / motion_file)
+            return f"{st.st_mtime_ns}:{st.st_size}"
+        except OSError:
+            return motion_file
+
+    def load(self, model, motion_file):
+        if not motion_file:
+            raise InputError("no motion file chosen: save one with Save Motion, then refresh the page")
+        folder = motion_dir().resolve()
+        path = (folder / motion_file).resolve()
+        if folder not in path.parents:
+            raise InputError(f"motion_file '{motion_file}' is outside output/{MOTION_FOLDER}")
+        motion, fps = load_motion(path, model)
+        return (MotionPayload(model_uid(model), motion.to(offload_device(model))), fps, len(motion))

@@ -1,0 +1,140 @@
+"""Motion Editor / Motion Keyframes / Save Motion / Load Motion nodes without ComfyUI (tiny models)."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from tiny import tiny_images, tiny_model
+
+NEW = ("ToonTalkerMotionEditor", "ToonTalkerMotionKeyframes", "ToonTalkerSaveMotion", "ToonTalkerLoadMotion")
+
+
+@pytest.fixture(scope="module")
+def mp():
+    m = pytest.MonkeyPatch()
+    yield m
+    m.undo()
+
+
+@pytest.fixture(scope="module")
+def env(pack, mp, tmp_path_factory):
+    mp.setenv("TOONTALKER_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mod = importlib.import_module(pack.__name__ + ".nodes.motion_edit")
+    out = tmp_path_factory.mktemp("output")
+    mp.setattr(mod, "motion_dir", lambda: out / "toontalker_motion")
+    core = importlib.import_module(pack.__name__ + ".toontalker_core")
+    payloads = importlib.import_module(pack.__name__ + ".nodes.payloads")
+    motion = importlib.import_module(pack.__name__ + ".nodes.motion")
+    model = tiny_model(cross_domain=True, seed=5)
+    model = core.ToonTalker(model.cfg, cross_domain=True).requires_grad_(False)  # the pack's own class
+    model.load_state_dict(tiny_model(cross_domain=True, seed=5).state_dict())
+    image = tiny_images(1, seed=2).permute(0, 2, 3, 1)
+    source = motion.EncodeSource().encode(model, image, "cartoon")[0]
+    return {"mod": mod, "model": model, "source": source, "payloads": payloads, "motion": motion,
+            "edit": importlib.import_module(pack.__name__ + ".toontalker_core.motion_edit")}
+
+
+def result(ret):
+    return ret["result"] if isinstance(ret, dict) else ret
+
+
+def test_new_nodes_are_registered(pack):
+    for name in NEW:
+        cls = pack.NODE_CLASS_MAPPINGS[name]
+        assert cls.CATEGORY == "ToonTalker" and cls.DESCRIPTION
+        spec = cls.INPUT_TYPES()
+        for section in spec.values():
+            for entry in section.values():
+                assert len(entry) < 2 or entry[1].get("tooltip"), name
+
+
+def test_editor_zero_is_identity_and_sliders_move_along_the_directions(env):
+    editor, model, source = env["mod"].MotionEditor(), env["model"], env["source"]
+    enc = source.encoded
+    base = enc.canon_T0 + enc.canon_T1
+    z, motion, preview, table = result(editor.edit(model, source))
+    assert (z.codes - base).abs().max() <= 1e-6
+    assert torch.equal(motion.encoded.canon_T1, enc.canon_T1)
+    assert preview.shape == (1, 64, 64, 3) and "| control |" in table
+    dirs = env["edit"].motion_directions(model, "cartoon")
+    z2 = result(editor.edit(model, source, d01=1.5))[0]
+    torch.testing.assert_close(z2.codes, base + 1.5 * dirs.vectors[1], atol=1e-5, rtol=0)
+    assert (result(editor.edit(model, source, d01=1.5))[2] - preview).abs().max() > 0  # the preview changes
+    with pytest.raises(Exception, match="does not exist"):
+        editor.edit(model, source, d19=1.0)  # the tiny model has 4 directions
+
+
+def test_raw_sliders_need_no_measurement(pack, env, tmp_path, monkeypatch):
+    mod = importlib.import_module(pack.__name__ + ".toontalker_core.motion_controls")
+    monkeypatch.setenv("TOONTALKER_CACHE", str(tmp_path))  # nothing measured for this model here
+
+    def refuse(*a, **k):
+        raise AssertionError("discovery ran although only raw sliders were used")
+
+    monkeypatch.setattr(mod, "discover", refuse)
+    z, _, _, table = result(env["mod"].MotionEditor().edit(env["model"], env["source"], d00=1.0))
+    assert "not measured yet" in table
+    with pytest.raises(AssertionError, match="discovery ran"):
+        env["mod"].MotionEditor().edit(env["model"], env["source"], head_yaw=1.0)
+
+
+def test_editor_on_motion_and_canonical(env):
+    editor, model, source, mod = env["mod"].MotionEditor(), env["model"], env["source"], env["motion"]
+    frames = tiny_images(3, seed=4).permute(0, 2, 3, 1)
+    motion = mod.EncodeDrivingMotion().encode(model, frames, "real", 8)["result"][0]
+    dirs = env["edit"].motion_directions(model, "real")
+    z, edited, _, _ = result(editor.edit(model, source, motion=motion, d02=-2.0))
+    t1 = motion.encoded.canon_T1
+    torch.testing.assert_close(edited.encoded.canon_T1, t1 - 2 * dirs.vectors[2], atol=1e-5, rtol=0)
+    enc = source.encoded
+    torch.testing.assert_close(z.codes, enc.canon_T0 + enc.canon_T1 + t1 - t1[:1] - 2 * dirs.vectors[2],
+                               atol=1e-5, rtol=0)
+    canon = mod.CanonicalMotionTransfer().transfer(source, motion, 1.0, "relative", 0)["result"][0]
+    z2 = result(editor.edit(model, source, canonical=canon))[0]
+    assert torch.equal(z2.codes, canon.codes)
+    with pytest.raises(Exception, match="not both"):
+        editor.edit(model, source, motion=motion, canonical=canon)
+
+
+def test_keyframes_feed_the_transfer(env):
+    model, source, mod = env["model"], env["source"], env["motion"]
+    node = env["mod"].MotionKeyframes()
+    keys = '[{"frame": 4, "set": {"d00": 2}, "ease": "ease_in_out"}, {"time": 1.0, "set": {}}]'
+    motion, fps, n = node.build(model, "cartoon", keys, 12, 10.0, source=source)
+    assert n == 12 and fps == 10.0
+    dirs = env["edit"].motion_directions(model, "cartoon")
+    t1 = source.encoded.canon_T1[0]
+    codes = motion.encoded.canon_T1
+    assert torch.equal(codes[0], t1)
+    torch.testing.assert_close(codes[4], t1 + 2 * dirs.vectors[0], atol=1e-5, rtol=0)
+    assert torch.equal(codes[11], t1)
+    z = mod.CanonicalMotionTransfer().transfer(source, motion, 1.0, "relative", 0)["result"][0]
+    enc = source.encoded
+    assert torch.equal(z.codes[0], (enc.canon_T0 + enc.canon_T1)[0])
+    photo = mod.EncodeSource().encode(model, tiny_images(1, seed=8).permute(0, 2, 3, 1), "real")[0]
+    m2 = node.build(model, "cartoon", '[{"frame": 2, "expression": "a"}]', 3, 25.0, expression_a=photo)[0]
+    assert torch.equal(m2.encoded.canon_T1[2], photo.encoded.canon_T1[0])
+    with pytest.raises(Exception, match="expression 'b'"):
+        node.build(model, "cartoon", '[{"frame": 2, "expression": "b"}]', 3, 25.0, expression_a=photo)
+
+
+def test_save_and_load_motion_nodes(env):
+    model, mod = env["model"], env["motion"]
+    motion = mod.EncodeDrivingMotion().encode(model, tiny_images(5, seed=6).permute(0, 2, 3, 1), "real", 8)["result"][0]
+    saved = env["mod"].SaveMotion().save(model, motion, "perf/take", 30.0)
+    name = saved["result"][0]
+    assert name == "perf/take_00001.safetensors"
+    assert env["mod"].SaveMotion().save(model, motion, "perf/take", 30.0)["result"][0] == "perf/take_00002.safetensors"
+    assert name in env["mod"].motion_files()
+    loaded, fps, n = env["mod"].LoadMotion().load(model, name)
+    assert torch.equal(loaded.encoded.canon_T1, motion.encoded.canon_T1) and fps == 30.0 and n == 5
+    other = tiny_model(cross_domain=True, seed=77)
+    with pytest.raises(Exception, match="another model"):
+        env["mod"].LoadMotion().load(other, name)
+    for bad in ("../escape", "a/../../b", ""):
+        with pytest.raises(Exception, match="plain name"):
+            env["mod"].SaveMotion().save(model, motion, bad, 25.0)
+    with pytest.raises(Exception, match="outside"):
+        env["mod"].LoadMotion().load(model, "../../x.safetensors")

@@ -1,0 +1,128 @@
+"""Editing canonical codes along the model's motion directions.
+
+A ToonTalker motion vector m (the motion encoder's output) enters the canonical space through the driving
+query transformer T1, whose queries are the domain's learned motion bases b_1..b_M (`dec.direction`, the
+same width as m). Raw motion direction i is the canonical effect of moving m along base i:
+
+    E_i = (T1(m_p + u b_i/|b_i|) - T1(m_p - u b_i/|b_i|)) / 2        (u = std of m_p's entries)
+
+taken at the motion m_p of the domain's probe portrait (`samples/source_<domain>.png`), so that the
+directions are a property of the checkpoint, not of the face being edited. An edit is a linear
+combination added to any canonical code: z' = z + sum_i w_i E_i. A zero edit returns the codes unchanged,
+edits compose and interpolate linearly, and the same edit works on a still (T0(s) + T1(s)), on every
+frame of a MOTION (T1(d)) or on transferred CANONICAL codes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import torch
+
+from . import stages as S
+from .errors import InputError
+from .model import ToonTalker, check_domain
+from .paths import PACK_ROOT
+
+PROBE_DIR = PACK_ROOT / "samples"
+RAW_PREFIX = "d"
+
+
+def raw_name(i: int) -> str:
+    return f"{RAW_PREFIX}{i:02d}"
+
+
+def model_identity(model: ToonTalker) -> str:
+    """A content hash of the weights and the architecture (sha256, hex), the same for a checkpoint loaded
+    as .pth or .safetensors, in fp32 or bf16: tensors are hashed as bf16. Cached on the model."""
+    cached = getattr(model, "_toontalker_content_hash", None)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256(json.dumps({"config": model.cfg.to_dict(), "kind": model.kind}, sort_keys=True).encode())
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        t = t.detach()
+        if t.is_floating_point():
+            t = t.to("cpu", torch.bfloat16).view(torch.int16)
+        h.update(t.contiguous().cpu().numpy().tobytes())
+    model._toontalker_content_hash = h.hexdigest()
+    return model._toontalker_content_hash
+
+
+def probe_image(domain: str, size: int) -> torch.Tensor:
+    """The domain's probe portrait [1,3,size,size] in [0,1] (shipped in samples/, made by the project)."""
+    from .media import load_image, resize_to
+
+    path = PROBE_DIR / f"source_{check_domain(domain)}.png"
+    if not path.is_file():
+        raise InputError(f"the probe portrait {path} is missing: reinstall the pack (samples/ ships with it)")
+    return resize_to(load_image(path)[None], size)
+
+
+@dataclass
+class MotionDirections:
+    """The raw motion directions of one checkpoint and domain, and the probe they were taken at."""
+    domain: str
+    vectors: torch.Tensor    # [K, M, D] canonical-space direction per raw slider
+    probe: S.EncodedSource   # the probe portrait, encoded (the discovery renders on it)
+
+    @property
+    def count(self) -> int:
+        return self.vectors.shape[0]
+
+    @property
+    def names(self) -> list[str]:
+        return [raw_name(i) for i in range(self.count)]
+
+
+@torch.inference_mode()
+def motion_directions(model: ToonTalker, domain: str) -> MotionDirections:
+    """Raw motion directions E_i (see the module doc) of `model` for `domain`; cached on the model."""
+    model.require_domain(domain, "edited")
+    cache = model.__dict__.setdefault("_toontalker_directions", {})
+    if domain in cache:
+        return cache[domain]
+    probe = S.encode_source(model, S.to_model_range(probe_image(domain, model.cfg.size), model), domain)
+    bases = model.generator(domain).motion_bases.float()
+    unit = bases / bases.norm(dim=1, keepdim=True)
+    m = probe.motion.float()
+    step = m.std() * unit                                          # [K, D]
+    plus = S.project_to_canonical(model, (m + step).to(model.dtype), domain, source=False).float()
+    minus = S.project_to_canonical(model, (m - step).to(model.dtype), domain, source=False).float()
+    cache[domain] = MotionDirections(domain, (plus - minus) / 2, probe)
+    return cache[domain]
+
+
+def check_weights(weights, count: int) -> torch.Tensor:
+    """Edit weights -> float tensor [N, K] (one row per frame, or one row for all frames)."""
+    w = torch.as_tensor(weights, dtype=torch.float32)
+    if w.ndim == 1:
+        w = w[None]
+    if w.ndim != 2 or w.shape[1] != count:
+        raise InputError(f"expected edit weights for {count} motion directions, got shape {tuple(w.shape)}")
+    if not torch.isfinite(w).all():
+        raise InputError("edit weights must be finite numbers")
+    return w
+
+
+def edit_delta(directions: MotionDirections, weights) -> torch.Tensor:
+    """sum_i w_i E_i: [N or 1, M, D] in float32."""
+    w = check_weights(weights, directions.count).to(directions.vectors.device)
+    return torch.einsum("nk,kmd->nmd", w, directions.vectors)
+
+
+def edit_codes(codes: torch.Tensor, directions: MotionDirections, weights) -> torch.Tensor:
+    """Canonical codes [N, M, D] moved along the motion directions by `weights` ([K] for every frame, or
+    [N, K] per frame). All-zero weights return the codes unchanged (the identity, bit for bit)."""
+    if codes.ndim != 3 or codes.shape[1:] != directions.vectors.shape[1:]:
+        raise InputError(f"canonical codes of shape {tuple(codes.shape)} do not fit this model's motion "
+                         f"directions ({tuple(directions.vectors.shape[1:])} per frame)")
+    w = check_weights(weights, directions.count)
+    if w.shape[0] not in (1, codes.shape[0]):
+        raise InputError(f"{w.shape[0]} rows of edit weights for {codes.shape[0]} frames: give one row, or "
+                         "one per frame")
+    if not w.any():
+        return codes
+    delta = edit_delta(directions, w).to(codes.device)
+    return (codes.float() + delta).to(codes.dtype)
