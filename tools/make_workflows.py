@@ -241,7 +241,8 @@ def branch(nid: int, strength: float, x: float, y: float, label: str | None = No
 
 def staged_upscale() -> Workflow:
     name = "d_staged_nodes_into_an_upscaler"
-    nodes = loaders("source_real.png", "driving.mp4") + encoders("real", "real", 700) + branch(7, 1.0, 1140, TOP) + [
+    # cartoon -> cartoon (the cross-domain checkpoint's cartoon generator), so it does not repeat template a
+    nodes = loaders("source_cartoon.png", "driving_cartoon.mp4") + encoders("cartoon", "cartoon", 700) + branch(7, 1.0, 1140, TOP) + [
         Node(10, "ImageScaleBy", (1140, TOP + 280), (300, 90), links={"image": (9, 0)},
              widgets={"upscale_method": "lanczos", "scale_by": 4.0}),
         Node(11, "ImageSharpen", (1480, TOP + 280), (300, 120), links={"image": (10, 0)},
@@ -253,8 +254,9 @@ def staged_upscale() -> Workflow:
             "or reference_frame. The renders (at the model's resolution: 64 px for the demo model, 256 px for "
             "the published ones) go through a plain upscaling chain (Upscale Image By + Image Sharpen; swap in "
             "Load Upscale Model + Upscale Image (using Model) for an ESRGAN-type model) into a video with the "
-            "driving clip's fps and audio.\n\n"
-            + INPUT_NOTE.format(files="source_real.png, driving.mp4", ckpt=CKPT)), 1100),
+            "driving clip's fps and audio. Here a cartoon video drives the cartoon portrait (set both encoders' "
+            "domain to real, and load real media, for real -> real).\n\n"
+            + INPUT_NOTE.format(files="source_cartoon.png, driving_cartoon.mp4", ckpt=CKPT)), 1100),
     ]
     groups = [("Load and encode once (cached)", [1, 2, 3, 4, 5, 6], "#3f789e"),
               ("Re-runs on a strength / mode change", [7, 8, 9], "#8A8"),
