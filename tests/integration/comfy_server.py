@@ -185,6 +185,18 @@ class Server:
     def websocket(self, client_id: str) -> "WebSocket":
         return WebSocket("127.0.0.1", self.port, f"/ws?clientId={client_id}")
 
+    def __enter__(self) -> "Server":
+        """`with Server(...) as srv:` waits until it answers, and stops it however the block ends."""
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self):
         if self.proc.poll() is None:
             try:

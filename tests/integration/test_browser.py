@@ -40,12 +40,8 @@ def artifacts(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = prepare_base(tmp_path_factory.mktemp("comfy_ui"), REPO, tiny_checkpoint)
-    srv = Server(base, COMFY, os.environ.get("COMFYUI_PYTHON"))
-    try:
-        srv.wait_ready()
+    with Server(base, COMFY, os.environ.get("COMFYUI_PYTHON")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

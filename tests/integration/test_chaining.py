@@ -109,12 +109,8 @@ def server(tmp_path_factory, request):
     assert made.returncode == 0, made.stderr[-3000:]
     TIMINGS.append(f"tiny models made in {time.perf_counter() - t:.1f} s: " + " | ".join(made.stdout.split("\n")[:2]))
     install_probe(base)  # test-only route listing comfy.model_management.current_loaded_models
-    srv = Server(base, COMFY, PYTHON)
-    try:
-        srv.wait_ready()
+    with Server(base, COMFY, PYTHON) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def run_timed(server: Server, prompt: dict, timeout: float = 900, on_node: dict | None = None

@@ -85,13 +85,9 @@ def server(tmp_path_factory, request):
     base = prepare_base(tmp_path_factory.mktemp("comfy"), REPO, tiny_checkpoint, CKPT)
     install_probe(base)  # test-only route listing comfy.model_management.current_loaded_models
     t = time.perf_counter()
-    srv = Server(base, COMFY, PYTHON)
-    try:
-        srv.wait_ready()
+    with Server(base, COMFY, PYTHON) as srv:
         TIMINGS.append(f"server start: {time.perf_counter() - t:.1f} s (port {srv.port}, base {base})")
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

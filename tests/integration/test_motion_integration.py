@@ -36,12 +36,8 @@ APP = "window.comfyAPI.app.app"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = prepare_base(tmp_path_factory.mktemp("comfy_motion"), REPO)  # the bundled demo model
-    srv = Server(base, COMFY, PYTHON)
-    try:
-        srv.wait_ready()
+    with Server(base, COMFY, PYTHON) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def run_ok(server, prompt, what: str) -> dict:
