@@ -292,7 +292,7 @@ def free(server, what: str, **flags) -> None:
 def staged_prompt(frames: int = 8) -> dict:
     """Workflow e's first branch on the first `frames` driving frames, previewed: loader (1), media (2-4, 20),
     encoders (5, 6), transfer (7), decode (8), render (9)."""
-    e = load_api("e_strength_comparison")
+    e = load_api("e_three_strengths_side_by_side")
     prompt = {k: copy.deepcopy(e[k]) for k in ("1", "2", "3", "4", "5", "6", "7", "8", "9")}
     prompt["20"] = {"class_type": "ImageFromBatch", "inputs": {"image": ["4", 0], "batch_index": 0, "length": frames}}
     prompt["6"]["inputs"]["frames"] = ["20", 0]
