@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from .atomic import atomic_write
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker
@@ -124,12 +125,8 @@ def discover(model: ToonTalker, domain: str, progress: Progress | None = None) -
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def cache_path(model: ToonTalker, cache_dir: str | os.PathLike | None = None) -> Path:

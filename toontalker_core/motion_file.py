@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 
+from .atomic import atomic_write
 from .errors import InputError
 from .model import DOMAINS, ToonTalker
 from .motion_edit import model_identity
@@ -40,12 +41,8 @@ def save_motion(path: str | os.PathLike, motion: EncodedMotion, fps: float, mode
     tensors = {"canon_T1": motion.canon_T1.detach().contiguous().cpu(),
                "motion": motion.motion.detach().contiguous().cpu()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
