@@ -370,3 +370,50 @@ def test_fine_tuning_from_the_shipped_weights_runs_a_step(tmp_path):
     logs = tr.train_step()
     assert {"pair_r2c", "pair_c2r", "l1_cartoon"} <= set(logs) and torch.isfinite(torch.tensor(logs["loss"]))
     assert not torch.equal(tr.model.gen.dec.direction.weight, shipped["gen"]["dec.direction.weight"].float())
+
+
+def test_identity_warp_of_strength_zero_is_the_identity_and_reshapes_otherwise():
+    from toontalker_train.realmotion import random_identity_warp, reshape_face
+
+    lin = torch.linspace(-1, 1, 9)
+    y, x = torch.meshgrid(lin, lin, indexing="ij")
+    none = random_identity_warp(torch.Generator().manual_seed(4), strength=0.0)
+    x0, y0 = reshape_face(x, y, none)
+    assert torch.allclose(x0, x, atol=1e-7) and torch.allclose(y0, y, atol=1e-7)
+    a = random_identity_warp(torch.Generator().manual_seed(4))
+    b = random_identity_warp(torch.Generator().manual_seed(4))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # seeded
+    x1, y1 = reshape_face(x, y, a)
+    shift = torch.maximum((x1 - x).abs(), (y1 - y).abs())
+    # a new face shape, but small enough that the still's landmarks stay on their features
+    assert 0.005 < shift.mean() and shift[2:7, 2:7].max() < 0.25
+
+
+def test_camera_variation_is_shared_by_both_frames_but_the_noise():
+    from toontalker_train.data import degrade_pair
+
+    a = tiny_images(6, seed=5).clamp(0.05, 1)
+    s0, d0 = degrade_pair(a, a.clone(), torch.Generator().manual_seed(1), strength=0.0)
+    assert torch.allclose(s0, a, atol=1e-6) and torch.equal(s0, d0)
+    s1, d1 = degrade_pair(a, a.clone(), torch.Generator().manual_seed(1))
+    s2, _ = degrade_pair(a, a.clone(), torch.Generator().manual_seed(1))
+    assert torch.equal(s1, s2) and (s1 - a).abs().mean() > 0.01  # seeded, and it changes the frames
+    assert (s1 - d1).abs().mean() < 0.02  # the frames differ only by their noise (std <= 0.02)
+    assert 0 <= s1.min() and s1.max() <= 1
+
+
+def test_identity_augmentation_of_the_synthetic_real_domain_and_its_cli_flag():
+    pytest.importorskip("skimage", reason="the synthetic real domain reads the stills of scikit-image")
+    from toontalker_train.cli import build_parser
+    from toontalker_train.data import SyntheticReal, make_source
+
+    plain = SyntheticReal(32, stills=["astronaut"], identity=0.0)
+    varied = SyntheticReal(32, stills=["astronaut"], identity=1.0)
+    assert SyntheticReal(32, stills=["astronaut"], augment=False, identity=1.0).identity == 0.0
+    s0, _ = plain.sample(4, torch.Generator().manual_seed(2))
+    s1, d1 = varied.sample(4, torch.Generator().manual_seed(2))
+    assert s1.shape == s0.shape == d1.shape == (4, 3, 32, 32) and 0 <= s1.min() and s1.max() <= 1
+    assert (s1 - s0).abs().mean() > 0.02
+    args = build_parser().parse_args(["train", "--out", "x", "--identity-aug", "0.5"])
+    assert args.identity_aug == 0.5
+    assert make_source("synthetic", 32, domain="real", identity=args.identity_aug).identity == 0.5

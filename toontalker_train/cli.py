@@ -53,6 +53,9 @@ def _train_parser(sub):
                         "toontalker_core.face), center (largest centred square) or none (whole frame)")
     p.add_argument("--max-frames", type=int, default=300, help="frames kept per folder clip")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--identity-aug", type=float, default=0.0,
+                   help="strength of the synthetic real domain's identity augmentation: reshaped faces, wider "
+                        "box jitter, camera-like tone/softness/noise (0 = off, 1 = the demo model's)")
     p.add_argument("--resume", help="checkpoint to continue from, or 'auto' (OUT/ckpt_latest.pt if present)")
     defaults = TrainConfig()
     skip = {"stage", "out", "model", "adv", "export_half"}
@@ -76,7 +79,7 @@ def cmd_train(args) -> int:
     tc.model = mcfg.to_dict()
     torch.set_num_threads(max(1, tc.threads))
     aug = not args.no_augment
-    real = make_source(args.real, mcfg.size, args.crop, "real", aug, args.max_frames)
+    real = make_source(args.real, mcfg.size, args.crop, "real", aug, args.max_frames, args.identity_aug)
     cartoon = (make_source(args.cartoon, mcfg.size, args.crop, "cartoon", aug, args.max_frames)
                if args.stage == "crossdomain" else None)
     tr = Trainer(tc, mcfg, real=real, cartoon=cartoon)

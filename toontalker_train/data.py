@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from toontalker_core.media import IMAGE_EXTS, VIDEO_EXTS, MediaError, iter_driving
 
 from . import cartoon as C
+from .realmotion import StillBank, random_identity_warp
 
 CROPS = ("none", "center", "face")
 
@@ -63,6 +64,24 @@ def augment_pair(src: torch.Tensor, drv: torch.Tensor, g: torch.Generator, flip:
         both = torch.where(to_gray, both.mean(1, keepdim=True).expand_as(both), both)
     both = both.clamp(0, 1)
     return (both[:n], both[n:], f) if return_flip else (both[:n], both[n:])
+
+
+def degrade_pair(src: torch.Tensor, drv: torch.Tensor, g: torch.Generator, strength: float = 1.0):
+    """Camera-like variation of a pair, so that the stills' own sharpness, tone and cleanliness are not a
+    feature of the real domain: per-channel gamma (skin tone, white balance) and softness shared by both
+    frames; sensor noise drawn for each frame. strength 0 = none."""
+    n = src.shape[0]
+    both = torch.cat([src, drv])
+    gamma = torch.exp(0.25 * strength * (2 * torch.rand(n, 3, 1, 1, generator=g) - 1))
+    soft = (torch.rand(n, 1, 1, 1, generator=g) < 0.5) * torch.rand(n, 1, 1, 1, generator=g) * min(1.0, strength)
+    sigma = 0.02 * strength * torch.rand(n, 1, 1, 1, generator=g)
+    twice = lambda t: torch.cat([t, t])  # noqa: E731
+    both = both.clamp(1e-4, 1) ** twice(gamma)
+    blurred = F.avg_pool2d(F.pad(both, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    both = torch.lerp(both, blurred, twice(soft))
+    both = both + twice(sigma) * torch.randn(both.shape, generator=g)
+    both = both.clamp(0, 1)
+    return both[:n], both[n:]
 
 
 def mix_motion(m1: dict, m2: dict, g: torch.Generator) -> dict:
@@ -130,11 +149,14 @@ class SyntheticReal:
     name = "synthetic-real"
     shares_motion = True
 
-    def __init__(self, size: int, stills: list[str] | None = None, augment: bool = True, mix: bool = True):
-        from .realmotion import StillBank
-
+    def __init__(self, size: int, stills: list[str] | None = None, augment: bool = True, mix: bool = True,
+                 identity: float = 0.0):
+        """identity: strength of the identity augmentation (0 = off, as for the first demo models): a reshaped
+        face (`realmotion.random_identity_warp`), a wider face-box jitter and camera-like variation
+        (`degrade_pair`), so that the few stills become many faces."""
         self.bank = StillBank(size, stills)
         self.size, self.augment, self.mix = size, augment, mix
+        self.identity = identity if augment else 0.0
 
     def sample(self, n: int, g: torch.Generator, motion: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """motion: a `shared_motion` draw to show (its flips imposed) instead of a random one."""
@@ -146,14 +168,18 @@ class SyntheticReal:
             m2 = C.random_motion(n, g, amount=0.8)
             if self.mix:
                 m2 = mix_motion(m1, m2, g)
-        jit = torch.stack([0.12 * (2 * torch.rand(n, generator=g) - 1), 0.12 * (2 * torch.rand(n, generator=g) - 1),
-                           0.15 * (2 * torch.rand(n, generator=g) - 1)], 1) if self.augment else torch.zeros(n, 3)
+        wider = 1 + 0.5 * self.identity
+        jit = (torch.tensor([0.12, 0.12, 0.15]) * wider * (2 * torch.rand(n, 3, generator=g) - 1)
+               if self.augment else torch.zeros(n, 3))
         src, drv = [], []
         for i in range(n):
-            pair = self.bank.render(int(idx[i]), {k: torch.stack([m1[k][i], m2[k][i]]) for k in m1}, jit[i])
+            shape = random_identity_warp(g, self.identity) if self.identity > 0 else None
+            pair = self.bank.render(int(idx[i]), {k: torch.stack([m1[k][i], m2[k][i]]) for k in m1}, jit[i], shape)
             src.append(pair[0])
             drv.append(pair[1])
         src, drv = torch.stack(src), torch.stack(drv)
+        if self.identity > 0:
+            src, drv = degrade_pair(src, drv, g, self.identity)
         flip = torch.zeros(n, dtype=torch.bool)
         if self.augment or motion is not None:  # a shared motion imposes its flips
             src, drv, flip = augment_pair(src, drv, g, flip=self.augment, colour=1.0 if self.augment else 0.0,
@@ -267,8 +293,10 @@ class FolderClips:
 
 
 def make_source(spec: str, size: int, crop: str = "face", domain: str = "real", augment: bool = True,
-                max_frames: int = 300):
-    """'synthetic' -> the domain's generator; anything else is a folder (or one video) of clips."""
+                max_frames: int = 300, identity: float = 0.0):
+    """'synthetic' -> the domain's generator (identity: SyntheticReal's identity augmentation); anything else
+    is a folder (or one video) of clips."""
     if spec == "synthetic":
-        return SyntheticReal(size, augment=augment) if domain == "real" else SyntheticCartoon(size, augment)
+        return (SyntheticReal(size, augment=augment, identity=identity) if domain == "real"
+                else SyntheticCartoon(size, augment))
     return FolderClips(spec, size, crop=crop, max_frames=max_frames, augment=augment)

@@ -88,11 +88,12 @@ class StillBank:
         self.weights = w / w.sum()
 
     def render(self, idx: int, motion: dict[str, torch.Tensor], box_jitter: torch.Tensor | None = None,
-               ) -> torch.Tensor:
+               identity: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Still `idx` in the poses `motion` (dict of [N]) -> [N,3,size,size] in [0,1].
 
         box_jitter [3]: (dx, dy, log-scale) of the face box, in box units (identity augmentation, shared by
-        every frame of a clip)."""
+        every frame of a clip). identity: one draw of `random_identity_warp` (a new face shape, shared by every
+        frame of a clip)."""
         img = self.images[idx]
         st, k = self.meta[idx]
         n = next(iter(motion.values())).shape[0]
@@ -156,6 +157,9 @@ class StillBank:
                 x = x - wc * p("smile") * sgn * 0.06 * dist
                 y = y + wc * p("smile") * 0.08 * dist
 
+        if identity is not None:  # a reshaped face: applied last, so the motion moves the new shape
+            x, y = reshape_face(x, y, identity)
+
         # 4. face box -> image coordinates (grid_sample, align_corners=False)
         H, W = img.shape[1:]
         gxn = ((cx + x * half) / W) * 2 - 1
@@ -169,3 +173,25 @@ class StillBank:
 
     def pick(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.multinomial(self.weights, n, replacement=True, generator=generator)
+
+
+def random_identity_warp(g: torch.Generator, strength: float = 1.0, bumps: int = 3) -> dict[str, torch.Tensor]:
+    """A random face reshaping, in face-box units: aspect [2] (log-scales of width and height) and `bumps`
+    smooth displacements [K,4] (centre x, y; shift x, y). Small enough that the hand-set landmarks stay on
+    their features (largest shift 0.05 box units); large enough that the eye spacing, face width, jaw and
+    cheeks differ from the still's: new identities for the motion encoder to ignore."""
+    u = lambda *shape: 2 * torch.rand(*shape, generator=g) - 1  # noqa: E731
+    centres = 0.6 * u(bumps, 2)
+    shifts = 0.05 * strength * u(bumps, 2)
+    return {"aspect": torch.tensor([0.12, 0.08]) * strength * u(2), "bumps": torch.cat([centres, shifts], 1)}
+
+
+def reshape_face(x: torch.Tensor, y: torch.Tensor, identity: dict[str, torch.Tensor], sigma: float = 0.35):
+    """Inverse map of `random_identity_warp`: face-box coordinates of the new face -> those of the still."""
+    ax, ay = torch.exp(identity["aspect"]).tolist()
+    x, y = x * ax, y * ay
+    dx, dy = torch.zeros_like(x), torch.zeros_like(y)
+    for cx, cy, sx, sy in identity["bumps"].tolist():
+        w = torch.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma ** 2))
+        dx, dy = dx + sx * w, dy + sy * w
+    return x + dx, y + dy
