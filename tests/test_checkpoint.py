@@ -43,6 +43,18 @@ def test_safetensors_round_trip_keeps_config(tmp_path):
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
+def test_written_weights_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:  # safetensors creates its file 0o600; the atomic commit gives what the umask allows
+        out = save_safetensors(tiny_model(cross_domain=False), tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
 def test_convert_cli_both_ways(tmp_path):
     model = tiny_model(cross_domain=True)
     pth = tmp_path / "a.pth"

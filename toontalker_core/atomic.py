@@ -98,6 +98,20 @@ def move_into_place(tmp: Path, out: Path) -> None:
     remove(backup)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the OS tells it (Linux); else the set-and-restore
+    call (a brief window in which another thread's new file would get mode 0o777/0o666)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class AtomicTarget:
     """The temp path for one output and its fate: `commit()` renames it onto the target, `discard()` deletes it.
 
@@ -113,6 +127,8 @@ class AtomicTarget:
             self.tmp.mkdir()
 
     def commit(self) -> None:
+        if self.tmp.is_file():  # some writers (safetensors) create 0o600 files: give the usual mode
+            os.chmod(self.tmp, 0o666 & ~_umask())
         move_into_place(self.tmp, self.out)
         self.tmp = None
 

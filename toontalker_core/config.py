@@ -73,7 +73,7 @@ def infer_config(state: dict, prefix: str = "") -> ModelConfig:
     full_res_ch = shape("enc.convs.0.0.weight")[0]
     channel_max = shape(f"enc.convs.{n_trunk}.conv2.1.weight")[0]
     channel_base = full_res_ch * size
-    dec64 = shape(f"dec.to_rgbs.3.conv.0.weight")[1]  # synthesis width at 64 px (levels: 8,16,32,64,...)
+    dec64 = shape("dec.to_rgbs.3.conv.0.weight")[1]  # synthesis width at 64 px (levels: 8,16,32,64,...)
     multiplier = max(1, dec64 * 64 // channel_base)
     n_heads = 8
     return ModelConfig(size=size, style_dim=style_dim, motion_dim=motion_dim, channel_multiplier=multiplier,
