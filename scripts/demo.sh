@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: reenact the bundled sample portrait with the bundled driving video -> output/demo.mp4.
+# The main job: the real sample video drives the sample cartoon portrait (r2c) -> output/demo.mp4.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-exec "$VENV/bin/python" -m toontalker_core indomain \
-  --source_path samples/source_real.png --driving_path samples/driving.mp4 --output_dir output/demo.mp4 "$@"
+exec "$VENV/bin/python" -m toontalker_core crossdomain --type r2c \
+  --source_path samples/source_cartoon.png --driving_path samples/driving.mp4 --output_dir output/demo.mp4 "$@"

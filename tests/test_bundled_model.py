@@ -1,4 +1,5 @@
-"""The main job with the bundled demo model: the result must follow the driving head motion.
+"""The main job (r2c: the real sample video drives the sample cartoon) with the bundled demo model, and the
+in-domain route: the result must follow the driving head motion.
 
 Tracked with the project's face detector: per frame the eye-line angle (roll) and the face centre, in the
 driving video and in the result. A model that ignores the driving motion gives a flat track (correlation
@@ -18,7 +19,12 @@ from toontalker_core.media import iter_driving
 from toontalker_core.paths import BUNDLED_DIR, PACK_ROOT
 
 BUNDLED = BUNDLED_DIR / "cross-domain-demo-64px.safetensors"
-SOURCE, DRIVING = PACK_ROOT / "samples" / "source_real.png", PACK_ROOT / "samples" / "driving.mp4"
+SAMPLES = PACK_ROOT / "samples"
+DRIVING = SAMPLES / "driving.mp4"
+# route -> (CLI command, source portrait): the main job (scripts/demo.sh, r2c: the real sample video drives the
+# sample cartoon) and the in-domain route with the same driving video
+ROUTES = {"r2c": (["crossdomain", "--type", "r2c"], SAMPLES / "source_cartoon.png"),
+          "real->real": (["indomain"], SAMPLES / "source_real.png")}
 
 
 def head_track(frames: torch.Tensor) -> np.ndarray:
@@ -31,10 +37,18 @@ def head_track(frames: torch.Tensor) -> np.ndarray:
     return np.array(rows)
 
 
+def test_the_main_job_is_the_r2c_route():
+    demo = (PACK_ROOT / "scripts" / "demo.sh").read_text()
+    command, source = ROUTES["r2c"]
+    assert " ".join(command) in demo and str(source.relative_to(PACK_ROOT)) in demo and "samples/driving.mp4" in demo
+
+
 @pytest.mark.skipif(not BUNDLED.exists(), reason="the bundled demo model is not in this checkout")
-def test_main_job_follows_the_driving_head_motion(tmp_path):
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_main_job_follows_the_driving_head_motion(tmp_path, route):
+    command, source = ROUTES[route]
     out = tmp_path / "demo.npy"
-    assert main(["indomain", "--source_path", str(SOURCE), "--driving_path", str(DRIVING),
+    assert main([*command, "--source_path", str(source), "--driving_path", str(DRIVING),
                  "--checkpoint", str(BUNDLED), "-o", str(out), "--quiet"]) == 0
     result = torch.from_numpy(np.load(out)).permute(0, 3, 1, 2)
     driving = torch.cat(list(iter_driving(DRIVING, chunk_size=50)))
@@ -43,5 +57,5 @@ def test_main_job_follows_the_driving_head_motion(tmp_path):
     for k, (name, min_corr) in enumerate((("eye-line angle", 0.9), ("centre x", 0.6), ("centre y", 0.8))):
         corr = np.corrcoef(drv[:, k], res[:, k])[0, 1]
         ratio = np.ptp(res[:, k]) / np.ptp(drv[:, k])
-        assert corr > min_corr, f"{name}: correlation {corr:.3f} with the driving video"
-        assert 0.6 < ratio < 1.5, f"{name}: range {ratio:.2f}x the driving video's"
+        assert corr > min_corr, f"{route}, {name}: correlation {corr:.3f} with the driving video"
+        assert 0.6 < ratio < 1.5, f"{route}, {name}: range {ratio:.2f}x the driving video's"

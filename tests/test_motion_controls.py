@@ -1,5 +1,6 @@
 """Named Motion Editor controls of the bundled model: shipped (measured once), and each one moves its
-measured quantity monotonically over its slider range (re-measured here at other slider values)."""
+measured quantity monotonically (up to the measurement noise) over its slider range (re-measured here at other
+slider values)."""
 from __future__ import annotations
 
 import pytest
@@ -51,7 +52,8 @@ def test_each_named_control_is_monotonic_over_its_range(model, shipped, domain):
         z = base + torch.einsum("nk,kmd->nmd", w, dirs.vectors)
         rows = measure(C.render_codes(model, dirs.probe, z), reference=steps.index(0.0))
         values = [r[name] for r in rows]
-        assert all(b > a for a, b in zip(values, values[1:])), (name, values)
+        assert C.is_monotonic(name, values), (name, values)  # up to the measurement noise (C.NOISE)
+        assert values[-1] > values[steps.index(0.0)] > values[0], (name, values)
         assert values[-1] - values[0] >= QUANTITIES[name][2] * 0.8, (name, values)
         # and the slider maps to exactly these raw weights
         assert torch.allclose(C.control_weights(shipped[domain], {name: 2.0}), 2 * torch.tensor(rec["weights"]))
