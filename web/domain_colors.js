@@ -33,7 +33,7 @@ export function paint(node) {
     node.setDirtyCanvas?.(true, true);
 }
 
-function wrap(proto, name, after) {
+export function wrap(proto, name, after) {
     const original = proto[name];
     proto[name] = function () {
         const r = original?.apply(this, arguments);

@@ -110,7 +110,8 @@ def test_extension_scripts_load(page):
     page.wait_for_function(f"() => ({APP}.extensions ?? []).some(e => e.name === 'ToonTalker.CropEditor')",
                            timeout=30_000)
     names = page.evaluate(f"() => {APP}.extensions.map(e => e.name)")
-    for ext in ("ToonTalker.MotionPlot", "ToonTalker.CropEditor", "ToonTalker.DomainColors"):
+    for ext in ("ToonTalker.MotionPlot", "ToonTalker.CropEditor", "ToonTalker.DomainColors",
+                "ToonTalker.AdvancedWidgets"):
         assert ext in names, f"{ext} was not registered"
     assert pack_errors(page) == []
 
@@ -284,6 +285,35 @@ def test_domain_colours_on_nodes_added_by_hand_and_loaded(page, server, artifact
                   f"{APP}.graph.setDirtyCanvas(true, true); }}")
     time.sleep(0.4)
     shot = artifacts / "domain_colors_template_route_changed.png"
+    page.screenshot(path=str(shot))
+    print("screenshot:", shot)
+    assert pack_errors(page) == []
+
+
+def test_advanced_face_crop_widgets_fold_under_show_advanced(page, server, artifacts):
+    page.reload()
+    wait_editor(page)
+    page.evaluate(f"() => {{ {APP}.graph.clear(); {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 1; }}")
+    assert add_by_search(page, "Face Crop ToonTalker", (400, 300)) == "ToonTalkerFaceCrop"
+    node = f"{APP}.graph._nodes.find(n => n.type === 'ToonTalkerFaceCrop')"
+    flagged = sorted(name for name, spec in {**server.get("/object_info/ToonTalkerFaceCrop")["ToonTalkerFaceCrop"]
+                                             ["input"].get("optional", {})}.items()
+                     if isinstance(spec[-1], dict) and spec[-1].get("advanced"))
+    assert len(flagged) == 5, flagged
+
+    def visible():
+        return page.evaluate(f"() => {{ const n = {node}; return Object.fromEntries(n.widgets.map("
+                             "w => [w.name, n.isWidgetVisible(w)])); }")
+
+    folded, height = visible(), page.evaluate(f"() => {node}.size[1]")
+    assert [w for w in flagged if folded.get(w)] == [] and all(v for w, v in folded.items() if w not in flagged)
+    page.evaluate(f"() => {node}.toggleAdvanced()")  # the node menu's "Show Advanced"
+    shown = visible()
+    assert all(shown[w] for w in flagged), shown
+    page.evaluate(f"() => {{ const n = {node}; n.setSize(n.computeSize()); {APP}.graph.setDirtyCanvas(true, true); }}")
+    assert page.evaluate(f"() => {node}.size[1]") > height  # the folded node was smaller
+    time.sleep(0.4)
+    shot = artifacts / "face_crop_advanced_shown.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
     assert pack_errors(page) == []
