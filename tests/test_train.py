@@ -407,6 +407,7 @@ def test_identity_augmentation_of_the_synthetic_real_domain_and_its_cli_flag():
     from toontalker_train.cli import build_parser
     from toontalker_train.data import SyntheticReal, make_source
 
+    assert SyntheticReal(32).bank.names == ["astronaut", "camera", "chelsea", "coffee", "grace_hopper"]
     plain = SyntheticReal(32, stills=["astronaut"], identity=0.0)
     varied = SyntheticReal(32, stills=["astronaut"], identity=1.0)
     assert SyntheticReal(32, stills=["astronaut"], augment=False, identity=1.0).identity == 0.0

@@ -247,13 +247,18 @@ def add_by_search(page, query: str, canvas_xy=(700, 500)) -> str:
     return new[0]
 
 
+def fresh_canvas(page) -> None:
+    """A reloaded editor with an empty graph at 100 % zoom (nodes land where the test clicks)."""
+    page.reload()
+    wait_editor(page)
+    page.evaluate(f"() => {{ {APP}.graph.clear(); {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 1; }}")
+
+
 COLORS = {"real": "#2e4d7a", "cartoon": "#8a5522", "mixed": "#603a80"}  # web/domain_colors.js bgcolor
 
 
 def test_domain_colours_on_nodes_added_by_hand_and_loaded(page, server, artifacts):
-    page.reload()
-    wait_editor(page)
-    page.evaluate(f"() => {{ {APP}.graph.clear(); {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 1; }}")
+    fresh_canvas(page)
     assert add_by_search(page, "Encode Source ToonTalker", (300, 300)) == "ToonTalkerEncodeSource"
     enc = f"{APP}.graph._nodes.find(n => n.type === 'ToonTalkerEncodeSource')"
     assert page.evaluate(f"() => [{enc}.widgets.find(w => w.name === 'domain').value, {enc}.bgcolor]") == \
@@ -291,9 +296,7 @@ def test_domain_colours_on_nodes_added_by_hand_and_loaded(page, server, artifact
 
 
 def test_advanced_face_crop_widgets_fold_under_show_advanced(page, server, artifacts):
-    page.reload()
-    wait_editor(page)
-    page.evaluate(f"() => {{ {APP}.graph.clear(); {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 1; }}")
+    fresh_canvas(page)
     assert add_by_search(page, "Face Crop ToonTalker", (400, 300)) == "ToonTalkerFaceCrop"
     node = f"{APP}.graph._nodes.find(n => n.type === 'ToonTalkerFaceCrop')"
     flagged = sorted(name for name, spec in {**server.get("/object_info/ToonTalkerFaceCrop")["ToonTalkerFaceCrop"]
