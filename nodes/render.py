@@ -10,7 +10,7 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import FaceCropper, locate_face
 from ..toontalker_core.pipeline import reenact_full_frames
-from ..toontalker_core.runtime import reenact_batch
+from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
 from .comfy import ProgressBar, check_interrupt, offload_device, oom_errors, soft_empty_cache
 from .memory import ImageBatch, frame_bytes, full_res_batch, prepare, run_chunks, tensor_bytes
 from .motion import MODEL_TIP, _batch
@@ -160,10 +160,10 @@ class ToonTalkerReenact:
         batch_size = prepare(model, batch_size, frame_bytes(model, "reenact") + frame_bytes(model, "source"))
         out = ImageBatch(n)
         with torch.inference_mode():
-            source = S.encode_source(model, S.to_model_range(image_to_model(source_image, model, "source_image"),
-                                                             model), source_domain)
-            reference = S.encode_driving(model, S.to_model_range(
-                image_to_model(driving_frames[ref:ref + 1], model, "driving_frames"), model), driving_domain)
+            # with the fp16 guard: a source whose fp16 encoding overflows is encoded (and rendered) in fp32
+            source = encode_source(model, image_to_model(source_image, model, "source_image"), source_domain)
+            reference = encode_reference(model, image_to_model(driving_frames[ref:ref + 1], model, "driving_frames"),
+                                         driving_domain)
 
             def reenact_chunk(sl):
                 frames = image_to_model(driving_frames[sl], model, "driving_frames")

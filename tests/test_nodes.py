@@ -183,3 +183,29 @@ def test_motion_plot_series(models, nodes):
     src = first(nodes.EncodeSource().encode(model, SOURCE, "real"))
     moved = nodes.CanonicalMotionTransfer().transfer(src, ret["result"][0], 1.0, "relative", 5)["ui"]
     assert moved["toontalker_motion"][0]["reference"] == 5 and moved["toontalker_motion"][0]["magnitude"][5] == 0
+
+
+def test_reenact_without_crop_guards_an_fp16_source_encoding(models, nodes, pack):
+    """crop none encodes source and reference with the fp16 guard: an overflowing fp16 encoding is redone in
+    fp32 (one warning) instead of rendering non-finite frames."""
+    loader = importlib.import_module(pack.__name__ + ".nodes.loaders").LoadToonTalkerCheckpoint()
+    model16 = loader.load("in-domain-tiny.safetensors", "cpu", "fp16")[0]
+    assert model16.dtype == torch.float16
+
+    def overflow(_m, _i, out):
+        return torch.full_like(out, float("inf")) if out.dtype == torch.float16 else out
+
+    def reenact():
+        return nodes.ToonTalkerReenact().reenact(model16, SOURCE, FRAMES[:2], "real video -> real portrait",
+                                                 1.0, "relative", 0, 2, "none")[0]
+
+    handle = model16.gen.enc2.register_forward_hook(overflow)  # the motion encoder overflows in fp16
+    try:
+        with pytest.warns(RuntimeWarning, match="fp16"):
+            out = reenact()
+    finally:
+        handle.remove()
+    assert out.shape == (2, 64, 64, 3) and torch.isfinite(out).all()
+    expected = nodes.ToonTalkerReenact().reenact(models["in"], SOURCE, FRAMES[:2], "real video -> real portrait",
+                                                 1.0, "relative", 0, 2, "none")[0]
+    assert (out - expected).abs().mean() < 0.02  # fp32 recomputation from fp16-rounded weights
