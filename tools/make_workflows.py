@@ -194,6 +194,14 @@ def save(nid: int, images: tuple[int, int], name: str, x: float, y: float) -> li
     ]
 
 
+def paste_back(nid: int, rendered: tuple[int, int], x: float, y: float) -> Node:
+    """Paste Back of `rendered` into the source portrait (loader node 2) with the source Face Crop's (node 5)
+    crop transform."""
+    return Node(nid, "ToonTalkerPasteBack", (x, y), (300, 170), links={"original": (2, 0), "rendered": rendered,
+                                                                         "crop": (5, 1)},
+                widgets={"feather": 0.1, "color_match": 0.0})
+
+
 INPUT_NOTE = ("Inputs: {files} (the pack copies its samples into ComfyUI/input on start-up when they are "
               "missing).\nCheckpoint: {ckpt}, the small bundled demo model (listed without copying anything). "
               "With a published "
@@ -312,9 +320,7 @@ def no_face_manual_box() -> Workflow:
              links={"model": (1, 0), "source": (7, 0), "canonical": (9, 0)}),
         Node(11, "ToonTalkerWarpRender", (1200, TOP + 340), (280, 110),
              links={"model": (1, 0), "source": (7, 0), "latents": (10, 0)}, widgets={"batch_size": 8}),
-        Node(12, "ToonTalkerPasteBack", (1620, TOP), (300, 170),
-             links={"original": (2, 0), "rendered": (11, 0), "crop": (5, 1)},
-             widgets={"feather": 0.1, "color_match": 0.0}),
+        paste_back(12, (11, 0), 1620, TOP),
         *save(13, (12, 0), name, 1960, TOP),
         note(15, (
             "When a run stops with \"no face found\" (faces the detector misses: animals, unusual cartoons, "
@@ -363,9 +369,7 @@ def g_chain_upscale_the_face_crop_with_a_model() -> Workflow:
                       "reference_frame": 0, "batch_size": 8, "crop": "none"}),
         Node(8, "UpscaleModelLoader", (1080, TOP + 310), (360, 80), widgets={"model_name": UPSCALE_MODEL}),
         Node(9, "ImageUpscaleWithModel", (1480, TOP + 310), (280, 50), links={"upscale_model": (8, 0), "image": (7, 0)}),
-        Node(10, "ToonTalkerPasteBack", (1480, TOP), (300, 150),
-             links={"original": (2, 0), "rendered": (9, 0), "crop": (5, 1)},
-             widgets={"feather": 0.1, "color_match": 0.0}),
+        paste_back(10, (9, 0), 1480, TOP),
         *save(11, (10, 0), name, 1820, TOP),
         note(13, (
             "A model upscaler on the face only. Face Crop cuts the face out of the portrait and of every driving "
