@@ -23,7 +23,7 @@ from .checkpoint import load_model
 from .errors import InputError, ToonTalkerError
 from .face import CropTransform, crop, locate_face, paste_back
 from .keyframes import keyframe_motion, parse_keyframes
-from .media import FrameWriter, load_image, resize_to
+from .media import DEFAULT_FPS, FrameWriter, load_image, resize_to
 from .media.writing import check_output
 from .model import DOMAINS
 from .motion_controls import NAMES, cached_controls, control_weights, controls_table, load_controls, raw_only
@@ -31,7 +31,6 @@ from .motion_edit import edit_delta, motion_directions
 from .paths import find_checkpoint
 from .runtime import DEVICES, PRECISIONS, resolve_device, resolve_dtype
 
-DEFAULT_FPS = 25.0
 
 
 def add_parser(sub) -> None:

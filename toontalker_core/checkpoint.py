@@ -210,8 +210,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = Fa
             raise CheckpointError(f"{dst} already exists; pass --overwrite to replace it")
     check_writable(dst, CheckpointError)
     data = read_states(src)
-    build_model(data["states"], data["config"], origin=str(src))  # validates before writing
-    config = ModelConfig.from_dict(data["config"]) if data["config"] else infer_config(data["states"]["gen"])
+    config = build_model(data["states"], data["config"], origin=str(src)).cfg  # validates before writing
     states = {r: data["states"][r] for r in ROLES if r in data["states"]}
     if ext in SAFETENSORS_EXTS:
         return save_safetensors(states, dst, config)

@@ -69,7 +69,8 @@ def _publish(staged: Path, dest_dir: Path, to_safetensors: bool, log: Callable[[
         log(f"verifying {staged.name} ...")
         about = verify(staged)
         if to_safetensors and staged.suffix.lower() != ".safetensors":
-            converted = convert(staged, staged.with_suffix(".safetensors"))
+            # overwrite: a conversion left in our own staging folder by a killed run
+            converted = convert(staged, staged.with_suffix(".safetensors"), overwrite=True)
             staged.unlink()
             staged = converted
         final = dest_dir / staged.name

@@ -67,10 +67,12 @@ def _slope(xs: list[float], ys: list[float]) -> float:
 
 
 def _sweep(model, dirs: MotionDirections, weights: torch.Tensor, steps: list[float]) -> list[dict]:
-    """Measurements of the probe rendered at each step along `weights` ([K]); the zero step first."""
+    """Measurements of the probe rendered at each step along `weights` ([K]), in the order of `steps`, which
+    include 0 (the unedited render that relative quantities are measured from)."""
     base = dirs.probe.canon_T0.float() + dirs.probe.canon_T1.float()
-    w = torch.tensor([0.0] + steps)[:, None] * weights[None]
-    return measure(render_codes(model, dirs.probe, base + edit_delta(dirs, w).to(base.device)))
+    w = torch.tensor(steps)[:, None] * weights[None]
+    return measure(render_codes(model, dirs.probe, base + edit_delta(dirs, w).to(base.device)),
+                   reference=steps.index(0.0))
 
 
 def is_monotonic(name: str, values: list[float]) -> bool:
@@ -83,8 +85,8 @@ def _check(model, dirs: MotionDirections, name: str, weights: torch.Tensor) -> d
     """Re-measure `name` over the slider range along `weights`; the control's record if it is monotonic
     (increasing, up to the measurement noise) and moves at least the quantity's threshold, else None."""
     steps = torch.linspace(-SLIDER_RANGE, SLIDER_RANGE, CHECK_STEPS).tolist()
-    rows = _sweep(model, dirs, weights, [s for s in steps if s != 0])
-    rows = rows[1:CHECK_STEPS // 2 + 1] + rows[:1] + rows[CHECK_STEPS // 2 + 1:]  # in slider order
+    steps[CHECK_STEPS // 2] = 0.0  # CHECK_STEPS is odd: the middle step is the unedited render
+    rows = _sweep(model, dirs, weights, steps)
     values = [r[name] for r in rows]
     if not all(math.isfinite(v) for v in values):
         return None
@@ -105,8 +107,8 @@ def discover(model: ToonTalker, domain: str, progress: Progress | None = None) -
     slopes = torch.zeros(len(NAMES), k)
     raw = {}
     for i in range(k):
-        rows = _sweep(model, dirs, torch.eye(k)[i], list(FIT_STEPS))
         xs = [0.0, *FIT_STEPS]
+        rows = _sweep(model, dirs, torch.eye(k)[i], xs)
         per = {q: _slope(xs, [r[q] for r in rows]) for q in NAMES}
         for j, q in enumerate(NAMES):
             slopes[j, i] = per[q]

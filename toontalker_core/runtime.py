@@ -2,7 +2,6 @@
 node pack (with the fp16 guard: a chunk whose output is not finite is recomputed in fp32)."""
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Callable, Iterable, Iterator
 
@@ -114,7 +113,11 @@ def fp32_twin(model: ToonTalker) -> ToonTalker:
     the chunks fp16 cannot represent)."""
     twin = model.__dict__.get("_fp32_twin")
     if twin is None or twin.device != model.device:
-        twin = copy.deepcopy(model).float()
+        # built from the weights alone: a deepcopy would also copy what hangs on the model (ComfyUI's patcher,
+        # caches, the previous twin)
+        twin = ToonTalker(model.cfg, cross_domain=model.cross_domain)
+        twin.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+        twin = twin.to(model.device).eval().requires_grad_(False)
         model.__dict__["_fp32_twin"] = twin  # not a submodule: not in the state dict, not moved by .to()
     return twin
 
@@ -133,7 +136,7 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
     """
     if model.dtype == torch.float16 and torch.float32 in (source.motion.dtype, getattr(reference_T1, "dtype", None)):
         model = fp32_twin(model)  # a source or reference that needed fp32 (see `encode_source`): all in fp32
-        source = _map_floats(source)
+        source = _as_fp32(source)
         reference_T1 = None if reference_T1 is None else reference_T1.float()
     out = _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1)
     if model.dtype == torch.float16 and not bool(torch.isfinite(out).all()):  # one sync per chunk
@@ -141,14 +144,21 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
             model.__dict__["_fp16_warned"] = True
             _warn(warn, "fp16 overflowed (non-finite values) in a chunk; recomputing such chunks in fp32 "
                         "(use --precision bf16 or fp32 to avoid the recomputation)")
-        source32 = _map_floats(source)
+        source32 = _as_fp32(source)
         ref32 = None if reference_T1 is None else reference_T1.float()
         out = _reenact(fp32_twin(model), source32, frames01, driving_domain, strength, mode, ref32)
     return S.to_unit_range(out)
 
 
-def _map_floats(source: S.EncodedSource) -> S.EncodedSource:
-    return source.to(torch.float32)  # every tensor of an encoding is floating point
+def _as_fp32(source: S.EncodedSource) -> S.EncodedSource:
+    """The source in float32, converted once and kept on it: after one overflow the following chunks usually
+    overflow too, and converting every warp-feature level per chunk is wasted work."""
+    if source.motion.dtype == torch.float32:
+        return source
+    fp32 = source.__dict__.get("_fp32")
+    if fp32 is None:
+        fp32 = source.__dict__["_fp32"] = source.to(torch.float32)  # every tensor of an encoding is floating point
+    return fp32
 
 
 def _finite(*tensors: torch.Tensor) -> bool:

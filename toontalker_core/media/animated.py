@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from ..errors import ToonTalkerError
+from .common import DEFAULT_FPS  # also when the file gives no usable frame delays (delay 0 is common in GIFs)
 
 ANIMATED_FORMATS = {"WEBP", "GIF", "PNG"}  # PNG: APNG
-DEFAULT_FPS = 25.0  # when the file gives no usable frame delays (delay 0 is common in GIFs)
 
 
 def is_animated(path: Path) -> bool:
