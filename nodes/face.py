@@ -12,7 +12,7 @@ from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, FaceCropper,
                                     paste_back, paste_mask)
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
-from .memory import ImageBatch, full_res_batch, run_chunks
+from .memory import FULL_RES_BYTES_PER_PIXEL, ImageBatch, full_res_batch, run_chunks
 from .payloads import CATEGORY, CROP, MODEL, NO_FACE_TEMPLATE, images_from_comfy, to_device
 
 BOX_MODES = ("auto", "manual")
@@ -86,7 +86,7 @@ class FaceCrop:
                               box=box, warn=notes.append)
         batch = full_res_batch(h * w)
         dev = work_device()
-        reserve_memory(dev, batch * h * w * 48)
+        reserve_memory(dev, batch * h * w * FULL_RES_BYTES_PER_PIXEL)
         cropper.start(to_device(frames[ref], dev), what=f"frame {ref} of 'image'" if n > 1 else "'image'",
                       hint="set box_mode to manual and drag the box on the node (or type box_x, box_y, "
                            f"box_size); the pack's template {NO_FACE_TEMPLATE} shows the whole graph")
@@ -151,7 +151,7 @@ class PasteBack:
                              "or one per crop")
         h, w = originals.shape[-2:]
         batch, dev = full_res_batch(h * w), work_device()
-        reserve_memory(dev, batch * h * w * 48)
+        reserve_memory(dev, batch * h * w * FULL_RES_BYTES_PER_PIXEL)
         still = to_device(originals, dev) if originals.shape[0] == 1 else None  # one still: moved once
         out = ImageBatch(n)
 

@@ -177,9 +177,6 @@ class ToonTalkerReenact:
     @staticmethod
     def _reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain, strength, mode,
                              ref, batch_size):
-        if source_image.shape[0] != 1:
-            raise InputError("crop 'auto' animates one source image: connect a single image, or use Face Crop "
-                             "with the staged nodes for several sources")
         frames = images_from_comfy(driving_frames, "driving_frames")
         n = frames.shape[0]
         full_res = source_image.shape[1] * source_image.shape[2] + frames.shape[-2] * frames.shape[-1]
@@ -246,7 +243,9 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
     reference = to_device(frames[ref], dev)
     driving = FaceCropper(model.cfg.size, "tracked")
     driving.start(reference, what=f"driving frame {ref}", hint="pick another reference_frame")
-    codes, ref_T1 = encode_tracked_driving(model, on_device(frames), driving, reference, driving_domain)
+    # the output has the source's length: driving frames past it would be encoded for nothing (the tracker's
+    # smoothing is causal, so the frames kept are unchanged)
+    codes, ref_T1 = encode_tracked_driving(model, on_device(frames[:n]), driving, reference, driving_domain)
     cropper = FaceCropper(model.cfg.size, "tracked")
     cropper.start(to_device(source[0], dev), what="the first source frame",
                   hint=f"give the box by hand as in the pack's template {NO_FACE_TEMPLATE}")
