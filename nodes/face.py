@@ -94,8 +94,13 @@ class FaceCrop:
         mask = torch.empty((n, h, w), dtype=torch.float32, device=intermediate_device())
 
         def crop_chunk(sl):
-            c, t = cropper(to_device(frames[sl], dev))
-            return c, t, paste_mask(t, MASK_FEATHER)  # the full-size mask one chunk at a time
+            saved = cropper.state()
+            try:
+                c, t = cropper(to_device(frames[sl], dev))
+                return c, t, paste_mask(t, MASK_FEATHER)  # the full-size mask one chunk at a time
+            except BaseException:
+                cropper.restore(saved)  # run_chunks retries these frames (out of memory): track them once
+                raise
 
         for sl, (c, t, m) in run_chunks(n, batch, crop_chunk):
             crops.put(sl, c)

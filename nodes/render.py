@@ -1,7 +1,6 @@
 """Decode to Domain, Warp Render, and the all-in-one ToonTalker Reenact."""
 from __future__ import annotations
 
-import copy
 import logging
 
 import torch
@@ -196,19 +195,19 @@ class ToonTalkerReenact:
         out, bar = ImageBatch(n), ProgressBar(n)
         # The core streams over driving chunks and its cropper smooths boxes across them, so an out-of-memory
         # retry restarts the stream at the failed chunk with half the batch and the cropper as it was then.
-        start, resume = 0, (0, copy.deepcopy(cropper))
+        start, resume = 0, (0, cropper.state())
 
-        def driving(first: int, batch: int, tracker: FaceCropper):
+        def driving(first: int, batch: int):
             nonlocal resume
             for s in range(first, n, batch):
                 check_interrupt()
-                resume = (s, copy.deepcopy(tracker))
+                resume = (s, cropper.state())
                 yield to_device(frames[s:s + batch], dev)
 
         while start < n:
             try:
                 for images in reenact_full_frames(model, source, box, cropper, reference,
-                                                  driving(start, batch_size, cropper), source_domain,
+                                                  driving(start, batch_size), source_domain,
                                                   driving_domain, strength, mode):
                     out.put(slice(start, start + len(images)), images)
                     bar.update(len(images))
@@ -216,7 +215,8 @@ class ToonTalkerReenact:
             except oom_errors():
                 if batch_size == 1:
                     raise
-                (start, cropper), batch_size = resume, batch_size // 2
+                (start, state), batch_size = resume, batch_size // 2
+                cropper.restore(state)
                 soft_empty_cache()
                 logging.warning("ToonTalker: out of memory, retrying with batch_size %d", batch_size)
         return out.result()

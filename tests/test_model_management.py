@@ -248,3 +248,29 @@ def test_face_crop_and_paste_back_stream_in_chunks(mods, fake, model, monkeypatc
     assert torch.equal(chunked[1].matrix, whole[1].matrix)
     assert torch.equal(face.PasteBack().paste(frames, whole[0], whole[1], 0.1, 0.0)[0], pasted)
     assert fake.freed == []  # CPU work: nothing to offload for it
+
+
+def test_face_crop_retry_after_out_of_memory_tracks_each_frame_once(mods, fake, model, monkeypatch):
+    """An out-of-memory error in a chunk (here in the full-size mask) is retried with half the batch; the tracker
+    is put back first, so boxes and the missed count equal those of a run without the error."""
+    from test_face_nodes import crop_args, placed_portrait
+
+    face, memory = mods["face"], mods["memory"]
+    portrait = placed_portrait()
+    frames = torch.cat([torch.roll(portrait, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(6)])
+    args = crop_args(crop_size=128, crop_mode="tracked")
+    monkeypatch.setattr(memory, "MAX_FULL_RES_BATCH", 6)  # one chunk of all frames, halved on the error
+    clean = face.FaceCrop().crop(frames, **args, model=model)
+    real_mask, calls = face.paste_mask, []
+
+    def mask_or_oom(t, feather):
+        calls.append(t.boxes.shape[0])
+        if len(calls) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_mask(t, feather)
+
+    monkeypatch.setattr(face, "paste_mask", mask_or_oom)
+    retried = face.FaceCrop().crop(frames, **args, model=model)
+    assert calls[0] == 6 and calls[1:] == [3, 3]
+    assert torch.equal(retried["result"][1].boxes, clean["result"][1].boxes)
+    assert retried["ui"]["toontalker_crop"][0]["missed"] == clean["ui"]["toontalker_crop"][0]["missed"]

@@ -8,6 +8,7 @@ mode every frame uses the reference frame's box (no per-frame detection).
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Callable
 
@@ -153,6 +154,14 @@ class FaceCropper:
             boxes = self._track(frames)
         self.frames += n
         return CropTransform.from_boxes(boxes, self.crop_size, hw)
+
+    def state(self) -> tuple:
+        """The tracking state (smoother, last face, counters): `restore` returns the tracker to it, e.g. to redo
+        a chunk after an out-of-memory error as if the failed attempt had not happened."""
+        return copy.deepcopy((self.smoother, self.last_face, self.frames, self.missed))
+
+    def restore(self, state: tuple) -> None:
+        self.smoother, self.last_face, self.frames, self.missed = copy.deepcopy(state)
 
     def __call__(self, frames: torch.Tensor) -> tuple[torch.Tensor, CropTransform]:
         t = self.transforms(frames)
