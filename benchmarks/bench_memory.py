@@ -105,7 +105,8 @@ def make_256_checkpoint(path: Path) -> Path:
 def peak_rss_of(cmd: list[str], repo: Path) -> tuple[float, float, str]:
     """(peak RSS in MB, seconds, outcome) of a child process, from wait4's rusage."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(repo), "PYTHONDONTWRITEBYTECODE": "1"},
+    path = os.pathsep.join(filter(None, (str(repo), os.environ.get("PYTHONPATH"))))  # extended, not replaced
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"},
                             stderr=subprocess.PIPE, text=True)
     # stderr is small (--quiet): read it after the child exits to keep wait4's rusage for this child
     _, status, usage = os.wait4(proc.pid, 0)

@@ -107,7 +107,7 @@ def timed_load(path: Path, **kw):
 def run_reference(model, source01, driving01) -> torch.Tensor:
     """(a) what the reference demo does for every frame, from the core's stages, batch 1."""
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), R.exact_fp32(model.device, model.dtype):
         src_x = S.to_model_range(source01, model)
         ref_x = S.to_model_range(driving01[:1], model)
         for i in range(len(driving01)):
@@ -122,29 +122,30 @@ def run_reference(model, source01, driving01) -> torch.Tensor:
 def run_cached(model, source01, driving01, batch_size: int, fn=reenact_batch) -> torch.Tensor:
     """(b)/(c)/(d) the product's path; the source and reference encodes are included in the time."""
     with torch.inference_mode():
-        src = S.encode_source(model, S.to_model_range(source01, model), "real")
-        ref = S.encode_driving(model, S.to_model_range(driving01[:1], model), "real")
+        src = R.encode_source(model, source01, "real")  # the library's door: guarded, true fp32
+        ref = R.encode_reference(model, driving01[:1], "real")
         outs = [fn(model, src, driving01[i:i + batch_size], "real", 1.0, "relative", ref.canon_T1)
                 for i in range(0, len(driving01), batch_size)]
     return torch.cat(outs) * 2 - 1  # back to the model's [-1,1] scale for comparisons
 
 
-def load_original(code_dir: Path, state: dict):
-    """The reference implementation from a local checkout, on the CPU, with `state` loaded."""
+def load_original(code_dir: Path, state: dict, device: torch.device):
+    """The reference implementation from a local checkout, on `device`, with `state` loaded."""
     sys.path.insert(0, str(code_dir))
     torch.Tensor.cuda = lambda self, *a, **k: self  # the original moves its sampling grid to CUDA
     from networks.generator import Generator_trans_w  # type: ignore
 
     net = Generator_trans_w(256, 512, 20, 1)
     net.load_state_dict(state)
-    return net.eval()
+    return net.eval().to(device)
 
 
 def run_original(net, source01, driving01) -> torch.Tensor:
-    """The reference demo's loop: forward_relative(source, frame, frame 0) for every frame."""
-    with torch.no_grad():
+    """The reference demo's loop: forward_relative(source, frame, frame 0) for every frame, in true fp32
+    (TF32 off on CUDA: with it the original's own output moved by up to 0.092 on an H200)."""
+    with torch.no_grad(), R.exact_fp32(source01.device, torch.float32):
         s, d = source01 * 2 - 1, driving01 * 2 - 1
-        return torch.cat([net.forward_relative(s, d[i:i + 1], d[:1]) for i in range(len(d))])
+        return torch.cat([net.forward_relative(s, d[i:i + 1], d[:1]) for i in range(len(d))]).cpu()
 
 
 DEVICE = torch.device("cpu")
@@ -285,7 +286,7 @@ def main() -> None:
         auto_dtype = resolve_dtype("auto", dev)
         auto_model = model if auto_dtype == torch.float32 else (
             next((m for m in reduced.values() if m.dtype == auto_dtype), None) or load_model(st, device=dev, dtype=auto_dtype))
-        original = load_original(args.reference_code, model.gen.state_dict()) if args.reference_code else None
+        original = load_original(args.reference_code, model.gen.state_dict(), dev) if args.reference_code else None
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
     print(f"device: {name}; weights: {origin}; inputs: {'fixture images' if fixture_inputs else 'random'}; "
           f"{args.frames} frames, {args.threads} threads, batch {args.batch_size}; torch {torch.__version__}")
@@ -294,7 +295,7 @@ def main() -> None:
 
     rows = []
     if original is not None:
-        orig_out, t_orig = timed(run_original, original, source01, driving01)
+        orig_out, t_orig = timed(run_original, original, src_d, drv_d)
     reset_peak()
     ref_out, t_ref = timed(run_reference, model, src_d, drv_d)
     ref_out = ref_out.cpu()
@@ -322,14 +323,20 @@ def main() -> None:
 
     n = args.frames
     mem = "peak VRAM MB" if dev.type == "cuda" else "peak RSS MB"
+    orig_cols = f" {'max|d| orig':>11s} {'mean|d| orig':>12s}" if original is not None else ""
     print(f"\n{'row':54s} {'s/frame':>8s} {'frames/s':>9s} {'x time (a)':>10s} {'max|d| fp32':>11s} "
-          f"{'mean|d| fp32':>12s} {'PSNR fp32':>9s} {mem:>12s}")
+          f"{'mean|d| fp32':>12s} {'PSNR fp32':>9s}{orig_cols} {mem:>12s}")
     for name, t, out, mb in rows:
-        # the product writes clamp(x, -1, 1): compare what users get, against the fp32 cached path (b)
+        # the product writes clamp(x, -1, 1): compare what users get, against the fp32 cached path (b) and,
+        # when it ran, the original implementation (r)
         d = (out.clamp(-1, 1) - fast.clamp(-1, 1)).abs()
         p = psnr(out, fast) if out is not fast else float("inf")
+        extra = ""
+        if original is not None:
+            e = (out.clamp(-1, 1) - orig_out.clamp(-1, 1)).abs()
+            extra = f" {e.max().item():11.2e} {e.mean().item():12.2e}"
         print(f"{name:54s} {t / n:8.3f} {n / t:9.2f} {t / t_ref:10.3f} {d.max().item():11.2e} "
-              f"{d.mean().item():12.2e} {p:9.1f} {mb:12.0f}")
+              f"{d.mean().item():12.2e} {p:9.1f}{extra} {mb:12.0f}")
     if not args.skip_stages:
         label = str(auto_model.dtype).replace("torch.", "")
         for name, t, mb in stage_rows(auto_model, source01, driving01, args.batch_size):

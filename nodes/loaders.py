@@ -32,9 +32,10 @@ class LoadToonTalkerCheckpoint:
             "device": (list(DEVICES), {"default": "auto",
                                        "tooltip": "auto: ComfyUI's device (GPU when there is one)."}),
             "precision": (list(PRECISIONS), {"default": "auto",
-                                             "tooltip": "auto: on a GPU what ComfyUI picks for its own models (bf16 "
-                                                        "where supported, else fp16, else fp32); on CPUs with native "
-                                                        "bf16 bf16 (about 2x faster), fp32 elsewhere (exact)."}),
+                                             "tooltip": "auto: on a GPU fp16 where ComfyUI finds it fast (a chunk "
+                                                        "that overflows is redone in fp32), else bf16, else fp32; on "
+                                                        "CPUs with native bf16 bf16 (about 2x faster), else fp32. "
+                                                        "fp32 is exact: TF32 is off for this model's work."}),
         }}
 
     @classmethod

@@ -189,7 +189,8 @@ def test_write_failure_is_one_line_above_the_progress_bar(files, tmp_path, capsy
 # ------------------------------------------------------------------------------------------- interrupts
 
 def _start(files, out: Path, driving: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # extend the environment's own path entries (a staged or site-customised interpreter needs them)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     args = [sys.executable, "-m", "toontalker_core", "indomain", "--source_path", str(files["src"]),
             "--driving_path", str(driving), "--output_dir", str(out), "--checkpoint", str(files["ckpt"]),
             "--crop", "none", "--quiet", "--batch-size", "1", "--precision", "fp32"]

@@ -10,10 +10,10 @@ import torch
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker
+from .precision import PRECISIONS, exact_fp32, resolve_dtype  # noqa: F401  (re-exported)
 
 Warn = Callable[[str], None]
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -30,32 +30,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise InputError(f"device '{name}' requested but MPS is not available; use --device cpu or auto")
     return dev
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Native bf16 dot products (AVX512-BF16 or AMX): bf16 convolutions run about 2x fp32 there."""
-    cpu = getattr(torch, "cpu", None)
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(cpu, p, lambda: False)() for p in probes)
-
-
-def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """auto: bf16 on CPUs with native bf16 (about 2x faster, PSNR > 40 dB against fp32), else fp32 (exact);
-    on GPUs bf16 where supported, else fp16 (guarded: see `reenact_batch`). fp16 is allowed on the CPU too
-    (torch runs it, slowly; useful to test the guard)."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
-    if precision == "fp32":
-        return torch.float32
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
 
 
 # -- memory limits (checked before allocating) -------------------------------------------------------------
@@ -103,9 +77,20 @@ def _warn(warn: Warn | None, msg: str) -> None:
 
 
 def _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1) -> torch.Tensor:
-    motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
-    z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
-    return S.render(model, source, S.decode(model, source, z))
+    with exact_fp32(model.device, model.dtype):
+        motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
+        z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
+        return S.render(model, source, S.decode(model, source, z))
+
+
+def _encode_source(model, x, domain) -> S.EncodedSource:
+    with exact_fp32(model.device, model.dtype):
+        return S.encode_source(model, x, domain)
+
+
+def _encode_driving(model, x, domain) -> S.EncodedMotion:
+    with exact_fp32(model.device, model.dtype):
+        return S.encode_driving(model, x, domain)
 
 
 def fp32_twin(model: ToonTalker) -> ToonTalker:
@@ -171,11 +156,11 @@ def encode_source(model: ToonTalker, images01: torch.Tensor, domain: str, *,
     """`stages.encode_source` from images [B,3,S,S] in [0,1], with the fp16 guard: an fp16 encoding that is
     not finite is redone in float32 (and `reenact_batch` then runs that source in float32)."""
     x = S.to_model_range(images01, model)
-    source = S.encode_source(model, x, domain)
+    source = _encode_source(model, x, domain)
     if model.dtype == torch.float16 and not _finite(source.canon_T0, source.canon_T1, *source.warp_features):
         _warn(warn, "fp16 overflowed while encoding the source; it is encoded and rendered in fp32 instead")
         model.__dict__["_fp16_warned"] = True
-        source = S.encode_source(fp32_twin(model), x.float(), domain)
+        source = _encode_source(fp32_twin(model), x.float(), domain)
     return source
 
 
@@ -184,9 +169,9 @@ def encode_reference(model: ToonTalker, frames01: torch.Tensor, domain: str, *,
                      warn: Warn | None = None) -> S.EncodedMotion:
     """`stages.encode_driving` from frames [N,3,S,S] in [0,1], with the same fp16 guard as `encode_source`."""
     x = S.to_model_range(frames01, model)
-    motion = S.encode_driving(model, x, domain)
+    motion = _encode_driving(model, x, domain)
     if model.dtype == torch.float16 and not _finite(motion.canon_T1):
-        motion = S.encode_driving(fp32_twin(model), x.float(), domain)
+        motion = _encode_driving(fp32_twin(model), x.float(), domain)
     return motion
 
 

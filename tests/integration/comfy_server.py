@@ -97,8 +97,18 @@ def tiny_checkpoint(path: Path) -> None:
     save_safetensors(tiny_model(True), path, TINY)
 
 
+def device_args() -> tuple[str, ...]:
+    """ComfyUI's device flags, from $TOONTALKER_COMFY_ARGS (split like a shell line): default `--cpu`, so a
+    machine without a GPU works as it is; e.g. TOONTALKER_COMFY_ARGS="" runs on the GPU, and
+    TOONTALKER_COMFY_ARGS="--reserve-vram 130" leaves ComfyUI about 2 GB of an H200's memory."""
+    import shlex
+
+    return tuple(shlex.split(os.environ.get("TOONTALKER_COMFY_ARGS", "--cpu")))
+
+
 class Server:
-    """A ComfyUI process (`--cpu --disable-api-nodes`, 127.0.0.1, a free port) on a base directory."""
+    """A ComfyUI process (device flags from `device_args()`, `--disable-api-nodes`, 127.0.0.1, a free port) on
+    a base directory."""
 
     def __init__(self, base: Path, comfy_path: str, python: str | None = None, extra_args: tuple[str, ...] = ()):
         self.base = Path(base)
@@ -107,7 +117,7 @@ class Server:
         self.log_path = self.base / "server.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [python or sys.executable, "main.py", "--cpu", "--disable-api-nodes", "--listen", "127.0.0.1",
+            [python or sys.executable, "main.py", *device_args(), "--disable-api-nodes", "--listen", "127.0.0.1",
              "--port", str(self.port), "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:",
              *extra_args],
             cwd=comfy_path, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -10,6 +10,7 @@ import av
 import numpy as np
 
 from ..errors import MediaError
+from .av_compat import open_input
 from .common import short_reason
 
 # Sample rates the AAC encoder accepts; anything else is resampled to 48 kHz.
@@ -18,7 +19,7 @@ _AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 120
 
 def _file_audio_chunks(path: Path, layout: str, rate: int) -> Iterator[np.ndarray]:
     """Decode the first audio stream of `path` as float32 [channels, n] blocks at `rate`."""
-    container = av.open(str(path), metadata_errors="ignore")
+    container = open_input(path)
     try:
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
         for frame in container.decode(container.streams.audio[0]):
@@ -51,7 +52,7 @@ def audio_plan(audio_from: Path | None, audio_array) -> tuple[Iterator[np.ndarra
     if audio_from is None or audio_from.is_dir():
         return None
     try:
-        with av.open(str(audio_from), metadata_errors="ignore") as probe:
+        with open_input(audio_from) as probe:
             if not probe.streams.audio:
                 return None
             ctx = probe.streams.audio[0].codec_context

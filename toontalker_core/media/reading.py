@@ -14,6 +14,7 @@ from PIL import Image
 
 from ..errors import MediaError
 from . import animated
+from .av_compat import frame_to_rgb, open_input
 from .common import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, PathLike, natural_key, require_exists, short_reason
 from .images import image_size, read_image_array
 
@@ -90,7 +91,7 @@ def _classify(path: PathLike) -> tuple[Path, str, list[Path]]:
 
 def _open_video(p: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     try:
-        container = av.open(str(p), metadata_errors="ignore")
+        container = open_input(p)
     except Exception as exc:
         raise MediaError(f"{p} could not be decoded as video: {short_reason(exc)}") from None
     if not container.streams.video:
@@ -128,7 +129,7 @@ def _truncated_message(p: Path, decoded: int, declared: int, reason: str = "") -
 
 def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
     """Decoded frame -> uint8 HxWx3, with the container's display rotation applied (phone videos)."""
-    arr = frame.to_ndarray(format="rgb24")
+    arr = frame_to_rgb(frame)
     quarter_turns = round(frame.rotation / 90) % 4
     if quarter_turns:
         arr = np.rot90(arr, k=quarter_turns)  # rotation is counter-clockwise, like np.rot90
