@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.model import DOMAINS
@@ -41,7 +42,7 @@ class EncodeSource:
         with torch.inference_mode():
             # resized a few at a time: a batch of full-size sources is never copied whole
             small = torch.cat([image_to_model(image[i:i + 8], model, "image") for i in range(0, n, 8)])
-            encoded = S.encode_source(model, S.to_model_range(small, model), domain).to(offload_device(model))
+            encoded = R.encode_source(model, small, domain).to(offload_device(model))
         return (SourcePayload(model_uid(model), encoded),)
 
 
@@ -73,8 +74,7 @@ class EncodeDrivingMotion:
         home = offload_device(model)
 
         def encode_chunk(sl):
-            x = S.to_model_range(image_to_model(frames[sl], model, "frames"), model)
-            return S.encode_driving(model, x, domain).to(home)
+            return R.encode_reference(model, image_to_model(frames[sl], model, "frames"), domain).to(home)
 
         with torch.inference_mode():
             encoded = S.EncodedMotion.cat([part for _, part in run_chunks(n, batch_size, encode_chunk)])

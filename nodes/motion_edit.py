@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.keyframes import keyframe_motion, parse_keyframes
@@ -165,7 +166,7 @@ class MotionEditor:
                                  "one per frame")
             one = src.for_frames(slice(0, 1))
             check_interrupt()
-            preview01 = S.to_unit_range(S.render(model, one, S.decode(model, one, z[:1])))
+            preview01 = R.synthesize(model, one, z[:1])
         uid, home = model_uid(model), offload_device(model)
         preview = preview01.permute(0, 2, 3, 1).float().to(intermediate_device())
         shown = save_preview(preview01[0])

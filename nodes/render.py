@@ -5,6 +5,7 @@ import logging
 
 import torch
 
+from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import FaceCropper, locate_face
@@ -59,7 +60,7 @@ class DecodeToDomain:
         src, home = sources_on(source.encoded, model.device), offload_device(model)
 
         def decode_chunk(sl):
-            return S.decode(model, src(sl), canonical.codes[sl].to(model.device, model.dtype)).to(home)
+            return R.decode(model, src(sl), canonical.codes[sl].to(model.device, model.dtype)).to(home)
 
         with torch.inference_mode():
             latents = torch.cat([part for _, part in run_chunks(n, batch, decode_chunk)])
@@ -92,7 +93,7 @@ class WarpRender:
         src, out = sources_on(source.encoded, model.device), ImageBatch(n)
 
         def render_chunk(sl):
-            return S.to_unit_range(S.render(model, src(sl), latents.latents[sl].to(model.device)))
+            return R.render(model, src(sl), latents.latents[sl].to(model.device))
 
         with torch.inference_mode():
             for sl, images in run_chunks(n, batch_size, render_chunk):

@@ -27,11 +27,14 @@ else
   [ -n "$CONSTRAINTS" ] && NAME="$NAME-$(basename "$CONSTRAINTS" .txt)"
   VENV="${TOONTALKER_VENVS:-$ROOT/.venvs}/$NAME"
 fi
+STAMP="$VENV/.toontalker-deps"
+WANT="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" ${CONSTRAINTS:+"$CONSTRAINTS"} | sha256sum | cut -c1-16)"
+if [ -n "$CONSTRAINTS" ] && [ -z "${TOONTALKER_VENV:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" != "$WANT" ]; then
+  rm -rf "$VENV"  # pinned versions changed: start clean (pip keeps an installed torch that a pin no longer allows)
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-STAMP="$VENV/.toontalker-deps"
-WANT="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" ${CONSTRAINTS:+"$CONSTRAINTS"} | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ] || [ "${TOONTALKER_UPGRADE:-0}" = 1 ]; then
   PIPARGS=(-q --disable-pip-version-check)
   [ "${TOONTALKER_UPGRADE:-0}" = 1 ] && PIPARGS+=(--upgrade)

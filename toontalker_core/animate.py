@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from . import runtime as R
 from . import stages as S
 from .checkpoint import load_model
 from .errors import InputError, ToonTalkerError
@@ -136,13 +137,14 @@ def run_animate(args: argparse.Namespace) -> Path | None:
 
     size, auto = model.cfg.size, args.crop == "auto"
     face = _Face(source01, auto, size, f"the source image {args.source_path}")
-    source = S.encode_source(model, S.to_model_range(face.crop, model), args.domain)
+    warn = (lambda msg: log(f"warning: {msg}"))
+    source = R.encode_source(model, face.crop, args.domain, warn=warn)
     expr_domain = args.expression_domain or args.domain
     model.require_domain(expr_domain, "expression")
     expressions = {}
     for name, path in photos.items():
         photo = _Face(load_image(path), auto, size, f"expression '{name}' ({path})")
-        expressions[name] = S.encode_driving(model, S.to_model_range(photo.crop, model), expr_domain).canon_T1[0]
+        expressions[name] = R.encode_reference(model, photo.crop, expr_domain).canon_T1[0]
 
     fps = args.fps or spec.fps or DEFAULT_FPS
     n = args.frames or (round(args.seconds * fps) if args.seconds else None) or spec.length(fps) \
@@ -157,8 +159,7 @@ def run_animate(args: argparse.Namespace) -> Path | None:
     bar = tqdm(total=n, unit="frame", disable=args.quiet, file=sys.stderr, desc="animate")
     with FrameWriter(args.output, fps=fps, inputs=inputs) as writer:
         for i in range(0, n, args.batch_size):
-            latents = S.decode(model, source, z[i:i + args.batch_size])
-            writer.write(face.paste(S.to_unit_range(S.render(model, source, latents))))
+            writer.write(face.paste(R.synthesize(model, source, z[i:i + args.batch_size], warn=warn)))
             bar.update(min(args.batch_size, n - i))
     bar.close()
     log(f"wrote {writer.count} frames ({n / fps:.2f} s at {fps:g} fps) to {args.output}")

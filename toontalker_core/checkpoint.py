@@ -33,6 +33,9 @@ FORMAT_TAG = "toontalker"
 
 
 def _read_torch(path: Path) -> dict:
+    if not hasattr(torch.serialization, "safe_globals"):  # added in torch 2.5
+        raise CheckpointError(f"{path}: reading .pth checkpoints safely needs torch 2.5 or newer (this is torch "
+                              f"{torch.__version__}); upgrade torch, or use a .safetensors file")
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)

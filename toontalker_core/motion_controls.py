@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from .atomic import atomic_write
+from . import runtime as R
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker
@@ -52,7 +53,7 @@ def render_codes(model: ToonTalker, source: S.EncodedSource, codes: torch.Tensor
     out = []
     for i in range(0, codes.shape[0], batch):
         z = codes[i:i + batch].to(model.device, model.dtype)
-        out.append(S.to_unit_range(S.render(model, source, S.decode(model, source, z))).cpu())
+        out.append(R.synthesize(model, source, z).cpu())
     return torch.cat(out)
 
 

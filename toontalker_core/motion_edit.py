@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import runtime as R
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker, check_domain
@@ -83,7 +84,7 @@ def motion_directions(model: ToonTalker, domain: str) -> MotionDirections:
     cache = model.__dict__.setdefault("_toontalker_directions", {})
     if domain in cache:
         return cache[domain]
-    probe = S.encode_source(model, S.to_model_range(probe_image(domain, model.cfg.size), model), domain)
+    probe = R.encode_source(model, probe_image(domain, model.cfg.size), domain)
     bases = model.generator(domain).motion_bases.float()
     unit = bases / bases.norm(dim=1, keepdim=True)
     m = probe.motion.float()

@@ -107,6 +107,71 @@ def fp32_twin(model: ToonTalker) -> ToonTalker:
     return twin
 
 
+def _fp16_overflowed(model: ToonTalker, out: torch.Tensor, warn: Warn | None) -> bool:
+    """True when an fp16 model's `out` is not finite (fp16 overflows at 65504; NaN would pass the clamp and come
+    out black); warns once per model. One device sync."""
+    if model.dtype != torch.float16 or bool(torch.isfinite(out).all()):
+        return False
+    if not model.__dict__.get("_fp16_warned"):
+        model.__dict__["_fp16_warned"] = True
+        _warn(warn, "fp16 overflowed (non-finite values) in a chunk; recomputing such chunks in fp32 "
+                    "(use --precision bf16 or fp32 to avoid the recomputation)")
+    return True
+
+
+def _fp32_inputs(model: ToonTalker, source: S.EncodedSource, *tensors):
+    """A source (or codes) that already needed fp32 runs everything of its chunk in fp32 (see `encode_source`)."""
+    if model.dtype == torch.float16 and torch.float32 in (source.motion.dtype, *(t.dtype for t in tensors if t is not None)):
+        return fp32_twin(model), _as_fp32(source), [None if t is None else t.float() for t in tensors]
+    return model, source, list(tensors)
+
+
+def _synthesize(model, source, z) -> torch.Tensor:
+    with exact_fp32(model.device, model.dtype):
+        return S.render(model, source, S.decode(model, source, z))
+
+
+@torch.inference_mode()
+def decode(model: ToonTalker, source: S.EncodedSource, canonical: torch.Tensor, *,
+           warn: Warn | None = None) -> torch.Tensor:
+    """`stages.decode` (the backward transformer to the source domain) with the fp16 guard: latents that are
+    not finite are recomputed in fp32 (and come back as float32)."""
+    model, source, (canonical,) = _fp32_inputs(model, source, canonical)
+    with exact_fp32(model.device, model.dtype):
+        latents = S.decode(model, source, canonical)
+    if _fp16_overflowed(model, latents, warn):
+        with exact_fp32(model.device, torch.float32):
+            latents = S.decode(fp32_twin(model), _as_fp32(source), canonical.float())
+    return latents
+
+
+@torch.inference_mode()
+def render(model: ToonTalker, source: S.EncodedSource, latents: torch.Tensor, *,
+           warn: Warn | None = None) -> torch.Tensor:
+    """`stages.render` (warp-rendering synthesis) -> frames [n,3,S,S] in [0,1] (float32), with the fp16 guard."""
+    model, source, (latents,) = _fp32_inputs(model, source, latents)
+    with exact_fp32(model.device, model.dtype):
+        out = S.render(model, source, latents)
+    if _fp16_overflowed(model, out, warn):
+        with exact_fp32(model.device, torch.float32):
+            out = S.render(fp32_twin(model), _as_fp32(source), latents.float())
+    return S.to_unit_range(out)
+
+
+@torch.inference_mode()
+def synthesize(model: ToonTalker, source: S.EncodedSource, canonical: torch.Tensor, *,
+               warn: Warn | None = None) -> torch.Tensor:
+    """Canonical-space codes [n,...] -> frames [n,3,S,S] in [0,1] (float32): `decode` then `render`, with the
+    fp16 guard over both (a non-finite chunk is recomputed from the codes in fp32). What every path that holds
+    codes uses: the CLI and nodes (through `reenact_batch`), the video source, animate, the motion preview and
+    control discovery."""
+    model, source, (canonical,) = _fp32_inputs(model, source, canonical)
+    out = _synthesize(model, source, canonical)
+    if _fp16_overflowed(model, out, warn):
+        out = _synthesize(fp32_twin(model), _as_fp32(source), canonical.float())
+    return S.to_unit_range(out)
+
+
 @torch.inference_mode()
 def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Tensor, driving_domain: str,
                   strength: float = 1.0, mode: str = "relative",
@@ -115,23 +180,14 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
     device.
 
     Only the per-frame stages run here (motion encoder, transfer, decode, render); everything about the
-    source comes from `source`. fp16 guard: when an fp16 model's output for this chunk is not finite (fp16
-    overflows at 65504; NaN would pass the clamp and come out black), the chunk is recomputed in float32 and
-    one warning is printed per model (`warn`, default `warnings.warn`).
+    source comes from `source`. fp16 guard: when an fp16 model's output for this chunk is not finite, the chunk
+    is recomputed in float32 and one warning is printed per model (`warn`, default `warnings.warn`).
     """
-    if model.dtype == torch.float16 and torch.float32 in (source.motion.dtype, getattr(reference_T1, "dtype", None)):
-        model = fp32_twin(model)  # a source or reference that needed fp32 (see `encode_source`): all in fp32
-        source = _as_fp32(source)
-        reference_T1 = None if reference_T1 is None else reference_T1.float()
+    model, source, (reference_T1,) = _fp32_inputs(model, source, reference_T1)
     out = _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1)
-    if model.dtype == torch.float16 and not bool(torch.isfinite(out).all()):  # one sync per chunk
-        if not model.__dict__.get("_fp16_warned"):
-            model.__dict__["_fp16_warned"] = True
-            _warn(warn, "fp16 overflowed (non-finite values) in a chunk; recomputing such chunks in fp32 "
-                        "(use --precision bf16 or fp32 to avoid the recomputation)")
-        source32 = _as_fp32(source)
+    if _fp16_overflowed(model, out, warn):
         ref32 = None if reference_T1 is None else reference_T1.float()
-        out = _reenact(fp32_twin(model), source32, frames01, driving_domain, strength, mode, ref32)
+        out = _reenact(fp32_twin(model), _as_fp32(source), frames01, driving_domain, strength, mode, ref32)
     return S.to_unit_range(out)
 
 

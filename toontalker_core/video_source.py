@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from . import runtime as R
 from . import stages as S
 from .errors import InputError
 from .face import FaceCropper, paste_back
@@ -39,10 +40,10 @@ def reenact_video_source(model: ToonTalker, source_chunks: Iterable[torch.Tensor
     for chunk in source_chunks:
         crops, transform = cropper(chunk)
         with torch.inference_mode():
-            source = S.encode_source(model, S.to_model_range(crops, model), source_domain)
+            source = R.encode_source(model, crops, source_domain)
             idx = torch.tensor([driving_index(done + i, len(driving_T1)) for i in range(len(chunk))])
             z = S.transfer(source, driving_T1[idx.to(driving_T1.device)], strength, mode, reference_T1)
-            rendered = S.to_unit_range(S.render(model, source, S.decode(model, source, z)))
+            rendered = R.synthesize(model, source, z)
         yield paste_back(chunk, rendered.to(chunk.device), transform, feather)
         done += len(chunk)
         if on_chunk is not None:
@@ -54,8 +55,8 @@ def encode_tracked_driving(model: ToonTalker, chunks: Iterable[torch.Tensor], cr
     """Driving chunks [n,3,h,w] -> (codes [N, M, D], reference code [1, M, D]); `cropper` started on the
     reference frame [3,h,w]. The codes are small: a whole clip's stay in memory for the looping."""
     with torch.inference_mode():
-        ref = S.encode_driving(model, S.to_model_range(cropper.reference_crop(reference01), model), domain).canon_T1
-        codes = torch.cat([S.encode_driving(model, S.to_model_range(cropper(c)[0], model), domain).canon_T1
+        ref = R.encode_reference(model, cropper.reference_crop(reference01), domain).canon_T1
+        codes = torch.cat([R.encode_reference(model, cropper(c)[0], domain).canon_T1
                            for c in chunks])
     return codes, ref
 
