@@ -10,23 +10,12 @@ import math
 import pytest
 import torch
 
-from tiny import tiny_images, tiny_model
+from tiny import poison_fp16, tiny_images, tiny_model
 from toontalker_core import runtime as R
 from toontalker_core import stages as S
 from toontalker_core.face import FaceCropper
 from toontalker_core.motion_controls import render_codes
 from toontalker_core.video_source import encode_tracked_driving, reenact_video_source
-
-
-def _poison(model):
-    def hook(_module, _inputs, out):
-        if out.dtype == torch.float16:
-            out = out.clone()
-            out[:, :, :4] = float("nan")
-            out[:, :, -4:] = float("inf")
-        return out
-    model.gen.dec.to_rgbs[-1].register_forward_hook(hook)
-    return model
 
 
 def _psnr(a, b):
@@ -37,7 +26,7 @@ def _psnr(a, b):
 @pytest.fixture(scope="module")
 def models():
     base = tiny_model(cross_domain=False)
-    return _poison(copy.deepcopy(base).half()), base
+    return poison_fp16(copy.deepcopy(base).half()), base
 
 
 def _codes(model, n=3):

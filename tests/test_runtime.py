@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tiny import tiny_images, tiny_model
+from tiny import poison_fp16, tiny_images, tiny_model
 from toontalker_core import runtime as R
 from toontalker_core import stages as S
 from toontalker_core import synthesis
@@ -58,22 +58,11 @@ def test_fp16_through_the_library_matches_fp32(device):
     assert _psnr(outs[torch.float16], outs[torch.float32]) > 35
 
 
-def _poison_fp16(model):
-    """Emulate an fp16 overflow inside the synthesis: the last RGB layer yields NaN/inf, in fp16 only."""
-    def hook(_module, _inputs, out):
-        if out.dtype == torch.float16:
-            out = out.clone()
-            out[:, :, :4] = float("nan")
-            out[:, :, -4:] = float("inf")
-        return out
-    model.gen.dec.to_rgbs[-1].register_forward_hook(hook)
-
-
 @pytest.mark.parametrize("device", DEVICES)
 def test_fp16_guard_recomputes_non_finite_chunks_in_fp32_with_one_warning(device):
     base = tiny_model(cross_domain=False)
     model16 = copy.deepcopy(base).to(device=device, dtype=torch.float16)
-    _poison_fp16(model16)
+    poison_fp16(model16)
     src, ref = _encode(model16)
     raw = S.render(model16, src, S.decode(model16, src, S.transfer(src, ref.canon_T1, 1.0, "relative",
                                                                    ref.canon_T1)))

@@ -25,3 +25,15 @@ def tiny_images(n: int, seed: int = 0, size: int = 64) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     low = torch.rand(n, 3, 8, 8, generator=g)
     return torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def poison_fp16(model: ToonTalker) -> ToonTalker:
+    """Emulate an fp16 overflow inside the synthesis: the last RGB layer yields NaN/inf, in fp16 only."""
+    def hook(_module, _inputs, out):
+        if out.dtype == torch.float16:
+            out = out.clone()
+            out[:, :, :4] = float("nan")
+            out[:, :, -4:] = float("inf")
+        return out
+    model.gen.dec.to_rgbs[-1].register_forward_hook(hook)
+    return model

@@ -126,9 +126,20 @@ def _fp32_inputs(model: ToonTalker, source: S.EncodedSource, *tensors):
     return model, source, list(tensors)
 
 
-def _synthesize(model, source, z) -> torch.Tensor:
+def _guarded(stage: Callable, model: ToonTalker, source: S.EncodedSource, x: torch.Tensor,
+             warn: Warn | None) -> torch.Tensor:
+    """stage(model, source, x) with the fp16 guard: a result that is not finite is recomputed in fp32."""
+    model, source, (x,) = _fp32_inputs(model, source, x)
     with exact_fp32(model.device, model.dtype):
-        return S.render(model, source, S.decode(model, source, z))
+        out = stage(model, source, x)
+    if _fp16_overflowed(model, out, warn):
+        with exact_fp32(model.device, torch.float32):
+            out = stage(fp32_twin(model), _as_fp32(source), x.float())
+    return out
+
+
+def _decode_render(model, source, canonical) -> torch.Tensor:
+    return S.render(model, source, S.decode(model, source, canonical))
 
 
 @torch.inference_mode()
@@ -136,26 +147,14 @@ def decode(model: ToonTalker, source: S.EncodedSource, canonical: torch.Tensor, 
            warn: Warn | None = None) -> torch.Tensor:
     """`stages.decode` (the backward transformer to the source domain) with the fp16 guard: latents that are
     not finite are recomputed in fp32 (and come back as float32)."""
-    model, source, (canonical,) = _fp32_inputs(model, source, canonical)
-    with exact_fp32(model.device, model.dtype):
-        latents = S.decode(model, source, canonical)
-    if _fp16_overflowed(model, latents, warn):
-        with exact_fp32(model.device, torch.float32):
-            latents = S.decode(fp32_twin(model), _as_fp32(source), canonical.float())
-    return latents
+    return _guarded(S.decode, model, source, canonical, warn)
 
 
 @torch.inference_mode()
 def render(model: ToonTalker, source: S.EncodedSource, latents: torch.Tensor, *,
            warn: Warn | None = None) -> torch.Tensor:
     """`stages.render` (warp-rendering synthesis) -> frames [n,3,S,S] in [0,1] (float32), with the fp16 guard."""
-    model, source, (latents,) = _fp32_inputs(model, source, latents)
-    with exact_fp32(model.device, model.dtype):
-        out = S.render(model, source, latents)
-    if _fp16_overflowed(model, out, warn):
-        with exact_fp32(model.device, torch.float32):
-            out = S.render(fp32_twin(model), _as_fp32(source), latents.float())
-    return S.to_unit_range(out)
+    return S.to_unit_range(_guarded(S.render, model, source, latents, warn))
 
 
 @torch.inference_mode()
@@ -165,11 +164,7 @@ def synthesize(model: ToonTalker, source: S.EncodedSource, canonical: torch.Tens
     fp16 guard over both (a non-finite chunk is recomputed from the codes in fp32). What every path that holds
     codes uses: the CLI and nodes (through `reenact_batch`), the video source, animate, the motion preview and
     control discovery."""
-    model, source, (canonical,) = _fp32_inputs(model, source, canonical)
-    out = _synthesize(model, source, canonical)
-    if _fp16_overflowed(model, out, warn):
-        out = _synthesize(fp32_twin(model), _as_fp32(source), canonical.float())
-    return S.to_unit_range(out)
+    return S.to_unit_range(_guarded(_decode_render, model, source, canonical, warn))
 
 
 @torch.inference_mode()
