@@ -35,6 +35,10 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
+_pip() {  # pip without the machine's notes about local index folders it skips
+  "$VENV/bin/pip" "$@" 2>&1 | { grep -v "^WARNING: Location '" || true; }
+  return "${PIPESTATUS[0]}"
+}
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ] || [ "${TOONTALKER_UPGRADE:-0}" = 1 ]; then
   PIPARGS=(-q --disable-pip-version-check)
   [ "${TOONTALKER_UPGRADE:-0}" = 1 ] && PIPARGS+=(--upgrade)
@@ -46,9 +50,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ] || [ "${TOONTALKER_UPGRADE:-0}" 
     if [ -n "$CONSTRAINTS" ] || [ "$PYVER" != 3.11 ]; then TORCH_SPEC=torch; else TORCH_SPEC="torch==2.13.0"; fi
   fi
   if [ "${TOONTALKER_UPGRADE:-0}" = 1 ] || ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-    "$VENV/bin/pip" install "${PIPARGS[@]}" "$TORCH_SPEC"
+    _pip install "${PIPARGS[@]}" "$TORCH_SPEC"
   fi
-  "$VENV/bin/pip" install "${PIPARGS[@]}" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"
+  _pip install "${PIPARGS[@]}" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-dev.txt"
   echo "$WANT" > "$STAMP"
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
