@@ -33,8 +33,11 @@ PY="$VENV/bin/python"
 declare -a ROWS
 FAILED=0
 
+SLOW=1
+[ "$DEVICE" = cpu ] && SLOW="${CPU_SLOWDOWN:-3}"  # the CPU runs the same steps, smaller but slower
+
 step() {  # step ID TITLE TIMEOUT_S COMMAND...
-  local id="$1" title="$2" limit="$3" start=$SECONDS rc result
+  local id="$1" title="$2" limit=$(($3 * SLOW)) start=$SECONDS rc result
   shift 3
   echo
   echo "=================== [$id] $title (limit ${limit}s)"
