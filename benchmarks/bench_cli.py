@@ -111,6 +111,8 @@ def main() -> int:
     print(f"\n{'CLI, --crop auto, r2c':44s} {'seconds':>8s} {'frames/s':>9s} {mem:>13s} {'exit':>5s} {'frames out':>10s}")
     for label, seconds, fps, mb, code, written in rows:
         print(f"{label:44s} {seconds:8.1f} {fps:9.2f} {mb:13.0f} {code:5d} {written:10d}")
+    print("summary: " + "; ".join(f"{label.split(' (')[0]} {fps:.1f} frames/s, peak {mb:.0f} MB"
+                                  for label, _, fps, mb, *_ in rows))
     return 1 if failed else 0
 
 

@@ -344,6 +344,12 @@ def main() -> None:
                   f"{'':12s} {'':9s} {mb:12.0f}")
     print("(|d| on clamped images, the [-1,1] scale the product writes; PSNR on [0,1]; stage rows in the "
           "device's auto precision)")
+    parts = []
+    for name, t, out, _ in rows:
+        if name.startswith(("(b)", "(c)", "(h)")):
+            err = (out.clamp(-1, 1) - (orig_out if original is not None else fast).clamp(-1, 1)).abs().mean().item()
+            parts.append(f"{name.split(', ')[-1]} {n / t:.1f} frames/s, mean|d| {err:.1e}")
+    print(f"summary: against {'the original' if original is not None else 'fp32 (b)'}: " + "; ".join(parts))
     if original is not None:
         print("\nx time of (r), the original implementation: " + ", ".join(
             f"{name.split()[0]} {t / t_orig:.3f}" for name, t, *_ in rows[1:]))

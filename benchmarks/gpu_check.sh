@@ -49,7 +49,8 @@ step() {  # step ID TITLE TIMEOUT_S COMMAND...
     *) result="FAILED (exit $rc)"; FAILED=1 ;;
   esac
   local last
-  last="$(grep -E "passed|failed|error|frames/s|x time" "$LOGS/$id.log" | tail -n 1 | cut -c1-90)"
+  # pytest's closing line, or the benchmark's own "summary:" line
+  last="$(grep -E "^summary:| passed| failed|[Ee]rror" "$LOGS/$id.log" | tail -n 1 | sed 's/^=* *//; s/ *=*$//' | cut -c1-110)"
   ROWS+=("$(printf '%-3s %-58s %-22s %5ss  %s' "$id" "$title" "$result" $((SECONDS - start)) "$last")")
 }
 
