@@ -150,6 +150,32 @@ def test_http_error_and_bad_names(server, tmp_path, capsys):
     assert list(dest.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["../x.pth", "sub/x.pth", "..", "/tmp/x.pth"])
+def test_a_name_that_leaves_the_model_folder_is_refused(server, tmp_path, capsys, name):
+    """Issue 22: `--name ../x.pth` printed "ok" and exit 0 while the file existed nowhere."""
+    dest = tmp_path / "models"
+    assert cli.main(["download", "--url", f"{server}/cross-domain.pth", "--name", name, "--to", str(dest)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a plain file name" in err[0] and "ok:" not in err[0]
+    assert not (tmp_path / "x.pth").exists() and sorted(p.name for p in tmp_path.rglob("*")) in ([], ["models"])
+
+
+def test_safetensors_download_never_replaces_a_users_file(server, checkpoints, tmp_path, capsys):
+    """Issue 22: `download --safetensors` silently replaced an existing file of the converted name."""
+    dest = tmp_path / "models"
+    dest.mkdir()
+    mine = dest / "cross-domain.safetensors"
+    mine.write_text("my own notes")
+    assert cli.main(["download", "--url", f"{server}/cross-domain.pth", "--safetensors", "--to", str(dest)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "not a usable ToonTalker checkpoint; refusing to replace it" in err[-1]
+    assert mine.read_text() == "my own notes" and sorted(p.name for p in dest.iterdir()) == [mine.name]
+    mine.write_bytes(checkpoints["cross-domain.safetensors"])  # a good checkpoint there: kept, not re-downloaded
+    seen = len(Files.seen)
+    assert download.fetch_url(f"{server}/cross-domain.pth", dest, to_safetensors=True, quiet=True) == mine
+    assert [m for m, _ in Files.seen[seen:]] == ["HEAD"]
+
+
 def test_drive_without_gdown_says_what_to_do(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "gdown", None)  # import gdown -> ImportError
     assert cli.main(["download", "--to", str(tmp_path)]) == 2

@@ -143,3 +143,22 @@ def test_motion_files_refuse_another_model_and_bad_files(model, tmp_path):
         save_motion(tmp_path / "b.safetensors", S.EncodedMotion("real", torch.zeros(2, d), torch.zeros(2, m, d)),
                     0, model)
     assert not (tmp_path / "b.safetensors").exists()
+
+
+def test_save_motion_replaces_only_motion_files(model, tmp_path):
+    """Issue 22: save_motion pointed at a checkpoint turned 7.5 MB of weights into a 26 KB motion file."""
+    m, d = model.cfg.motion_dim, model.cfg.style_dim
+    motion = S.EncodedMotion("real", torch.zeros(2, d), torch.zeros(2, m, d))
+    ckpt = save_safetensors(model, tmp_path / "weights.safetensors")
+    before = ckpt.read_bytes()
+    with pytest.raises(InputError, match="does not hold a ToonTalker motion file; refusing to replace it"):
+        save_motion(ckpt, motion, 25, model)
+    notes = tmp_path / "notes.safetensors"
+    notes.write_text("not even binary")
+    with pytest.raises(InputError, match="refusing to replace it"):
+        save_motion(notes, motion, 25, model)
+    assert ckpt.read_bytes() == before and notes.read_text() == "not even binary"
+    path = save_motion(tmp_path / "take.safetensors", motion, 25, model)
+    longer = S.EncodedMotion("real", torch.ones(3, d), torch.ones(3, m, d))
+    assert save_motion(path, longer, 30, model) == path  # an earlier motion file is ours to replace
+    assert read_motion(path)[1] == 30 and len(read_motion(path)[0]) == 3

@@ -140,9 +140,18 @@ def test_only_our_outputs_are_replaced(files, tmp_path, capsys):
     assert (pngs / "keep.txt").read_text() == "added by the user"
 
     video = tmp_path / "old.mp4"
-    video.write_bytes(b"an older result")
+    assert cli(files, files["frames"] / "000000.png", video) == 0
     assert cli(files, files["frames"], video) == 0  # a video replaces a video the user named
     assert probe_driving(video).num_frames == 4
+    thesis = tmp_path / "thesis.mp4"  # only the name is a video's: the header decides (issue 22)
+    thesis.write_text("chapter 1 ...")
+    assert cli(files, files["frames"], thesis) == 2
+    assert "does not hold a video; refusing to replace it" in one_error_line(capsys)
+    assert thesis.read_text() == "chapter 1 ..."
+    array = tmp_path / "notes.npy"
+    array.write_text("not an array")
+    assert cli(files, files["frames"], array) == 2
+    assert "does not hold a .npy array" in one_error_line(capsys) and array.read_text() == "not an array"
     folder = tmp_path / "results.mp4"  # a user's folder, even one named like a video
     folder.mkdir()
     (folder / "a.txt").write_text("user data")
@@ -219,14 +228,15 @@ def long_driving(files):
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_clean_up_like_ctrl_c(files, tmp_path, long_driving, sig):
     out = tmp_path / "out.mp4"
-    out.write_bytes(b"the previous result")
+    previous = b"\x00\x00\x00\x18ftypisom" + b"the previous result"  # an MP4's header: ours to replace
+    out.write_bytes(previous)
     proc = _start(files, out, long_driving)
     _wait_for_temp(proc, tmp_path)
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + getattr(signal, sig)
     assert f"interrupted ({sig}): no output written" in err and "Traceback" not in err
-    assert out.read_bytes() == b"the previous result"
+    assert out.read_bytes() == previous
     assert sorted(os.listdir(tmp_path)) == ["out.mp4"]
 
 
@@ -415,9 +425,13 @@ def test_convert_keeps_dtype_and_refuses_to_overwrite(files, tmp_path, capsys):
 
     keep = tmp_path / "keep.safetensors"
     keep.write_bytes(b"the user's file")
+    for extra in ([], ["--overwrite"]):  # not a checkpoint: never replaced (issue 22), --overwrite or not
+        assert main(["convert", str(src), str(keep), *extra]) == 2
+        assert "does not hold a checkpoint; refusing to replace it" in one_error_line(capsys)
+        assert keep.read_bytes() == b"the user's file"
+    keep.write_bytes(back.read_bytes())  # a checkpoint: replaced only with --overwrite
     assert main(["convert", str(src), str(keep)]) == 2
     assert "already exists; pass --overwrite" in one_error_line(capsys)
-    assert keep.read_bytes() == b"the user's file"
     assert main(["convert", str(src), str(src), "--overwrite"]) == 2
     assert "is the input checkpoint itself" in one_error_line(capsys)
     assert main(["convert", str(src), str(keep), "--overwrite"]) == 0

@@ -209,3 +209,70 @@ def check_writable(out: Path, error: type[ToonTalkerError] = ToonTalkerError) ->
     except OSError as e:
         raise error(f"cannot write {out}: {parent} is not writable ({e.strerror or e}); "
                     "choose another output path") from None
+
+
+# -- what may be replaced ----------------------------------------------------------------------------------
+# One rule for every writer (videos, arrays, checkpoints, motion files, downloads): an existing file is
+# replaced only when it already holds the same kind of content, told by its first bytes, never by its name
+# (`-o thesis.mp4` must not eat a text file that happens to be called that). Empty files hold nothing to lose.
+def _head(path: Path, n: int = 16) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def holds_video(path: Path) -> bool:
+    """MP4/MOV (an ISO-BMFF box: ftyp, moov, mdat, free, wide, skip) or Matroska/WebM (EBML magic)."""
+    head = _head(path)
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip") or head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+def holds_npy(path: Path) -> bool:
+    return _head(path, 6) == b"\x93NUMPY"
+
+
+def holds_safetensors(path: Path) -> bool:
+    """An 8-byte little-endian header length that fits the file, then a JSON object."""
+    head = _head(path, 9)
+    if len(head) < 9:
+        return False
+    size = int.from_bytes(head[:8], "little")
+    try:
+        return head[8:9] == b"{" and 8 + size <= os.path.getsize(path)
+    except OSError:
+        return False
+
+
+def holds_torch(path: Path) -> bool:
+    """torch.save's zip archive, or the legacy pickle format (protocol 2+)."""
+    head = _head(path, 4)
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
+
+
+def holds_checkpoint(path: Path) -> bool:
+    return holds_safetensors(path) or holds_torch(path)
+
+
+def check_replaceable(out: Path, kind: str, holds, error: type[ToonTalkerError] = ToonTalkerError) -> None:
+    """Raise `error` when `out` exists and is not a file that `holds` says is `kind` (or an empty file)."""
+    out = Path(out)
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not is_regular_file(out):
+        raise error(f"{out} already exists and is {describe(out)}; refusing to replace it. Choose another path")
+    try:
+        empty = os.path.getsize(out) == 0
+    except OSError:
+        empty = False
+    if not empty and not holds(out):
+        raise error(f"{out} already exists and does not hold {kind}; refusing to replace it (it would be "
+                    "lost). Choose another path, or move that file away")
+
+
+def child_path(folder: Path, name: str, error: type[ToonTalkerError] = ToonTalkerError) -> Path:
+    """`folder`/`name` for a plain file name; a name that would leave `folder` (a path, '..', '.') is refused."""
+    if not name or name in (".", "..") or Path(name).name != name or "/" in name or "\\" in name:
+        raise error(f"{name!r} is not a plain file name; give a name without folders (it must stay in {folder})")
+    return Path(folder) / name

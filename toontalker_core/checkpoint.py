@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig, infer_config
-from .atomic import atomic_write, check_writable, describe, is_regular_file, same_file_input
+from .atomic import atomic_write, check_replaceable, check_writable, holds_checkpoint, same_file_input
 from .errors import CheckpointError, InputError
 from .model import ToonTalker
 
@@ -190,6 +190,7 @@ def save_safetensors(model_or_states, out: str | os.PathLike, config: ModelConfi
     flat = {f"{role}.{k}": v.detach().contiguous().cpu() for role, sd in states.items() for k, v in sd.items()}
     meta = {"format": FORMAT_TAG, "layout": "cross-domain" if "gen_real" in states else "in-domain",
             "config": json.dumps(config.to_dict())}
+    check_replaceable(Path(out), "a checkpoint", holds_checkpoint, CheckpointError)
     with atomic_write(out) as tmp:
         save_file(flat, str(tmp), metadata=meta)
     return Path(out)
@@ -206,11 +207,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = Fa
         raise CheckpointError(f"{dst}: unknown output format; use .safetensors or .pth")
     if same_file_input(dst, [src]) is not None:
         raise CheckpointError(f"{dst} is the input checkpoint itself; write the converted file elsewhere")
-    if dst.exists() or dst.is_symlink():
-        if not is_regular_file(dst):
-            raise CheckpointError(f"{dst} already exists and is {describe(dst)}; refusing to replace it")
-        if not overwrite:
-            raise CheckpointError(f"{dst} already exists; pass --overwrite to replace it")
+    check_replaceable(dst, "a checkpoint", holds_checkpoint, CheckpointError)
+    if (dst.exists() or dst.is_symlink()) and not overwrite:
+        raise CheckpointError(f"{dst} already exists; pass --overwrite to replace it")
     check_writable(dst, CheckpointError)
     data = read_states(src)
     config = build_model(data["states"], data["config"], origin=str(src)).cfg  # validates before writing

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from .atomic import child_path
 from .checkpoint import CHECKPOINT_EXTS, build_model, convert, read_states
 from .errors import CheckpointError, ToonTalkerError
 from .paths import BUNDLED_DIR, model_dirs
@@ -63,6 +64,17 @@ def verify(path: Path) -> str:
     return model.describe()
 
 
+def _keep_present(present: Path, log: Callable[[str], None]) -> Path:
+    """A file already in the model folder under the download's name: kept and verified, never replaced."""
+    log(f"{present} exists: verifying it instead of downloading again")
+    try:
+        verify(present)
+    except DownloadError:
+        raise DownloadError(f"{present} exists and is not a usable ToonTalker checkpoint; refusing to replace it. "
+                            "Move it away, or pass --name / --to to save the download elsewhere") from None
+    return present
+
+
 def _publish(staged: Path, dest_dir: Path, to_safetensors: bool, log: Callable[[str], None]) -> Path:
     """Verify a complete staged file, then move it (or its .safetensors conversion) into dest_dir."""
     try:
@@ -74,6 +86,9 @@ def _publish(staged: Path, dest_dir: Path, to_safetensors: bool, log: Callable[[
             staged.unlink()
             staged = converted
         final = dest_dir / staged.name
+        if final.exists() or final.is_symlink():  # appeared meanwhile, or a --safetensors twin of a user's file
+            raise DownloadError(f"{final} already exists; refusing to replace it with the download. Move it away, "
+                                "or pass --name / --to to save the download elsewhere")
         os.replace(staged, final)
     finally:
         staged.unlink(missing_ok=True)
@@ -120,15 +135,17 @@ def fetch_url(url: str, dest_dir: Path, name: str | None = None, to_safetensors:
         response.close()
     except (urllib.error.URLError, OSError, ValueError):
         head = None  # some servers refuse HEAD; the GET below reports real errors
+    if name is not None:
+        child_path(dest_dir, name, DownloadError)  # --name is a file name inside the model folder
     name = name or _name_from(url, head)
     if not name or Path(name).suffix.lower() not in CHECKPOINT_EXTS:
         raise DownloadError(f"cannot tell a checkpoint file name from {url} (got {name!r}); pass --name FILE.pth "
                             "or FILE.safetensors")
     final = dest_dir / name
-    if final.exists():
-        log(f"{final} exists: verifying it instead of downloading again")
-        verify(final)
-        return final
+    present = next((p for p in (final, final.with_suffix(".safetensors") if to_safetensors else None)
+                    if p is not None and p.exists()), None)
+    if present is not None:
+        return _keep_present(present, log)
     staging.mkdir(parents=True, exist_ok=True)
     part = staging / (name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -200,9 +217,7 @@ def fetch_drive(which: str, dest_dir: Path, to_safetensors: bool = False, quiet:
         converted = final.with_suffix(".safetensors")
         present = final if final.exists() else converted if converted.exists() else None
         if present:
-            log(f"{present} exists: verifying it instead of downloading again")
-            verify(present)
-            done.append(present)
+            done.append(_keep_present(present, log))
         else:
             todo.append(name)
     if not todo:

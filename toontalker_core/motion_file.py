@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_replaceable, holds_safetensors
 from .errors import InputError
 from .model import DOMAINS, ToonTalker
 from .motion_edit import model_identity
@@ -40,10 +40,24 @@ def save_motion(path: str | os.PathLike, motion: EncodedMotion, fps: float, mode
             "model": model.describe().split(",")[0] + f", {model.cfg.size}px, {model.cfg.motion_dim} motion bases"}
     tensors = {"canon_T1": motion.canon_T1.detach().contiguous().cpu(),
                "motion": motion.motion.detach().contiguous().cpu()}
+    check_replaceable(path, "a ToonTalker motion file", is_motion_file, InputError)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
+
+
+def is_motion_file(path: Path) -> bool:
+    """A .safetensors whose metadata says it is a motion file (what Save Motion may replace)."""
+    from safetensors import safe_open
+
+    if not holds_safetensors(path):
+        return False
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return (f.metadata() or {}).get("format") == FORMAT
+    except Exception:  # any unreadable header: not ours
+        return False
 
 
 def read_motion(path: str | os.PathLike) -> tuple[EncodedMotion, float, dict]:

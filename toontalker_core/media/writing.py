@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import AtomicTarget, check_writable, describe, is_regular_file, same_file_input
+from ..atomic import (AtomicTarget, check_replaceable, check_writable, describe, holds_npy, holds_video,
+                      same_file_input)
 from ..errors import MediaError
 from .audio import audio_plan
 from .common import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS, PathLike, require_exists
@@ -45,12 +46,11 @@ def _check_replaceable(out: Path, kind: str) -> None:
     or a PNG folder carrying our mark and nothing but frames. Everything else is the user's."""
     if not (out.exists() or out.is_symlink()):
         return
+    if kind == "video":
+        return check_replaceable(out, "a video", holds_video, MediaError)
+    if kind == "npy":
+        return check_replaceable(out, "a .npy array", holds_npy, MediaError)
     what = describe(out)
-    if kind != "folder":
-        if not is_regular_file(out):
-            raise MediaError(f"output {out} already exists and is {what}; refusing to replace it. "
-                             "Choose another output path")
-        return
     if what != "a folder":
         raise MediaError(f"output {out} already exists and is {what}, not a PNG folder written by ToonTalker; "
                          "refusing to replace it. Choose another output path (.mp4/.npy or a new folder name)")
