@@ -74,3 +74,32 @@ def test_animate_without_yaml_installed(setup, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "yaml", None)
     assert run(d, ckpt, "keys:\n  - frame: 1\n", "-o", str(d / "n.npy")) == 2
     assert "PyYAML" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("keys, extra, message", [
+    ('[{"frame": 2, "set": {"d00": 1}}]', ["--fps", "0"], "--fps must be > 0 and <= 1000, got 0.0"),
+    ('[{"frame": 2, "set": {"d00": 1}}]', ["--fps", "nan"], "--fps must be a finite number"),
+    ('[{"frame": 2, "set": {"d00": 1}}]', ["--frames", "0"], "--frames must be >= 1 and <= 100000, got 0"),
+    ('[{"frame": 2, "set": {"d00": 1}}]', ["--seconds", "1e308"], "--seconds must be > 0 and <= 86400"),
+    ('[{"time": 1e308, "set": {"d00": 1}}]', [], "keyframe 1's time must be >= 0 and <= 86400"),
+    ('[{"frame": 2, "set": {"d00": 1e30}}]', [], "keyframe 1's d00 must be >= -3 and <= 3, got 1e+30"),
+    ('{"fps": 0, "keys": []}', [], "fps must be > 0 and <= 1000, got 0"),
+    ("[" * 50_000 + "]" * 50_000, [], "nested too deeply"),
+])
+def test_animate_numbers_are_checked_at_the_boundary(setup, capsys, keys, extra, message):
+    """Issue 22: each of these gave a traceback, black frames or a silent default; now one line, exit 2, no
+    output file."""
+    d, ckpt = setup
+    out = d / "checked.npy"
+    assert run(d, ckpt, keys, "-o", str(out), *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
+    assert not out.exists()
+
+
+def test_animate_refuses_an_image_as_keyframes(setup, capsys):
+    d, ckpt = setup
+    assert main(["animate", "--source_path", str(d / "portrait.png"), "--keyframes", str(d / "portrait.png"),
+                 "--checkpoint", str(ckpt), "--crop", "none", "--quiet", "-o", str(d / "x.npy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {d / 'portrait.png'} is not a text file; --keyframes takes a .json or .yaml keyframe file"]

@@ -1,6 +1,8 @@
 """Safe, strict checkpoint loading and conversion."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -121,3 +123,31 @@ def test_missing_file_and_wrong_layouts(tmp_path):
     with pytest.raises(CheckpointError, match=r"broken\.pth: 'gen' does not match.*1 missing.*dec\.latlayer1\.bias"
                                               r".*wrong shape.*dec\.mlp\.weight"):
         load_model(broken)
+
+
+@pytest.mark.parametrize("config, message", [
+    ("{not json", "its 'config' metadata is not valid JSON"),
+    ('"a string"', "its stored config is unreadable (a config is a JSON object"),
+    ('{"channel_multiplier": "many"}', "its stored config is unreadable"),
+    ('{"size": 1e400}', "its stored config is unreadable"),
+    ('{"channel_multiplier": 1000}', "channel_multiplier 1000 (the tensors say 1)"),
+    ('{"size": 128, "style_dim": 32}', "size 128 (the tensors say 64)"),
+])
+def test_a_stored_config_is_checked_against_the_tensors_before_building(tmp_path, capsys, config, message):
+    """Issue 22: bad `config` metadata gave a traceback, and `channel_multiplier 1000` was trusted before the
+    shape check (a 37 GB allocation for the published layout). Now one line, and nothing is built."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from toontalker_core import cli
+
+    good = save_safetensors(tiny_model(False), tmp_path / "good.safetensors")
+    with safe_open(str(good), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad), metadata={**meta, "config": config})
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load_model(bad)
+    assert cli.main(["convert", str(bad), str(tmp_path / "out.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]

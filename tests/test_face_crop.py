@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,3 +118,19 @@ def test_portrait_and_odd_sizes():
     assert c.shape == (1, 3, 33, 33)
     out = paste_back(img, c, t)
     assert out.shape == (1, 3, 131, 77)
+
+
+def test_an_offset_that_moves_the_crop_off_the_face_is_refused(capsys, tmp_path):
+    """Issue 22: `--crop-offset 2` put the box below the sample cartoon: a black video and exit 0."""
+    from toontalker_core.cli import main
+
+    with pytest.raises(InputError, match="between -0.95 and 0.95"):
+        crop_boxes(torch.tensor([[0.0, 0.0, 10.0, 10.0]]), scale=1.9, offset=2)
+    assert crop_boxes(torch.tensor([[0.0, 0.0, 10.0, 10.0]]), scale=1.9, offset=-0.9).shape == (1, 3)
+    repo = Path(__file__).resolve().parent.parent
+    assert main(["crossdomain", "--type", "r2c", "--source_path", str(repo / "samples" / "source_cartoon.png"),
+                 "--driving_path", str(repo / "samples" / "driving.mp4"), "--output_dir", str(tmp_path / "out.mp4"),
+                 "--crop-offset", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "crop offset 2 moves the crop off the face" in err[0]
+    assert list(tmp_path.iterdir()) == []

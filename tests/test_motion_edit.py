@@ -100,7 +100,7 @@ def test_keyframe_motion_from_text(model):
 
 @pytest.mark.parametrize("text, match", [
     ("[{\"time\": 1, \"frame\": 2}]", "exactly one of"),
-    ("[{\"time\": -1}]", "start at 0"),
+    ("[{\"time\": -1}]", "time must be >= 0"),
     ("[{\"time\": 1, \"ease\": \"bounce\"}]", "unknown ease"),
     ("[{\"time\": 1, \"set\": {\"head_yaw\": \"left\"}}]", "must be a number"),
     ("{\"keys\": [], \"speed\": 2}", "unknown field"),
@@ -162,3 +162,20 @@ def test_save_motion_replaces_only_motion_files(model, tmp_path):
     longer = S.EncodedMotion("real", torch.ones(3, d), torch.ones(3, m, d))
     assert save_motion(path, longer, 30, model) == path  # an earlier motion file is ours to replace
     assert read_motion(path)[1] == 30 and len(read_motion(path)[0]) == 3
+
+
+def test_a_motion_file_holding_nan_is_refused(model, tmp_path):
+    """Issue 22: a motion file holding NaN loaded and rendered NaN frames."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    m, d = model.cfg.motion_dim, model.cfg.style_dim
+    path = save_motion(tmp_path / "ok.safetensors", S.EncodedMotion("real", torch.zeros(2, d), torch.zeros(2, m, d)),
+                       25, model)
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    tensors["canon_T1"][1, 0, 0] = float("nan")
+    bad = tmp_path / "nan.safetensors"
+    save_file(tensors, str(bad), metadata=meta)
+    with pytest.raises(InputError, match="holds NaN or infinite values"):
+        load_motion(bad, model)

@@ -23,7 +23,8 @@ from . import stages as S
 from .checkpoint import load_model
 from .errors import InputError, ToonTalkerError
 from .face import CropTransform, crop, locate_face, paste_back
-from .keyframes import keyframe_motion, parse_keyframes
+from . import validate as V
+from .keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
 from .media import DEFAULT_FPS, FrameWriter, load_image, resize_to
 from .media.writing import check_output
 from .model import DOMAINS
@@ -65,9 +66,23 @@ def _read_keyframes(path: str):
     if not p.is_file():
         raise InputError(f"keyframe file not found: {p}")
     try:
-        return parse_keyframes(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{p} is not a text file; --keyframes takes a .json or .yaml keyframe file") from None
+    try:
+        return parse_keyframes(text)
     except InputError as e:
         raise InputError(f"{p}: {e}") from None
+
+
+def _check_numbers(args) -> None:
+    """The length and rate flags, checked before anything loads (0 is an error, not "use the default")."""
+    if args.fps is not None:
+        V.fps(args.fps, "--fps")
+    if args.frames is not None:
+        V.number(args.frames, "--frames", 1, MAX_FRAMES, whole=True)
+    if args.seconds is not None:
+        V.number(args.seconds, "--seconds", 0, V.MAX_SECONDS, above=True)
 
 
 def _expressions(specs: list[str]) -> dict[str, Path]:
@@ -113,6 +128,7 @@ class _Face:
 def run_animate(args: argparse.Namespace) -> Path | None:
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     spec = _read_keyframes(args.keyframes)
+    _check_numbers(args)
     photos = _expressions(args.expression)
     source01 = load_image(args.source_path)
     if args.batch_size < 1:
@@ -146,9 +162,9 @@ def run_animate(args: argparse.Namespace) -> Path | None:
         photo = _Face(load_image(path), auto, size, f"expression '{name}' ({path})")
         expressions[name] = R.encode_reference(model, photo.crop, expr_domain).canon_T1[0]
 
-    fps = args.fps or spec.fps or DEFAULT_FPS
-    n = args.frames or (round(args.seconds * fps) if args.seconds else None) or spec.length(fps) \
-        or max((k.frame(fps) for k in spec.keys), default=0) + 1
+    fps = next(f for f in (args.fps, spec.fps, DEFAULT_FPS) if f is not None)
+    n = args.frames if args.frames is not None else round(args.seconds * fps) if args.seconds is not None \
+        else spec.length(fps) or max((k.frame(fps) for k in spec.keys), default=0) + 1
     dirs = motion_directions(model, args.domain)
     motion = keyframe_motion(spec, n, fps, args.domain, source.canon_T1[0], source.motion[0],
                              lambda settings: edit_delta(dirs, control_weights(controls, settings))[0], expressions)

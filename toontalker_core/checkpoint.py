@@ -105,7 +105,11 @@ def _read_safetensors(path: Path) -> dict:
             raise CheckpointError(f"{path}: unexpected tensor '{key}': keys must start with 'gen.' or 'gen_real.' "
                                   "(convert .pth files with `python -m toontalker_core convert`)")
         states.setdefault(role, {})[sub] = t
-    config = json.loads(meta["config"]) if "config" in meta else None
+    try:
+        config = json.loads(meta["config"]) if "config" in meta else None
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its 'config' metadata is not valid JSON ({e}); re-save it, or convert "
+                              "its weights with `python -m toontalker_core convert`") from None
     return {"states": states, "config": config}
 
 
@@ -121,14 +125,32 @@ def read_states(path: str | os.PathLike) -> dict:
     return _read_torch(path)
 
 
+def _claimed_config(config, shapes: ModelConfig, origin: str) -> ModelConfig:
+    """The file's stored config, trusted only where it agrees with its tensors' shapes (it adds n_heads, which
+    shapes cannot tell)."""
+    try:
+        claimed = ModelConfig.from_dict(config)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{origin}: its stored config is unreadable ({e}); re-save it, or convert its "
+                              "weights with `python -m toontalker_core convert`") from None
+    wrong = [f"{k} {getattr(claimed, k)} (the tensors say {getattr(shapes, k)})"
+             for k in shapes.to_dict() if k != "n_heads" and getattr(claimed, k) != getattr(shapes, k)]
+    if wrong:
+        raise CheckpointError(f"{origin}: its stored config does not match its tensors: {'; '.join(wrong)}; "
+                              "re-save it, or convert its weights with `python -m toontalker_core convert`")
+    return claimed
+
+
 def build_model(states: dict, config: dict | None = None, origin: str = "checkpoint") -> ToonTalker:
     """A ToonTalker with these state dicts loaded strictly (names and shapes must match exactly)."""
     if "gen" not in states:
         raise CheckpointError(f"{origin}: the 'gen' generator is missing")
     try:
-        cfg = ModelConfig.from_dict(config) if config else infer_config(states["gen"])
+        cfg = infer_config(states["gen"])  # from the tensor shapes: nothing is allocated on a file's word
     except CheckpointError as e:
         raise CheckpointError(f"{origin}: unknown layout: {e}") from None
+    if config:
+        cfg = _claimed_config(config, cfg, origin)
     check_finite(states, origin)
     model = ToonTalker(cfg, cross_domain="gen_real" in states)
     for role, sd in states.items():

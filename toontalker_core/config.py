@@ -52,7 +52,17 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {k: int(v) for k, v in d.items() if k in cls.__dataclass_fields__}
+        """From a stored config (untrusted): whole numbers only; ValueError/TypeError name what is wrong."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a config is a JSON object, got {type(d).__name__}")
+        known = {}
+        for k, v in d.items():
+            if k not in cls.__dataclass_fields__:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)) or float(v) != int(float(v)) \
+                    or not 1 <= int(float(v)) <= 1 << 20:
+                raise ValueError(f"{k} must be a whole number from 1 to {1 << 20}, got {v!r}")
+            known[k] = int(float(v))
         return cls(**known)
 
 

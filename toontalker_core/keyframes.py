@@ -21,12 +21,13 @@ A bare list is the "keys" alone. `expression` names a photo given next to the te
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import torch
 
+from . import validate as V
 from .errors import InputError
+from .motion_controls import SLIDER_RANGE
 from .stages import EncodedMotion
 
 EASINGS = {
@@ -66,16 +67,6 @@ class KeyframeSpec:
         return None
 
 
-def _number(value, what: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise InputError(f"{what} must be a finite number, got {value!r}")
-    return x
-
-
 def _parse_key(i: int, entry) -> Key:
     what = f"keyframe {i + 1}"
     if not isinstance(entry, dict):
@@ -87,13 +78,13 @@ def _parse_key(i: int, entry) -> Key:
     if ("time" in entry) == ("frame" in entry):
         raise InputError(f"{what} needs exactly one of 'time' (seconds) or 'frame' (index)")
     unit = "s" if "time" in entry else "frame"
-    t = _number(entry.get("time", entry.get("frame")), f"{what}'s {'time' if unit == 's' else 'frame'}")
-    if t < 0:
-        raise InputError(f"{what} is at {t}: times and frames start at 0")
+    t = entry.get("time", entry.get("frame"))
+    t = V.seconds(t, f"{what}'s time") if unit == "s" else V.number(t, f"{what}'s frame", 0, MAX_FRAMES - 1)
     settings = entry.get("set") or {}
     if not isinstance(settings, dict):
         raise InputError(f"{what}'s 'set' must map control names to values, e.g. {{\"mouth_open\": 1.5}}")
-    settings = {str(k): _number(v, f"{what}'s {k}") for k, v in settings.items()}
+    # the Motion Editor's slider range: far beyond it the synthesis leaves its training range (1e30: black)
+    settings = {str(k): V.number(v, f"{what}'s {k}", -SLIDER_RANGE, SLIDER_RANGE) for k, v in settings.items()}
     ease = entry.get("ease", "linear")
     if ease not in EASINGS:
         raise InputError(f"{what}: unknown ease '{ease}'; use one of {', '.join(EASINGS)}")
@@ -115,11 +106,9 @@ def parse_keyframes(spec) -> KeyframeSpec:
     if unknown:
         raise InputError(f"keyframes: unknown field(s) {', '.join(sorted(unknown))}; use keys, fps, frames, seconds")
     keys = [_parse_key(i, e) for i, e in enumerate(spec["keys"])]
-    fps = _number(spec["fps"], "fps") if "fps" in spec else None
-    if fps is not None and fps <= 0:
-        raise InputError(f"fps must be > 0, got {fps}")
-    frames = int(_number(spec["frames"], "frames")) if "frames" in spec else None
-    seconds = _number(spec["seconds"], "seconds") if "seconds" in spec else None
+    fps = V.fps(spec["fps"]) if "fps" in spec else None
+    frames = V.number(spec["frames"], "frames", 1, MAX_FRAMES, whole=True) if "frames" in spec else None
+    seconds = V.seconds(spec["seconds"]) if "seconds" in spec else None
     return KeyframeSpec(keys, fps, frames, seconds)
 
 
@@ -129,6 +118,8 @@ def _parse_text(text: str):
         return []
     try:
         return json.loads(text)
+    except RecursionError:
+        raise InputError("keyframes are nested too deeply to read; a keyframe file is a list of keys") from None
     except ValueError as json_error:
         try:
             import yaml  # optional: ComfyUI installs PyYAML
@@ -137,17 +128,14 @@ def _parse_text(text: str):
                              "(pip install pyyaml)") from None
         try:
             return yaml.safe_load(text)
+        except RecursionError:
+            raise InputError("keyframes are nested too deeply to read; a keyframe file is a list of keys") from None
         except yaml.YAMLError as e:
             raise InputError(f"keyframes are neither valid JSON nor YAML: {str(e).splitlines()[0]}") from None
 
 
 def check_length(n_frames: int, fps: float) -> tuple[int, float]:
-    n_frames, fps = int(n_frames), float(fps)
-    if not 1 <= n_frames <= MAX_FRAMES:
-        raise InputError(f"length must be 1..{MAX_FRAMES} frames, got {n_frames}")
-    if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"fps must be a positive number, got {fps}")
-    return n_frames, fps
+    return V.number(n_frames, "length in frames", 1, MAX_FRAMES, whole=True), V.fps(fps)
 
 
 def interpolate(keys: list[tuple[int, torch.Tensor, str]], n_frames: int) -> torch.Tensor:

@@ -7,13 +7,15 @@ the model that made them, so loading into another model is refused.
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
+import torch
 
+from . import validate as V
 from .atomic import atomic_write, check_replaceable, holds_safetensors
 from .errors import InputError
+from .media.common import DEFAULT_FPS
 from .model import DOMAINS, ToonTalker
 from .motion_edit import model_identity
 from .stages import EncodedMotion
@@ -27,9 +29,7 @@ def save_motion(path: str | os.PathLike, motion: EncodedMotion, fps: float, mode
     """Write `motion` to `path` (.safetensors; atomic: no half-written file on failure)."""
     from safetensors.torch import save_file
 
-    fps = float(fps)
-    if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"fps must be a positive number, got {fps}")
+    fps = V.fps(fps)
     if len(motion) == 0:
         raise InputError("the motion has no frames")
     path = Path(path)
@@ -79,12 +79,12 @@ def read_motion(path: str | os.PathLike) -> tuple[EncodedMotion, float, dict]:
     if codes is None or vectors is None or codes.ndim != 3 or vectors.ndim != 2 or len(codes) != len(vectors) \
             or len(codes) == 0 or meta.get("domain") not in DOMAINS:
         raise InputError(f"{path}: damaged motion file (missing or misshapen tensors / domain)")
+    if not (torch.isfinite(codes.float()).all() and torch.isfinite(vectors.float()).all()):
+        raise InputError(f"{path}: damaged motion file (it holds NaN or infinite values); save the motion again")
     try:
-        fps = float(meta.get("fps", "25"))
-    except ValueError:
-        fps = float("nan")
-    if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"{path}: damaged motion file (fps {meta.get('fps')!r})")
+        fps = V.fps(meta.get("fps", DEFAULT_FPS))
+    except InputError:
+        raise InputError(f"{path}: damaged motion file (fps {meta.get('fps')!r})") from None
     return EncodedMotion(meta["domain"], vectors, codes), fps, meta
 
 

@@ -36,6 +36,10 @@ def crop_boxes(faces, scale: float = DEFAULT_SCALE, offset: float = DEFAULT_OFFS
         raise InputError(f"crop scale must be a positive number, got {scale}")
     if not math.isfinite(offset):
         raise InputError(f"crop offset must be a finite number, got {offset}")
+    if abs(offset) >= scale / 2:  # the face's centre would leave its own crop (offset 2: a box below the face)
+        raise InputError(f"crop offset {offset:g} moves the crop off the face: with crop scale {scale:g} use an "
+                         f"offset between {-scale / 2:g} and {scale / 2:g} (exclusive), e.g. the default "
+                         f"{DEFAULT_OFFSET:g}")
     if isinstance(faces, (list, tuple)) and faces and hasattr(faces[0], "box"):
         faces = [f.box for f in faces]
     b = torch.as_tensor(faces, dtype=torch.float64).reshape(-1, 4)
