@@ -13,7 +13,7 @@ from toontalker_core import stages as S
 from toontalker_core.face import FaceCropper
 from toontalker_core.media import read_frame
 from toontalker_core.paths import PACK_ROOT
-from toontalker_core.video_source import driving_index, encode_tracked_driving, is_video, reenact_video_source
+from toontalker_core.video_source import driving_index, encode_tracked_driving, reenact_video_source, source_video_info
 
 VIDEO = PACK_ROOT / "samples" / "driving.mp4"
 
@@ -65,7 +65,7 @@ def test_cli_accepts_a_video_source(tmp_path, clip):
     src = tmp_path / "source.mp4"
     with FrameWriter(src, fps=10) as w:
         w.write(clip)
-    assert is_video(src) and not is_video(PACK_ROOT / "samples" / "source_real.png")
+    assert source_video_info(src).num_frames > 1 and source_video_info(PACK_ROOT / "samples" / "source_real.png") is None
     ckpt = save_safetensors(tiny_model(seed=2), tmp_path / "cross-domain-tiny.safetensors", TINY)
     out = tmp_path / "out.npy"
     rc = main(["crossdomain", "--type", "c2r", "--source_path", str(src), "--driving_path",
@@ -73,3 +73,80 @@ def test_cli_accepts_a_video_source(tmp_path, clip):
                str(out), "--device", "cpu", "--precision", "fp32", "--quiet"])
     assert rc == 0
     assert np.load(out).shape == (5, 256, 256, 3)  # the source's length (the driving clip is longer: cut)
+
+
+# -- the CLI plan (issue 22): the video source shares reading, the batch clamp, writing and the output checks ----
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory, clip):
+    from toontalker_core.checkpoint import save_safetensors
+    from toontalker_core.media import FrameWriter
+
+    d = tmp_path_factory.mktemp("vsrc")
+    ckpt = save_safetensors(tiny_model(seed=2), d / "cross-domain-tiny.safetensors", TINY)
+    times = (0.0, 0.04, 0.24, 0.28, 0.5)  # a variable frame rate, with audio over the whole clip
+    rate = 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(0.6 * rate)) / rate)).astype(np.float32)
+    vfr = d / "vfr.mp4"
+    with FrameWriter(vfr, fps=25, audio_array=(tone, rate), timestamps=times) as w:
+        w.write(clip)
+    long = d / "long.mp4"
+    with FrameWriter(long, fps=10, audio_array=(np.tile(tone, 5), rate)) as w:
+        w.write(torch.cat([clip] * 6))  # 30 frames
+    cut = d / "cut.mp4"
+    cut.write_bytes(long.read_bytes()[: int(long.stat().st_size * 0.5)])
+    return {"dir": d, "ckpt": ckpt, "vfr": vfr, "times": times, "cut": cut}
+
+
+def _cli(files, source, out, *extra):
+    from toontalker_core.cli import main
+
+    return main(["crossdomain", "--type", "r2c", "--source_path", str(source), "--driving_path", str(VIDEO),
+                 "--checkpoint", str(files["ckpt"]), "--output_dir", str(out), "--device", "cpu", "--precision",
+                 "fp32", *extra])
+
+
+def test_video_source_cli_keeps_timing_and_audio_clamps_the_batch_and_passes_the_blend_flags(
+        cli_files, tmp_path, monkeypatch, capsys):
+    import av
+
+    from toontalker_core import runtime, video_source
+
+    monkeypatch.setattr(runtime, "MODEL_BATCH_BYTES", 2 * runtime.WORK_PER_PIXEL * 64 * 64 * 4)  # 2 frames
+    batches, pastes = [], []
+    real_encode, real_paste = video_source.R.encode_source, video_source.paste_back
+    monkeypatch.setattr(video_source.R, "encode_source",
+                        lambda m, x, *a, **k: batches.append(len(x)) or real_encode(m, x, *a, **k))
+    monkeypatch.setattr(video_source, "paste_back",
+                        lambda *a: pastes.append(a[4:]) or real_paste(*a))
+    out = tmp_path / "out.mp4"
+    assert _cli(cli_files, cli_files["vfr"], out, "--batch-size", "100000", "--color-match", "0.7",
+                "--pad-mode", "edge") == 0
+    err = capsys.readouterr().err
+    assert "batch size 100000 needs more memory" in err and "using 2" in err
+    assert batches and max(batches) <= 2 and sum(batches) == 5
+    assert pastes and all(p == (0.7, "edge") for p in pastes)
+    with av.open(str(out)) as c:
+        pts = [float(f.time) for f in c.decode(c.streams.video[0])]
+        assert len(c.streams.audio) == 1
+    np.testing.assert_allclose(np.array(pts) - pts[0], cli_files["times"], atol=2e-3)  # the source's timing
+
+
+def test_video_source_cli_reads_truncation_like_the_driving_video(cli_files, tmp_path, capsys):
+    out = tmp_path / "out.npy"
+    assert _cli(cli_files, cli_files["cut"], out, "--quiet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is truncated" in err[0] and "--allow-truncated" in err[0] and not out.exists()
+    assert _cli(cli_files, cli_files["cut"], out, "--quiet", "--allow-truncated") == 0
+    assert 0 < np.load(out).shape[0] < 30
+
+
+def test_video_source_cli_checks_the_output_before_loading_the_model(cli_files, tmp_path, monkeypatch, capsys):
+    from toontalker_core import cli
+
+    monkeypatch.setattr(cli, "load_model", lambda *a, **k: pytest.fail("the model was loaded first"))
+    thesis = tmp_path / "thesis.mp4"
+    thesis.write_text("chapter 1")
+    assert _cli(cli_files, cli_files["vfr"], thesis, "--quiet") == 2
+    assert "does not hold a video" in capsys.readouterr().err and thesis.read_text() == "chapter 1"
+    assert _cli(cli_files, cli_files["vfr"], tmp_path / "o.mp4", "--quiet", "--crop", "none") == 2
+    assert "a video source needs --crop auto" in capsys.readouterr().err

@@ -26,11 +26,12 @@ import torch
 from . import download
 from . import stages as S
 from .checkpoint import convert, load_model
-from .errors import ToonTalkerError
+from .errors import InputError, ToonTalkerError
 from .face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face
 from .media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
 from .pipeline import reenact_full_frames
+from .video_source import encode_tracked_driving, reenact_video_source, source_video_info
 from .runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source, frames_per_chunk,
                       rebatch, reenact_chunks, resolve_device, resolve_dtype, to_uint8)
 
@@ -119,30 +120,26 @@ def run_reenact(args: argparse.Namespace) -> Path:
     strength = S.check_strength(args.strength)
     if args.batch_size < 1:
         raise ToonTalkerError(f"--batch-size must be >= 1, got {args.batch_size}")
-    from .video_source import is_video, run_cli as run_video_source  # a video as the source
-
-    if is_video(args.source_path):
-        device = resolve_device(args.device)
-        model = load_model(Path(args.checkpoint) if args.checkpoint else _default_checkpoint(
-            "cross-domain" if args.command == "crossdomain" else "in-domain"), device=device,
-            dtype=resolve_dtype(args.precision, device))
-        model.check_route(source_domain, driving_domain)
-        log = (lambda *a: None) if args.quiet else _log
-        return run_video_source(args, model, source_domain, driving_domain, log)
-    # Validate every input and the output before the (slow) model load.
-    source01 = load_image(args.source_path)
+    # Validate every input and the output, and find the faces, before the (slow) model load.
+    source_video = source_video_info(args.source_path, args.allow_truncated)
     info = probe_driving(args.driving_path, allow_truncated=args.allow_truncated)
     ref_index = S.check_reference(args.reference_frame, info.num_frames)
     layout = "cross-domain" if args.command == "crossdomain" else "in-domain"
     ckpt = Path(args.checkpoint) if args.checkpoint else _default_checkpoint(layout)
     log = (lambda *a: None) if args.quiet else _log
     warn = (lambda msg: None) if args.quiet else (lambda msg: _log(f"warning: {msg}"))
-    if info.timestamps is not None:
-        log(f"note: {info.path} has a variable frame rate ({info.num_frames} frames over "
-            f"{info.timestamps[-1]:.2f} s); the output video keeps its timing")
-    alpha = _source_alpha(args.source_path) if args.crop == "auto" else None  # kept in PNG output (paste-back)
-    writer = _writer(args, info, ckpt, alpha, log)
-    plan = _CropPlan(args, source01, info, ref_index) if args.crop == "auto" else None  # a missing face fails fast
+    if source_video is not None:  # the output follows the source video: its length, timing and audio
+        timing, alpha, source01 = source_video, None, None
+        plan = _VideoSourcePlan(args, source_video, info, ref_index, warn)
+    else:
+        source01 = load_image(args.source_path)
+        timing = info
+        alpha = _source_alpha(args.source_path) if args.crop == "auto" else None  # kept in PNG output
+        plan = _CropPlan(args, source01, info, ref_index) if args.crop == "auto" else None  # no face: fail fast
+    if timing.timestamps is not None:
+        log(f"note: {timing.path} has a variable frame rate ({timing.num_frames} frames over "
+            f"{timing.timestamps[-1]:.2f} s); the output video keeps its timing")
+    writer = _writer(args, timing, ckpt, alpha, log)
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.precision, device)
@@ -152,7 +149,7 @@ def run_reenact(args: argparse.Namespace) -> Path:
     log(f"loaded {ckpt} in {time.perf_counter() - t0:.1f}s: {model.describe()}")
     batch = check_batch_size(args.batch_size, model, warn)
     # read few frames at a time when they are large; the model still gets full batches of their crops
-    read_chunk = frames_per_chunk(info.height, info.width, batch)
+    read_chunk = frames_per_chunk(max(info.height, timing.height), max(info.width, timing.width), batch)
     if plan is not None:
         return plan.run(args, model, source_domain, driving_domain, strength, info, writer, log, batch, read_chunk,
                         warn)
@@ -172,7 +169,8 @@ def run_reenact(args: argparse.Namespace) -> Path:
 
 
 def _writer(args: argparse.Namespace, info, ckpt: Path, alpha, log) -> FrameWriter:
-    """The output, checked now (kind, what it would replace, same file as an input, writable), before rendering."""
+    """The output, checked now (kind, what it would replace, same file as an input, writable), before rendering.
+    `info` is what the output follows: its fps, per-frame timing and audio."""
     audio = info.path if info.kind == "video" and info.has_audio else None
     writer = FrameWriter(args.output, fps=info.fps, audio_from=audio, alpha=alpha, timestamps=info.timestamps,
                          inputs=(args.source_path, args.driving_path, ckpt))
@@ -203,13 +201,7 @@ class _CropPlan:
         self.source_box, _ = locate_face(
             source01, box=args.source_box, scale=args.crop_scale, offset=args.crop_offset, warn=warn,
             what=f"the source image {args.source_path}", hint="pass its position with --source-box X Y SIZE")
-        self.reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
-        self.cropper = FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset,
-                                   smoothing=args.smoothing, fps=info.fps, pad_mode=args.pad_mode,
-                                   box=args.driving_box, warn=warn)
-        self.cropper.start(self.reference, what=f"driving frame {ref_index} of {args.driving_path}",
-                           hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE")
-        check_blend(args.feather, args.color_match)
+        self.reference, self.cropper = _driving_cropper(args, info, ref_index, warn)
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
@@ -227,6 +219,55 @@ class _CropPlan:
         if self.cropper.missed:
             log(f"no face found in {self.cropper.missed} of {self.cropper.frames} driving frames: "
                 "they reused the previous frame's box")
+        log(f"wrote {writer.count} frames to {args.output}")
+        return Path(args.output)
+
+
+def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn) -> tuple[torch.Tensor, FaceCropper]:
+    """(the reference frame, a FaceCropper started on it): the driving face, found before the model loads."""
+    check_blend(args.feather, args.color_match)
+    reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
+    cropper = FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset,
+                          smoothing=args.smoothing, fps=info.fps, pad_mode=args.pad_mode, box=args.driving_box,
+                          warn=warn)
+    cropper.start(reference, what=f"driving frame {ref_index} of {args.driving_path}",
+                  hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE")
+    return reference, cropper
+
+
+class _VideoSourcePlan:
+    """A video as --source_path (--crop auto only): each source frame is reenacted with the driving motion of
+    the same index (looped when shorter, cut when longer) and pasted back; the output has the source's
+    length, timing and audio. Reading, truncation, chunking and writing are the crop plan's."""
+
+    def __init__(self, args: argparse.Namespace, source_info, info, ref_index: int, warn) -> None:
+        if args.crop != "auto":
+            raise InputError("a video source needs --crop auto (its face is tracked through the frames)")
+        self.source_info = source_info
+        self.reference, self.driving = _driving_cropper(args, info, ref_index, warn)
+        self.source = FaceCropper(256, "tracked", scale=args.crop_scale, offset=args.crop_offset,
+                                  smoothing=args.smoothing, fps=source_info.fps, pad_mode=args.pad_mode,
+                                  box=args.source_box, warn=warn)
+        self.source.start(read_frame(args.source_path, 0, args.allow_truncated),
+                          what=f"the first frame of the source video {args.source_path}",
+                          hint="pass its face position with --source-box X Y SIZE")
+
+    def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
+            writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
+        n = self.source_info.num_frames
+        dev = model.device
+        # driving frames past the source's length would be encoded for nothing
+        driving = (c.to(dev) for c in iter_driving(args.driving_path, chunk_size=read_chunk, stop=n,
+                                                   allow_truncated=args.allow_truncated))
+        codes, ref_T1 = encode_tracked_driving(model, driving, self.driving, self.reference.to(dev), driving_domain)
+        log(f"video source: {n} frames at {self.source_info.fps:g} fps; driving motion: {len(codes)} frames"
+            + (" (looped)" if len(codes) < n else ""))
+        sources = iter_driving(args.source_path, chunk_size=read_chunk, allow_truncated=args.allow_truncated)
+        with _progress(n, args.quiet) as progress, writer:
+            for frames in reenact_video_source(model, sources, self.source, codes, source_domain, strength, args.mode,
+                                               ref_T1, args.feather, on_chunk=progress.update,
+                                               color_match=args.color_match, pad_mode=args.pad_mode, warn=warn):
+                writer.write(_for_writer(writer, frames))
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
 
