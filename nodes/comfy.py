@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..toontalker_core.checkpoint import CHECKPOINT_EXTS
+from ..toontalker_core.model_cache import cache_of
 from ..toontalker_core.paths import BUNDLED_DIR, list_checkpoints, model_dirs
 
 FOLDER = "toontalker"
@@ -126,6 +127,13 @@ class ToonTalkerWeights(torch.nn.Module):
         self.gen_real = model.gen_real
         self.device = model.device
         self._dtype = model.dtype
+        self.__dict__["_cache"] = cache_of(model)  # what is derived from these weights moves with them
+
+    def _apply(self, fn, *args, **kwargs):
+        before = self.gen.motion_bases.device
+        out = super()._apply(fn, *args, **kwargs)
+        self._cache.follow(fn, before)
+        return out
 
     def get_dtype(self) -> torch.dtype:  # ModelPatcher.model_dtype()
         return self._dtype

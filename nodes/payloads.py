@@ -15,6 +15,7 @@ import torch
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.media import resize_to
 from ..toontalker_core.model import ToonTalker
+from ..toontalker_core.model_cache import derived
 from ..toontalker_core.stages import EncodedMotion, EncodedSource
 
 MODEL = "TOONTALKER_MODEL"
@@ -30,11 +31,7 @@ IMAGE_TIP = "Any size: the whole image is resized to the model's resolution."
 
 
 def model_uid(model: ToonTalker) -> str:
-    uid = getattr(model, "_toontalker_uid", None)
-    if uid is None:
-        uid = uuid.uuid4().hex
-        model._toontalker_uid = uid
-    return uid
+    return derived(model, "uid", lambda: uuid.uuid4().hex)
 
 
 @dataclass

@@ -299,3 +299,32 @@ def test_out_of_memory_halving_on_a_real_gpu(mods, fake):
     assert sizes[:2] == [8, 4] and max(sizes[2:]) <= 2  # 2.4 and 1.2 GiB fail under the cap; 0.6 fits
     assert [s.stop - s.start for s, _ in done] == sizes[len(sizes) - len(done):]
     assert sum(v for _, v in done) == 8  # every frame computed exactly once
+
+
+def test_what_is_derived_from_the_model_follows_its_offload_and_goes_with_it(mods, fake):
+    """One cache keyed by model (issue 22): the fp32 twin, the content hash, the motion directions with their
+    probe encoding and the node id follow the weights when ComfyUI offloads them (a fake manager whose offload
+    device, "meta", differs from the load device), keep their own dtype, and are freed with the model."""
+    import gc
+    import weakref
+
+    from toontalker_core import runtime as R
+    from toontalker_core.motion_edit import model_identity, motion_directions
+
+    comfy = mods["comfy"]
+    model = tiny_model(False).half()
+    twin, dirs, ident = R.fp32_twin(model), motion_directions(model, "real"), model_identity(model)
+    uid = importlib.import_module(comfy.__name__.rsplit(".", 1)[0] + ".payloads").model_uid(model)
+    patcher = FakePatcher(comfy.ToonTalkerWeights(model), torch.device("cpu"), torch.device("meta"))
+    patcher.model.to(patcher.offload_device)  # what ComfyUI does to an unloaded model
+    assert model.device.type == "meta"
+    moved = R.fp32_twin(model)
+    assert moved.device.type == "meta" and moved.dtype == torch.float32  # followed, still fp32
+    d = motion_directions(model, "real")
+    assert d.vectors.device.type == "meta" and d.probe.canon_T1.device.type == "meta"
+    assert model_identity(model) == ident
+    assert importlib.import_module(comfy.__name__.rsplit(".", 1)[0] + ".payloads").model_uid(model) == uid
+    refs = [weakref.ref(x) for x in (twin, moved)]
+    del model, twin, moved, dirs, d, patcher
+    gc.collect()
+    assert all(r() is None for r in refs)  # nothing else keeps the derived data alive

@@ -7,6 +7,7 @@ from torch import nn
 from .config import ModelConfig
 from .errors import InputError
 from .generator import Generator
+from .model_cache import ATTR
 from .transformer import TransformerDecoderLayer
 
 DOMAINS = ("real", "cartoon")
@@ -29,6 +30,15 @@ class ToonTalker(nn.Module):
         self.gen = Generator(cfg)
         self.gen_real = Generator(cfg) if cross_domain else None
         self.eval().requires_grad_(False)
+
+    def _apply(self, fn, *args, **kwargs):
+        """Moving the weights moves what the model cache derived from them (see model_cache)."""
+        before = self.device
+        out = super()._apply(fn, *args, **kwargs)
+        cache = self.__dict__.get(ATTR)
+        if cache is not None:
+            cache.follow(fn, before)
+        return out
 
     @property
     def kind(self) -> str:

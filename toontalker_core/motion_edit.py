@@ -24,6 +24,7 @@ from . import runtime as R
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker, check_domain
+from .model_cache import derived
 from .paths import PACK_ROOT
 
 PROBE_DIR = PACK_ROOT / "samples"
@@ -37,9 +38,10 @@ def raw_name(i: int) -> str:
 def model_identity(model: ToonTalker) -> str:
     """A content hash of the weights and the architecture (sha256, hex), the same for a checkpoint loaded
     as .pth or .safetensors, in fp32 or bf16: tensors are hashed as bf16. Cached on the model."""
-    cached = getattr(model, "_toontalker_content_hash", None)
-    if cached is not None:
-        return cached
+    return derived(model, "content_hash", lambda: _content_hash(model))
+
+
+def _content_hash(model: ToonTalker) -> str:
     h = hashlib.sha256(json.dumps({"config": model.cfg.to_dict(), "kind": model.kind}, sort_keys=True).encode())
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
@@ -47,8 +49,7 @@ def model_identity(model: ToonTalker) -> str:
         if t.is_floating_point():
             t = t.to("cpu", torch.bfloat16).view(torch.int16)
         h.update(t.contiguous().cpu().numpy().tobytes())
-    model._toontalker_content_hash = h.hexdigest()
-    return model._toontalker_content_hash
+    return h.hexdigest()
 
 
 def probe_image(domain: str, size: int) -> torch.Tensor:
@@ -72,6 +73,9 @@ class MotionDirections:
     def count(self) -> int:
         return self.vectors.shape[0]
 
+    def to(self, device) -> "MotionDirections":
+        return MotionDirections(self.domain, self.vectors.to(device), self.probe.to(device))
+
     @property
     def names(self) -> list[str]:
         return [raw_name(i) for i in range(self.count)]
@@ -81,9 +85,10 @@ class MotionDirections:
 def motion_directions(model: ToonTalker, domain: str) -> MotionDirections:
     """Raw motion directions E_i (see the module doc) of `model` for `domain`; cached on the model."""
     model.require_domain(domain, "edited")
-    cache = model.__dict__.setdefault("_toontalker_directions", {})
-    if domain in cache:
-        return cache[domain]
+    return derived(model, f"directions/{domain}", lambda: _measure_directions(model, domain))
+
+
+def _measure_directions(model: ToonTalker, domain: str) -> MotionDirections:
     probe = R.encode_source(model, probe_image(domain, model.cfg.size), domain)
     bases = model.generator(domain).motion_bases.float()
     unit = bases / bases.norm(dim=1, keepdim=True)
@@ -91,8 +96,7 @@ def motion_directions(model: ToonTalker, domain: str) -> MotionDirections:
     step = m.std() * unit                                          # [K, D]
     plus = S.project_to_canonical(model, (m + step).to(model.dtype), domain, source=False).float()
     minus = S.project_to_canonical(model, (m - step).to(model.dtype), domain, source=False).float()
-    cache[domain] = MotionDirections(domain, (plus - minus) / 2, probe)
-    return cache[domain]
+    return MotionDirections(domain, (plus - minus) / 2, probe)
 
 
 def check_weights(weights, count: int) -> torch.Tensor:

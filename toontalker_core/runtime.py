@@ -10,6 +10,7 @@ import torch
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker
+from .model_cache import cache_of, derived
 from .precision import PRECISIONS, exact_fp32, resolve_dtype  # noqa: F401  (re-exported)
 
 Warn = Callable[[str], None]
@@ -96,15 +97,14 @@ def _encode_driving(model, x, domain) -> S.EncodedMotion:
 def fp32_twin(model: ToonTalker) -> ToonTalker:
     """A float32 copy of a reduced-precision model on the same device, made once and kept on the model (for
     the chunks fp16 cannot represent)."""
-    twin = model.__dict__.get("_fp32_twin")
-    if twin is None or twin.device != model.device:
+    def make() -> ToonTalker:
         # built from the weights alone: a deepcopy would also copy what hangs on the model (ComfyUI's patcher,
-        # caches, the previous twin)
+        # its cache)
         twin = ToonTalker(model.cfg, cross_domain=model.cross_domain)
         twin.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
-        twin = twin.to(model.device).eval().requires_grad_(False)
-        model.__dict__["_fp32_twin"] = twin  # not a submodule: not in the state dict, not moved by .to()
-    return twin
+        return twin.to(model.device).eval().requires_grad_(False)
+
+    return derived(model, "fp32_twin", make)  # follows the model between devices (model_cache)
 
 
 def _fp16_overflowed(model: ToonTalker, out: torch.Tensor, warn: Warn | None) -> bool:
@@ -112,8 +112,8 @@ def _fp16_overflowed(model: ToonTalker, out: torch.Tensor, warn: Warn | None) ->
     out black); warns once per model. One device sync."""
     if model.dtype != torch.float16 or bool(torch.isfinite(out).all()):
         return False
-    if not model.__dict__.get("_fp16_warned"):
-        model.__dict__["_fp16_warned"] = True
+    if not cache_of(model).entries.get("fp16_warned"):
+        cache_of(model).entries["fp16_warned"] = True
         _warn(warn, "fp16 overflowed (non-finite values) in a chunk; recomputing such chunks in fp32 "
                     "(use --precision bf16 or fp32 to avoid the recomputation)")
     return True
@@ -210,7 +210,7 @@ def encode_source(model: ToonTalker, images01: torch.Tensor, domain: str, *,
     source = _encode_source(model, x, domain)
     if model.dtype == torch.float16 and not _finite(source.canon_T0, source.canon_T1, *source.warp_features):
         _warn(warn, "fp16 overflowed while encoding the source; it is encoded and rendered in fp32 instead")
-        model.__dict__["_fp16_warned"] = True
+        cache_of(model).entries["fp16_warned"] = True
         source = _encode_source(fp32_twin(model), x.float(), domain)
     return source
 
