@@ -12,7 +12,7 @@ from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, FaceCropper,
                                     paste_back, paste_mask)
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
-from .memory import FULL_RES_BYTES_PER_PIXEL, ImageBatch, full_res_batch, run_chunks
+from .memory import FULL_RES_BYTES_PER_PIXEL, ImageBatch, full_res_batch, run_chunks, tracking
 from .payloads import CATEGORY, CROP, MODEL, NO_FACE_TEMPLATE, images_from_comfy, to_device
 
 BOX_MODES = ("auto", "manual")
@@ -94,15 +94,10 @@ class FaceCrop:
         mask = torch.empty((n, h, w), dtype=torch.float32, device=intermediate_device())
 
         def crop_chunk(sl):
-            saved = cropper.state()
-            try:
-                c, t = cropper(to_device(frames[sl], dev))
-                return c, t, paste_mask(t, MASK_FEATHER)  # the full-size mask one chunk at a time
-            except BaseException:
-                cropper.restore(saved)  # run_chunks retries these frames (out of memory): track them once
-                raise
+            c, t = cropper(to_device(frames[sl], dev))
+            return c, t, paste_mask(t, MASK_FEATHER)  # the full-size mask one chunk at a time
 
-        for sl, (c, t, m) in run_chunks(n, batch, crop_chunk):
+        for sl, (c, t, m) in run_chunks(n, batch, tracking(cropper, crop_chunk)):
             crops.put(sl, c)
             transforms.append(t)
             mask[sl] = m

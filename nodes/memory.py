@@ -102,6 +102,19 @@ def run_chunks(total: int, batch_size: int, compute: Callable[[slice], T]) -> It
         start = frames.stop
 
 
+def tracking(cropper, compute: Callable[[slice], T]) -> Callable[[slice], T]:
+    """`compute` for `run_chunks` when it advances a face tracker: a chunk that fails (out of memory) puts the
+    tracker back as it was, so the retry tracks those frames once."""
+    def chunk(frames: slice) -> T:
+        saved = cropper.state()
+        try:
+            return compute(frames)
+        except BaseException:
+            cropper.restore(saved)
+            raise
+    return chunk
+
+
 class ImageBatch:
     """An IMAGE output filled chunk by chunk on ComfyUI's intermediate device (no concatenation copy)."""
 

@@ -1,18 +1,17 @@
 """Decode to Domain, Warp Render, and the all-in-one ToonTalker Reenact."""
 from __future__ import annotations
 
-import logging
-
 import torch
 
 from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import FaceCropper, locate_face
-from ..toontalker_core.pipeline import reenact_full_frames
+from ..toontalker_core.pipeline import crop_driving, paste_chunks, prepare_source
+from ..toontalker_core.video_source import reenact_source_chunk, tracked_codes
 from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
-from .comfy import ProgressBar, check_interrupt, offload_device, oom_errors, soft_empty_cache
-from .memory import ImageBatch, frame_bytes, full_res_batch, prepare, run_chunks, tensor_bytes
+from .comfy import offload_device
+from .memory import ImageBatch, frame_bytes, full_res_batch, prepare, run_chunks, tensor_bytes, tracking
 from .motion import MODEL_TIP, _batch
 from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
                        image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
@@ -193,40 +192,23 @@ class ToonTalkerReenact:
         cropper.start(reference, what=f"driving frame {ref}",
                       hint="pick another reference_frame, or give the box by hand as in the pack's "
                            f"template {NO_FACE_TEMPLATE}")
-        out, bar = ImageBatch(n), ProgressBar(n)
-        # The core streams over driving chunks and its cropper smooths boxes across them, so an out-of-memory
-        # retry restarts the stream at the failed chunk with half the batch and the cropper as it was then.
-        start, resume = 0, (0, cropper.state())
+        plan = prepare_source(model, source, box, source_domain)
+        reference_T1 = encode_reference(model, cropper.reference_crop(reference), driving_domain).canon_T1
 
-        def driving(first: int, batch: int):
-            nonlocal resume
-            for s in range(first, n, batch):
-                check_interrupt()
-                resume = (s, cropper.state())
-                yield to_device(frames[s:s + batch], dev)
+        def reenact_chunk(sl):  # the pipeline's steps, one chunk at a time: crop, reenact, paste back
+            crops = crop_driving(model, cropper, to_device(frames[sl], dev))
+            rendered = reenact_batch(model, plan.encoded, crops, driving_domain, strength, mode, reference_T1)
+            return torch.cat(list(paste_chunks(plan, rendered, per_chunk=len(rendered))))
 
-        while start < n:
-            try:
-                for images in reenact_full_frames(model, source, box, cropper, reference,
-                                                  driving(start, batch_size), source_domain,
-                                                  driving_domain, strength, mode):
-                    out.put(slice(start, start + len(images)), images)
-                    bar.update(len(images))
-                    start += len(images)
-            except oom_errors():
-                if batch_size == 1:
-                    raise
-                (start, state), batch_size = resume, batch_size // 2
-                cropper.restore(state)
-                soft_empty_cache()
-                logging.warning("ToonTalker: out of memory, retrying with batch_size %d", batch_size)
+        out = ImageBatch(n)
+        for sl, images in run_chunks(n, batch_size, tracking(cropper, reenact_chunk)):
+            out.put(sl, images)
         return out.result()
 
 
 def _reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain, strength, mode, ref,
                           batch_size):
     """crop auto with several source frames: the source is a video (its length; the driving motion loops)."""
-    from ..toontalker_core.video_source import encode_tracked_driving, reenact_video_source
 
     n = source_image.shape[0]
     full_res = source_image.shape[1] * source_image.shape[2] + driving_frames.shape[1] * driving_frames.shape[2]
@@ -236,24 +218,21 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
     source = images_from_comfy(source_image, "source_image")
     frames = images_from_comfy(driving_frames, "driving_frames")
 
-    def on_device(images: torch.Tensor):  # chunk by chunk, the interrupt checked before each
-        for s in range(0, len(images), batch_size):
-            check_interrupt()
-            yield to_device(images[s:s + batch_size], dev)
-
     reference = to_device(frames[ref], dev)
     driving = FaceCropper(model.cfg.size, "tracked")
     driving.start(reference, what=f"driving frame {ref}", hint="pick another reference_frame")
+    with torch.inference_mode():
+        ref_T1 = encode_reference(model, driving.reference_crop(reference), driving_domain).canon_T1
     # the output has the source's length: driving frames past it would be encoded for nothing (the tracker's
     # smoothing is causal, so the frames kept are unchanged)
-    codes, ref_T1 = encode_tracked_driving(model, on_device(frames[:n]), driving, reference, driving_domain)
+    m = min(n, frames.shape[0])
+    codes = torch.cat([c for _, c in run_chunks(m, batch_size, tracking(
+        driving, lambda sl: tracked_codes(model, to_device(frames[sl], dev), driving, driving_domain)))])
     cropper = FaceCropper(model.cfg.size, "tracked")
     cropper.start(to_device(source[0], dev), what="the first source frame",
                   hint=f"give the box by hand as in the pack's template {NO_FACE_TEMPLATE}")
-    out, bar, start = ImageBatch(n), ProgressBar(n), 0
-    for images in reenact_video_source(model, on_device(source), cropper, codes, source_domain, strength, mode,
-                                       ref_T1):
-        out.put(slice(start, start + len(images)), images)
-        bar.update(len(images))
-        start += len(images)
+    out = ImageBatch(n)
+    for sl, images in run_chunks(n, batch_size, tracking(cropper, lambda sl: reenact_source_chunk(
+            model, to_device(source[sl], dev), sl.start, cropper, codes, source_domain, strength, mode, ref_T1))):
+        out.put(sl, images)
     return out.result()

@@ -194,25 +194,24 @@ def test_out_of_memory_retries_with_half_the_batch(model, mods, fake, pack, monk
     assert sizes == [4, 2, 1]
 
 
-def test_out_of_memory_in_the_cropped_all_in_one_resumes_the_stream(model, mods, fake, pack, monkeypatch):
-    """crop auto: the retry restarts the core's stream at the failed chunk with the face tracker as it was,
-    so the frames equal a run without the error."""
+def test_out_of_memory_in_the_cropped_all_in_one_resumes_the_stream(model, mods, fake, monkeypatch):
+    """crop auto: the node's one chunk loop (run_chunks) retries the failed chunk with the face tracker as it
+    was, so the frames equal a run without the error."""
     from test_face_nodes import placed_portrait
 
     render = mods["render"]
-    pipeline = importlib.import_module(pack.__name__ + ".toontalker_core.pipeline")
     portrait = placed_portrait()
     frames = torch.cat([torch.roll(portrait, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(5)])
     args = (model, portrait, frames, "real video -> cartoon portrait (r2c)", 1.0, "relative", 0, 4, "auto")
     expected = render.ToonTalkerReenact().reenact(*args)[0]
-    sizes, real = [], pipeline.reenact_batch
+    sizes, real = [], render.reenact_batch
     guard = _oom_above(2, sizes)
 
     def reenact_or_oom(m, source, crops, *rest, **kw):
         guard(crops.shape[0])
         return real(m, source, crops, *rest, **kw)
 
-    monkeypatch.setattr(pipeline, "reenact_batch", reenact_or_oom)
+    monkeypatch.setattr(render, "reenact_batch", reenact_or_oom)
     out = render.ToonTalkerReenact().reenact(*args)[0]
     assert sizes == [4, 2, 2, 1]  # 4 fails; 2 + 2 + the last frame
     assert (out - expected).abs().max() < 1e-5
@@ -328,3 +327,27 @@ def test_what_is_derived_from_the_model_follows_its_offload_and_goes_with_it(mod
     del model, twin, moved, dirs, d, patcher
     gc.collect()
     assert all(r() is None for r in refs)  # nothing else keeps the derived data alive
+
+
+def test_out_of_memory_in_the_video_source_node_is_retried(model, mods, fake, monkeypatch):
+    """Issue 22: the video-source path of the all-in-one node had no retry; it now runs on run_chunks with the
+    tracker rolled back, so an out-of-memory chunk gives the same frames as a run without the error."""
+    from test_face_nodes import placed_portrait
+
+    render = mods["render"]
+    portrait = placed_portrait()
+    source = torch.cat([torch.roll(portrait, shifts=(i, 2 * i), dims=(1, 2)) for i in range(5)])
+    driving = torch.cat([torch.roll(portrait, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(3)])
+    args = (model, source, driving, "real video -> cartoon portrait (r2c)", 1.0, "relative", 0, 4, "auto")
+    expected = render.ToonTalkerReenact().reenact(*args)[0]
+    sizes, real = [], render.reenact_source_chunk
+    guard = _oom_above(2, sizes)
+
+    def chunk_or_oom(m, chunk, *rest, **kw):
+        guard(chunk.shape[0])
+        return real(m, chunk, *rest, **kw)
+
+    monkeypatch.setattr(render, "reenact_source_chunk", chunk_or_oom)
+    out = render.ToonTalkerReenact().reenact(*args)[0]
+    assert sizes == [4, 2, 2, 1] and out.shape[0] == 5
+    assert (out - expected).abs().max() < 1e-5

@@ -33,23 +33,34 @@ def reenact_video_source(model: ToonTalker, source_chunks: Iterable[torch.Tensor
                          pad_mode: str = "reflect", warn: R.Warn | None = None) -> Iterator[torch.Tensor]:
     """Source video chunks [n,3,H,W] in [0,1] (`cropper` started on the first source frame), driving codes
     [N, M, D] -> output chunks [n,3,H,W] in [0,1] at the source's resolution."""
+    done = 0
+    for chunk in source_chunks:
+        yield reenact_source_chunk(model, chunk, done, cropper, driving_T1, source_domain, strength, mode,
+                                   reference_T1, feather, color_match, pad_mode, warn=warn)
+        done += len(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+
+
+def reenact_source_chunk(model: ToonTalker, chunk: torch.Tensor, first: int, cropper: FaceCropper,
+                         driving_T1: torch.Tensor, source_domain: str, strength: float = 1.0,
+                         mode: str = "relative", reference_T1: torch.Tensor | None = None, feather: float = 0.1,
+                         color_match: float = 0.0, pad_mode: str = "reflect", *,
+                         warn: R.Warn | None = None) -> torch.Tensor:
+    """One chunk of `reenact_video_source`: source frames [n,3,H,W] whose first is frame `first` of the video
+    -> those frames with the reenacted face, on the model's device (for callers with their own chunk loop)."""
     S.check_strength(strength)
     if driving_T1.ndim != 3 or driving_T1.shape[0] == 0:
         raise InputError("the driving motion has no frames")
     cropper.crop_size = model.cfg.size
-    done = 0
-    for chunk in source_chunks:
-        chunk = chunk.to(model.device, non_blocking=True)  # detect, crop and paste where the model runs
-        crops, transform = cropper(chunk)
-        with torch.inference_mode():
-            source = R.encode_source(model, crops, source_domain, warn=warn)
-            idx = torch.tensor([driving_index(done + i, len(driving_T1)) for i in range(len(chunk))])
-            z = S.transfer(source, driving_T1[idx.to(driving_T1.device)], strength, mode, reference_T1)
-            rendered = R.synthesize(model, source, z, warn=warn)
-        yield paste_back(chunk, rendered, transform, feather, color_match, pad_mode)
-        done += len(chunk)
-        if on_chunk is not None:
-            on_chunk(len(chunk))
+    chunk = chunk.to(model.device, non_blocking=True)  # detect, crop and paste where the model runs
+    crops, transform = cropper(chunk)
+    with torch.inference_mode():
+        source = R.encode_source(model, crops, source_domain, warn=warn)
+        idx = torch.tensor([driving_index(first + i, len(driving_T1)) for i in range(len(chunk))])
+        z = S.transfer(source, driving_T1[idx.to(driving_T1.device)], strength, mode, reference_T1)
+        rendered = R.synthesize(model, source, z, warn=warn)
+    return paste_back(chunk, rendered, transform, feather, color_match, pad_mode)
 
 
 def encode_tracked_driving(model: ToonTalker, chunks: Iterable[torch.Tensor], cropper: FaceCropper,
@@ -59,9 +70,14 @@ def encode_tracked_driving(model: ToonTalker, chunks: Iterable[torch.Tensor], cr
     cropper.crop_size = model.cfg.size
     with torch.inference_mode():
         ref = R.encode_reference(model, cropper.reference_crop(reference01), domain).canon_T1
-        codes = torch.cat([R.encode_reference(model, cropper(c)[0], domain).canon_T1
-                           for c in chunks])
-    return codes, ref
+    return torch.cat([tracked_codes(model, c, cropper, domain) for c in chunks]), ref
+
+
+def tracked_codes(model: ToonTalker, chunk: torch.Tensor, cropper: FaceCropper, domain: str) -> torch.Tensor:
+    """One chunk of `encode_tracked_driving`: driving frames [n,3,h,w] -> their codes [n, M, D]."""
+    cropper.crop_size = model.cfg.size
+    with torch.inference_mode():
+        return R.encode_reference(model, cropper(chunk.to(model.device, non_blocking=True))[0], domain).canon_T1
 
 
 def source_video_info(path, allow_truncated: bool = False):
