@@ -1,4 +1,5 @@
-"""How much memory a chunk of frames needs, and the chunk loop every computing node runs.
+"""How much memory a chunk of frames needs (the core's one memory model, toontalker_core/memory.py, in
+ComfyUI's terms), and the chunk loop every computing node runs.
 
 The loop asks ComfyUI to load the model with room for one chunk (`load_models_gpu(memory_required=...)`),
 caps the chunk by the memory that is free, and on an out-of-memory error retries the same frames with half
@@ -13,32 +14,12 @@ from typing import Callable, Iterator, TypeVar
 import torch
 
 from ..toontalker_core.errors import InputError
+from ..toontalker_core.memory import (FULL_RES_BYTES_PER_PIXEL, feature_elements, frame_bytes,  # noqa: F401
+                                      full_res_batch)
 from .comfy import (ProgressBar, check_interrupt, free_memory_bytes, intermediate_device, load_for_compute,
                     oom_errors, soft_empty_cache)
 
 T = TypeVar("T")
-
-# Peak activation memory per frame of each stage, in units of the synthesis feature maps (sum over levels of
-# channels x pixels: 8.0 M elements at 256 px) times the element size. Measured on the CPU as ru_maxrss growth
-# per extra frame (batches 5 -> 9, random 256 px model of the published size, fp32, every synthesis level
-# batched as on a GPU): render 84 MB and motion encoder 81 MB per frame, i.e. ~2.7 units each; rounded up to
-# 4 for allocator slack and cuDNN workspaces. The stages of `reenact` run one after another: their sum bounds it.
-STAGE_FACTORS = {"source": 5.0, "encode": 4.0, "decode": 0.25, "render": 4.0, "reenact": 8.0}
-FULL_RES_BYTES_PER_PIXEL = 48  # float input chunk, crop/paste intermediates, mask and output at full size
-FULL_RES_CHUNK_BYTES = 512 * 2 ** 20  # per chunk of full-resolution image work (Face Crop, Paste Back)
-MAX_FULL_RES_BATCH = 16
-
-
-def feature_elements(cfg) -> int:
-    """Elements of the synthesis feature maps for one frame (8 px up to the model size)."""
-    return sum(cfg.dec_channels(r) * r * r for r in (2 ** k for k in range(3, cfg.log_size + 1)))
-
-
-def frame_bytes(model, stage: str, full_res_pixels: int = 0) -> int:
-    """Estimated peak bytes one frame of `stage` adds on the model's device (plus full-resolution image
-    buffers when frames are cropped / pasted there)."""
-    elem = torch.empty((), dtype=model.dtype).element_size()
-    return int(STAGE_FACTORS[stage] * feature_elements(model.cfg) * elem) + FULL_RES_BYTES_PER_PIXEL * full_res_pixels
 
 
 def tensor_bytes(obj) -> int:
@@ -50,11 +31,6 @@ def tensor_bytes(obj) -> int:
     if dataclasses.is_dataclass(obj):
         return sum(tensor_bytes(getattr(obj, f.name)) for f in dataclasses.fields(obj))
     return 0
-
-
-def full_res_batch(pixels: int) -> int:
-    """Frames per chunk of full-resolution image work: 16 small frames, one 4K frame."""
-    return int(max(1, min(MAX_FULL_RES_BATCH, FULL_RES_CHUNK_BYTES // (FULL_RES_BYTES_PER_PIXEL * max(1, pixels)))))
 
 
 def prepare(model, batch_size: int, per_frame: int, fixed: int = 0) -> int:

@@ -111,15 +111,19 @@ def test_synthesis_split_is_chosen_per_device_and_both_ways_agree(monkeypatch):
 
 # -- memory limits ------------------------------------------------------------------------------------------
 def test_chunks_are_sized_from_the_frame_size():
-    assert R.frames_per_chunk(4000, 6000, 8) == 1
-    assert R.frames_per_chunk(2160, 3840, 8) == 2
-    assert R.frames_per_chunk(256, 256, 8) == 8
+    from toontalker_core.memory import full_res_batch
+
+    assert full_res_batch(4000 * 6000, 8) == 1 and full_res_batch(2160 * 3840, 8) == 1
+    assert full_res_batch(1080 * 1920, 8) == 5 and full_res_batch(256 * 256, 8) == 8
+    assert full_res_batch(256 * 256) == 16  # never more than MAX_FULL_RES_BATCH
 
 
 def test_oversized_batch_is_clamped_with_a_note_and_nonsense_refused():
     model = tiny_model(cross_domain=False)
     notes: list[str] = []
-    limit = R.max_model_batch(model)
+    from toontalker_core.memory import max_model_batch
+
+    limit = max_model_batch(model)
     assert R.check_batch_size(100000, model, notes.append) == limit < 100000
     assert len(notes) == 1 and "100000" in notes[0] and str(limit) in notes[0]
     assert R.check_batch_size(4, model, notes.append) == 4 and len(notes) == 1
@@ -162,7 +166,9 @@ def test_full_frame_pipeline_runs_on_the_model_device_in_frame_sized_chunks(devi
     source = tiny_images(1, seed=7, size=96)
     driving = tiny_images(5, seed=8, size=80)
     box = torch.tensor([10.0, 12.0, 70.0], dtype=torch.float64)
-    monkeypatch.setattr(R, "FRAME_CHUNK_BYTES", 2 * 3 * 4 * 96 * 96)  # 2 output frames per chunk
+    from toontalker_core import memory
+
+    monkeypatch.setattr(memory, "FULL_RES_CHUNK_BYTES", 2 * memory.FULL_RES_BYTES_PER_PIXEL * 96 * 96)  # 2 frames
 
     def run(batch_size):
         cropper = FaceCropper(64, "fixed", box=(5.0, 5.0, 60.0))

@@ -109,9 +109,9 @@ def test_video_source_cli_keeps_timing_and_audio_clamps_the_batch_and_passes_the
         cli_files, tmp_path, monkeypatch, capsys):
     import av
 
-    from toontalker_core import runtime, video_source
+    from toontalker_core import memory, video_source
 
-    monkeypatch.setattr(runtime, "MODEL_BATCH_BYTES", 2 * runtime.WORK_PER_PIXEL * 64 * 64 * 4)  # 2 frames
+    monkeypatch.setattr(memory, "MODEL_BATCH_BYTES", 2 * memory.frame_bytes(tiny_model(seed=2), "reenact"))
     batches, pastes = [], []
     real_encode, real_paste = video_source.R.encode_source, video_source.paste_back
     monkeypatch.setattr(video_source.R, "encode_source",

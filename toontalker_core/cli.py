@@ -32,7 +32,8 @@ from .media import FrameWriter, MediaError, iter_driving, load_image, probe_driv
 from .paths import find_checkpoint
 from .pipeline import reenact_full_frames
 from .video_source import encode_tracked_driving, reenact_video_source, source_video_info
-from .runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source, frames_per_chunk,
+from .memory import full_res_batch
+from .runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source,
                       rebatch, reenact_chunks, resolve_device, resolve_dtype, to_uint8)
 
 # crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait; c2c / r2r stay
@@ -149,7 +150,7 @@ def run_reenact(args: argparse.Namespace) -> Path:
     log(f"loaded {ckpt} in {time.perf_counter() - t0:.1f}s: {model.describe()}")
     batch = check_batch_size(args.batch_size, model, warn)
     # read few frames at a time when they are large; the model still gets full batches of their crops
-    read_chunk = frames_per_chunk(max(info.height, timing.height), max(info.width, timing.width), batch)
+    read_chunk = full_res_batch(max(info.height, timing.height) * max(info.width, timing.width), batch)
     if plan is not None:
         return plan.run(args, model, source_domain, driving_domain, strength, info, writer, log, batch, read_chunk,
                         warn)

@@ -2,7 +2,7 @@
 
 Shared by the CLI (`--crop auto`) and the all-in-one node; streams over driving chunks. Everything runs on the
 model's device: each driving chunk is moved there once, detected, cropped, reenacted and pasted back there,
-and the frames leave it (to the caller) in chunks sized from the frame size (`runtime.frames_per_chunk`).
+and the frames leave it (to the caller) in chunks sized from the frame size (`memory.full_res_batch`).
 
 The steps are also public, chunk by chunk, for callers with their own loop (the nodes):
     prepare_source(model, source01, box, domain)           -> SourcePlan (the crop transform and the encoding)
@@ -21,7 +21,8 @@ from . import stages as S
 from .face import CropTransform, FaceCropper, crop, paste_back
 from .face.crop import MAX_BOX_RATIO
 from .model import ToonTalker
-from .runtime import Warn, encode_reference, encode_source, frames_per_chunk, rebatch, reenact_batch, to_uint8
+from .memory import full_res_batch
+from .runtime import Warn, encode_reference, encode_source, rebatch, reenact_batch, to_uint8
 
 
 @dataclass
@@ -34,7 +35,8 @@ class SourcePlan:
 
     @property
     def frames_per_chunk(self) -> int:
-        return frames_per_chunk(*self.image.shape[-2:])
+        h, w = self.image.shape[-2:]
+        return full_res_batch(h * w)
 
 
 def prepare_source(model: ToonTalker, source01: torch.Tensor, source_box: torch.Tensor, domain: str,
@@ -56,7 +58,7 @@ def paste_chunks(plan: SourcePlan, rendered: torch.Tensor, feather: float = 0.1,
                  pad_mode: str = "reflect", per_chunk: int | None = None,
                  out_dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
     """Rendered crops [n,3,S,S] pasted into the source -> frames [k,3,H,W], k <= per_chunk (default: as many
-    full frames as `runtime.FRAME_CHUNK_BYTES` holds), on the source's device: float32 in [0,1], or uint8
+    full frames as `memory.full_res_batch` allows), on the source's device: float32 in [0,1], or uint8
     (out_dtype=torch.uint8: only the crop's region is blended in float, the rest is the 8-bit source)."""
     step = per_chunk or plan.frames_per_chunk
     region = _paste_region(plan) if out_dtype == torch.uint8 else None
@@ -100,7 +102,7 @@ def reenact_full_frames(model: ToonTalker, source01: torch.Tensor, source_box: t
     model's device: the source with its face replaced by the reenacted one.
 
     The model runs on `batch_size` crops at a time (default: each driving chunk as it comes), so callers can
-    read large frames in small chunks; the output comes `frames_per_chunk(H, W)` frames at a time.
+    read large frames in small chunks; the output comes `memory.full_res_batch(H * W)` frames at a time.
     `on_chunk(k)` is called after each output chunk of k frames. out_dtype=torch.uint8 yields 8-bit frames
     made with a quarter of the memory (for writers of 8-bit files).
     """

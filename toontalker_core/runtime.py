@@ -7,6 +7,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from . import memory
 from . import stages as S
 from .errors import InputError
 from .model import ToonTalker
@@ -33,35 +34,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
-# -- memory limits (checked before allocating) -------------------------------------------------------------
-# Full-resolution float32 frames held at once by the chunked loops (read, crop, paste-back, write): a chunk of
-# 4K frames is 2 frames, of 6000x4000 frames 1 frame, of 256 px frames the whole batch.
-FRAME_CHUNK_BYTES = 256 * 2 ** 20
-# Working memory of one model batch (activations), and its per-frame estimate: measured on the CPU with a
-# 256 px model, batch 32 -> 64, peak RSS grows 66 MB/frame in fp32 (the motion encoder's batched 256 px maps);
-# WORK_PER_PIXEL bytes per model pixel per frame per element byte covers that with a 2x margin.
-MODEL_BATCH_BYTES = 2 * 2 ** 30
-WORK_PER_PIXEL = 550
-
-
-def frames_per_chunk(height: int, width: int, limit: int | None = None, budget: int | None = None) -> int:
-    """How many float32 RGB frames of height x width fit in `budget` bytes (default FRAME_CHUNK_BYTES; at
-    least 1, at most `limit`)."""
-    n = max(1, (budget or FRAME_CHUNK_BYTES) // max(1, 3 * 4 * int(height) * int(width)))
-    return n if limit is None else max(1, min(n, int(limit)))
-
-
-def max_model_batch(model: ToonTalker) -> int:
-    """The largest driving batch whose activations fit MODEL_BATCH_BYTES (an estimate from the model size)."""
-    per_frame = WORK_PER_PIXEL * model.cfg.size ** 2 * torch.finfo(model.dtype).bits // 8
-    return max(1, MODEL_BATCH_BYTES // per_frame)
-
-
+# -- memory limits (checked before allocating; the estimates are memory.py's) --------------------------------
 def check_batch_size(batch_size: int, model: ToonTalker, warn: Warn | None = None) -> int:
     """A validated model batch size: < 1 is an error; above `max_model_batch` it is clamped with a note."""
     if int(batch_size) != batch_size or batch_size < 1:
         raise InputError(f"batch size must be a whole number >= 1, got {batch_size}")
-    limit = max_model_batch(model)
+    limit = memory.max_model_batch(model)
     if batch_size > limit:
         _warn(warn, f"batch size {batch_size} needs more memory than is sensible for a {model.cfg.size} px "
                     f"model in {str(model.dtype).replace('torch.', '')}; using {limit}")
