@@ -11,13 +11,13 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, FaceCropper,
                                     paste_back, paste_mask)
+from ..toontalker_core.media.common import DEFAULT_FPS
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
 from .memory import FULL_RES_BYTES_PER_PIXEL, ImageBatch, full_res_batch, run_chunks, tracking
 from .payloads import CATEGORY, CROP, MODEL, NO_FACE_TEMPLATE, images_from_comfy, to_device
 
 BOX_MODES = ("auto", "manual")
 FEATHER_TIP = "Soft edge of the pasted face, as a fraction of the crop side (0 = hard edge)."
-DEFAULT_FPS = 25.0
 MASK_FEATHER = 0.1
 
 

@@ -11,7 +11,8 @@ import torch
 from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
-from ..toontalker_core.keyframes import keyframe_motion, parse_keyframes
+from ..toontalker_core.keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
+from ..toontalker_core.media.common import DEFAULT_FPS
 from ..toontalker_core.model import DOMAINS
 from ..toontalker_core.motion_controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, cached_controls, control_weights,
                                                controls_table, default_cache_dir, describe_control, load_controls,
@@ -95,7 +96,7 @@ def _controls(model, domain: str, named_used: bool) -> dict:
 class MotionEditor:
     DESCRIPTION = ("Edits canonical motion codes along the model's motion directions: named controls (head yaw, "
                    "pitch, roll, position, size, mouth, eyes) found for each checkpoint by measurement, and the raw "
-                   "direction sliders d00... Edits a still (source alone), every frame of a MOTION, or CANONICAL "
+                   "direction sliders " + raw_name(0) + "... Edits a still (source alone), every frame of a MOTION, or CANONICAL "
                    "codes. All zero = no change. Changing a slider re-runs only this node (edit, decode and render "
                    "of one preview frame). The first run with a new checkpoint measures its controls (once; cached).")
     CATEGORY = CATEGORY
@@ -119,7 +120,7 @@ class MotionEditor:
             what, unit, _ = QUANTITIES[name]
             tip = f"{name.replace('_', ' ')}: moves the measured {what} ({unit}); positive = more."
             if effects.get(name):
-                tip += " Measured over -3..+3: " + " | ".join(effects[name])
+                tip += f" Measured over -{SLIDER_RANGE:g}..+{SLIDER_RANGE:g}: " + " | ".join(effects[name])
             named[name] = _slider(tip)
         raw = {raw_name(i): _slider(f"Raw motion direction {i}: the canonical effect of moving the motion vector "
                                     "along learned motion base {i} (checkpoints with fewer bases: keep 0).".format(i=i))
@@ -206,9 +207,9 @@ class MotionKeyframes:
             "keyframes": ("STRING", {"multiline": True, "default": EXAMPLE_KEYS,
                                      "tooltip": "JSON (or YAML) list of keys: {\"time\": seconds | \"frame\": index, "
                                                 "\"set\": {control: value}, \"expression\": \"a\", \"ease\": ...}. "
-                                                "Controls: " + ", ".join(NAMES) + ", d00..d19."}),
-            "length": ("INT", {"default": 100, "min": 1, "max": 100000, "tooltip": "Frames in the motion."}),
-            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.01,
+                                                "Controls: " + ", ".join(NAMES) + f", {raw_name(0)}..{raw_name(RAW_SLIDERS - 1)}."}),
+            "length": ("INT", {"default": 100, "min": 1, "max": MAX_FRAMES, "tooltip": "Frames in the motion."}),
+            "fps": ("FLOAT", {"default": DEFAULT_FPS, "min": 1.0, "max": 240.0, "step": 0.01,
                               "tooltip": "Frame rate: converts key times in seconds to frames."}),
         }, "optional": {
             "source": (SOURCE, {"tooltip": "Optional: the portrait to animate; its own pose is the neutral code "
@@ -258,7 +259,7 @@ class SaveMotion:
             "motion": (MOTION, {"tooltip": "Encode Driving Motion, Motion Keyframes or Motion Editor output."}),
             "filename_prefix": ("STRING", {"default": "motion", "tooltip": "File name (a counter is added); "
                                                                            "sub/folders allowed."}),
-            "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 240.0, "step": 0.01,
+            "fps": ("FLOAT", {"default": DEFAULT_FPS, "min": 1.0, "max": 240.0, "step": 0.01,
                               "tooltip": "Frame rate stored with the motion."}),
         }}
 

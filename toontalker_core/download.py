@@ -26,18 +26,14 @@ from typing import Callable
 from .atomic import child_path
 from .checkpoint import CHECKPOINT_EXTS, build_model, convert, read_states
 from .errors import CheckpointError, ToonTalkerError
-from .paths import BUNDLED_DIR, model_dirs
+from .paths import BUNDLED_DIR, PUBLISHED_FILES, model_dirs
 
 DRIVE_FOLDER = "https://drive.google.com/drive/folders/1k14D7JnZXOJMEMBkTIsy-WEV7qEb3rCs"
 PROJECT_PAGE = "https://opentalker.github.io/ToonTalker/"  # code: https://github.com/OpenTalker/ToonTalker
-# File names in the authors' folder, and what each holds.
-PUBLISHED_FILES = {
-    "in-domain": "in-domain440000.pth",      # real video drives a real portrait
-    "cross-domain": "cross-domain.pth",      # cartoon + real generators: r2c, c2r (and r2r / c2c)
-}
 STAGING = ".toontalker-download"
-DEMO_ONLY_HINT = ("Only the 64 px demo model is installed: for real quality put the authors' cross-domain.pth "
-                  "(real<->cartoon) and in-domain440000.pth (real->real) from " + DRIVE_FOLDER + " in "
+DEMO_ONLY_HINT = (f"Only the 64 px demo model is installed: for real quality put the authors' "
+                  f"{PUBLISHED_FILES['cross-domain']} (real<->cartoon) and {PUBLISHED_FILES['in-domain']} "
+                  "(real->real) from " + DRIVE_FOLDER + " in "
                   "ComfyUI/models/toontalker, or run `python -m toontalker_core download` (needs gdown); "
                   "see the pack's README, Checkpoints.")
 CHUNK = 1 << 20

@@ -10,7 +10,11 @@ from .errors import CheckpointError
 ENV_VAR = "TOONTALKER_MODELS"
 PACK_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
-# File-name stems of the published checkpoints, per layout.
+# The authors' published files, per layout (what each holds), and the file-name stems that mark a layout.
+PUBLISHED_FILES = {
+    "in-domain": "in-domain440000.pth",      # real video drives a real portrait
+    "cross-domain": "cross-domain.pth",      # cartoon + real generators: r2c, c2r (and r2r / c2c)
+}
 PUBLISHED = {"in-domain": ("in-domain", "indomain"), "cross-domain": ("cross-domain", "crossdomain")}
 
 
@@ -41,7 +45,7 @@ def find_checkpoint(layout: str) -> Path:
         if any(name.startswith(s) for s in stems):
             return path
     where = ", ".join(str(d) for d in model_dirs())
-    example = "in-domain440000.pth" if layout == "in-domain" else "cross-domain.pth"
+    example = PUBLISHED_FILES[layout]
     raise CheckpointError(
         f"no {layout} ToonTalker checkpoint found. Put the published '{example}' (or a .safetensors "
         f"converted from it) in one of: {where} — or set ${ENV_VAR}, or pass --checkpoint FILE")

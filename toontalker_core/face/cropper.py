@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from ..errors import InputError
+from ..media.common import DEFAULT_FPS
 from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, MAX_BOX_RATIO, CropTransform, check_box_size, crop, crop_boxes
 from .detect import THRESHOLD, Face, _box_iou, detect_faces, primary_face
 from .smoothing import BoxSmoother
@@ -83,7 +84,7 @@ class FaceCropper:
     """
 
     def __init__(self, crop_size: int, mode: str = "tracked", *, scale: float = DEFAULT_SCALE,
-                 offset: float = DEFAULT_OFFSET, smoothing: float = 1.0, fps: float = 25.0,
+                 offset: float = DEFAULT_OFFSET, smoothing: float = 1.0, fps: float = DEFAULT_FPS,
                  pad_mode: str = "reflect", threshold: float = THRESHOLD, box=None,
                  warn: Callable[[str], None] | None = None) -> None:
         if mode not in CROP_MODES:

@@ -17,6 +17,7 @@ import math
 import torch
 
 from ..errors import InputError
+from ..media.common import DEFAULT_FPS
 
 MIN_CUTOFF = 0.15   # Hz at strength 1, for a still head
 BETA = 4.0          # Hz added per face size / second of speed above the dead zone
@@ -32,7 +33,7 @@ def _alpha(cutoff: torch.Tensor | float, dt: float) -> torch.Tensor | float:
 class OneEuroFilter:
     """One-euro filter over vectors; `__call__(x[D]) -> filtered x[D]` once per frame."""
 
-    def __init__(self, fps: float = 25.0, strength: float = 1.0, min_cutoff: float = MIN_CUTOFF, beta: float = BETA,
+    def __init__(self, fps: float = DEFAULT_FPS, strength: float = 1.0, min_cutoff: float = MIN_CUTOFF, beta: float = BETA,
                  d_cutoff: float = D_CUTOFF, deadzone: float = DEADZONE) -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise InputError(f"fps must be positive, got {fps}")
@@ -63,7 +64,7 @@ class OneEuroFilter:
 class BoxSmoother:
     """Streams square boxes [N,3] (x, y, size) through a one-euro filter on (centre, log size) in face units."""
 
-    def __init__(self, fps: float = 25.0, strength: float = 1.0, **filter_args) -> None:
+    def __init__(self, fps: float = DEFAULT_FPS, strength: float = 1.0, **filter_args) -> None:
         self.filter = OneEuroFilter(fps, strength, **filter_args)
         self.unit: float | None = None
 
@@ -81,7 +82,7 @@ class BoxSmoother:
         return out
 
 
-def smooth_boxes(boxes: torch.Tensor, fps: float = 25.0, strength: float = 1.0,
+def smooth_boxes(boxes: torch.Tensor, fps: float = DEFAULT_FPS, strength: float = 1.0,
                  smoother: BoxSmoother | None = None) -> torch.Tensor:
     """Smooth a track of square boxes [N,3] (x, y, size). Pass `smoother` to continue a stream across calls."""
     return (smoother or BoxSmoother(fps, strength))(boxes)

@@ -38,7 +38,7 @@ def _to_float_frame(arr: np.ndarray) -> np.ndarray:
 class DrivingInfo:
     path: Path
     kind: str            # "video" | "animated" (WebP/GIF/APNG) | "folder" | "image" | "array" (.npy)
-    fps: float           # video fps; 25.0 for folders/images/arrays
+    fps: float           # video fps; DEFAULT_FPS for folders/images/arrays
     num_frames: int      # exact
     width: int
     height: int
