@@ -471,3 +471,24 @@ def test_frame_writer_alpha_option(tmp_path):
     assert im.shape == (64, 64, 4)
     np.testing.assert_array_equal(im[..., 3], np.rint(alpha.numpy() * 255).astype(np.uint8))
     assert not FrameWriter(tmp_path / "x.mp4", alpha=alpha).keeps_alpha
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mp4"])
+def test_a_cut_file_of_any_container_is_found_and_allow_truncated_keeps_its_audio(files, tmp_path, capsys, ext):
+    """Issue 22: a .mkv cut in half was accepted without a word; --allow-truncated with audio rendered the
+    frames, then failed on the audio and wrote nothing; the count in the message was of packets."""
+    full = tmp_path / f"full{ext}"
+    with FrameWriter(full, fps=10, audio_array=_tone(3.0)) as w:
+        w.write(tiny_images(30, seed=8, size=64))
+    cut = tmp_path / f"cut{ext}"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    out = tmp_path / "out.mp4"
+    assert cli(files, cut, out) == 2
+    msg = one_error_line(capsys)
+    decodable = sum(len(c) for c in iter_driving(cut, allow_truncated=True))
+    assert f"{cut} is truncated" in msg and f"{decodable} " in msg and "--allow-truncated" in msg
+    assert ("of the" in msg and "bytes its header declares" in msg) if ext == ".mkv" else "of its 30 declared" in msg
+    assert not out.exists()
+    assert cli(files, cut, out, "--allow-truncated") == 0
+    got = probe_driving(out)
+    assert got.num_frames == decodable < 30 and got.has_audio

@@ -17,6 +17,7 @@ import argparse
 import signal
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -344,6 +345,23 @@ def _signals_interrupt():
             signal.signal(sig, old)
 
 
+@contextmanager
+def _one_line_warnings(args):
+    """Library warnings (the fp16 guard, audio that ends early) as one 'warning:' line each, like the CLI's own;
+    none with --quiet. Python's handler is restored after."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not getattr(args, "quiet", False):
+            _log(f"warning: {message}")
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def _os_error_line(e: OSError) -> str:
     """OSError -> 'PATH: reason' without errno noise."""
     reason = e.strerror or str(e) or type(e).__name__
@@ -354,7 +372,7 @@ def _os_error_line(e: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with _signals_interrupt():
+        with _signals_interrupt(), _one_line_warnings(args):
             if args.command == "convert":
                 out = convert(args.src, args.dst, overwrite=args.overwrite)
                 print(f"wrote {out}", file=sys.stderr)

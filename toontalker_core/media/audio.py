@@ -2,6 +2,7 @@
 and fed in step with the video frames so the two interleave and the audio ends with the video."""
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -20,11 +21,17 @@ _AAC_RATES = {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 120
 def _file_audio_chunks(path: Path, layout: str, rate: int) -> Iterator[np.ndarray]:
     """Decode the first audio stream of `path` as float32 [channels, n] blocks at `rate`."""
     container = open_input(path)
+    sent = 0
     try:
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-        for frame in container.decode(container.streams.audio[0]):
-            for out in resampler.resample(frame):
-                yield out.to_ndarray()
+        try:
+            for frame in container.decode(container.streams.audio[0]):
+                for out in resampler.resample(frame):
+                    sent += out.samples
+                    yield out.to_ndarray()
+        except av.error.FFmpegError as e:  # a cut file (--allow-truncated): the audio ends where the data does
+            warnings.warn(f"the audio of {path} ends at {sent / rate:.2f} s ({short_reason(e)}); the rest of the "
+                          "video is silent", RuntimeWarning, stacklevel=2)
         for out in resampler.resample(None):
             yield out.to_ndarray()
     finally:

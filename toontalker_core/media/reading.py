@@ -121,10 +121,57 @@ def _decoded(container, stream, p: Path, declared: int = 0, allow_truncated: boo
         raise MediaError(_truncated_message(p, index, declared))
 
 
-def _truncated_message(p: Path, decoded: int, declared: int, reason: str = "") -> str:
+def _truncated_message(p: Path, decoded: int, declared: int, reason: str = "",
+                       cut: tuple[int, int] | None = None) -> str:
     why = f" ({reason})" if reason else ""
-    return (f"{p} is truncated: {decoded} of its {declared} declared frames could be decoded{why}; "
-            "re-download or re-encode it, or pass --allow-truncated to use the frames that decode")
+    what = (f"{decoded} of its {declared} declared frames could be decoded{why}" if cut is None else
+            f"it holds {cut[0]} of the {cut[1]} bytes its header declares ({decoded} frames could be decoded)")
+    return (f"{p} is truncated: {what}; re-download or re-encode it, or pass --allow-truncated to use the frames "
+            "that decode")
+
+
+def _ebml_vint(data: bytes, pos: int, size: bool) -> tuple[int, int]:
+    """A Matroska (EBML) variable-length integer at `pos` -> (value, next pos); sizes lose their length
+    marker, and an all-ones size ("unknown", a live stream) comes back as -1."""
+    first, length, mask = data[pos], 1, 0x80
+    while length <= 8 and not first & mask:
+        mask >>= 1
+        length += 1
+    if length > 8 or pos + length > len(data):
+        raise ValueError("not an EBML integer")
+    value = first & (mask - 1) if size else first
+    for b in data[pos + 1:pos + length]:
+        value = (value << 8) | b
+    return (-1 if size and value == (1 << (7 * length)) - 1 else value), pos + length
+
+
+def _matroska_cut(p: Path) -> tuple[int, int] | None:
+    """(bytes present, bytes declared) when a Matroska/WebM file is shorter than its Segment says (a cut
+    download or copy; MKV has no frame count to compare, but its header declares its size), else None."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4096)
+        size = p.stat().st_size
+        ident, pos = _ebml_vint(head, 0, size=False)
+        if ident != 0x1A45DFA3:  # the EBML header
+            return None
+        length, pos = _ebml_vint(head, pos, size=True)
+        ident, pos = _ebml_vint(head, pos + length, size=False)
+        if ident != 0x18538067:  # the Segment
+            return None
+        length, pos = _ebml_vint(head, pos, size=True)
+    except (OSError, ValueError, IndexError):
+        return None
+    return (size, pos + length) if length >= 0 and pos + length > size else None
+
+
+def _decodable(p: Path) -> int:
+    """Frames that really decode from a cut file (the count for messages; only run once a cut is found)."""
+    container, stream = _open_video(p)
+    try:
+        return sum(1 for _ in _decoded(container, stream, p, allow_truncated=True))
+    finally:
+        container.close()
 
 
 def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -187,12 +234,18 @@ def _probe_video(p: Path, allow_truncated: bool = False) -> DrivingInfo:
         if declared:  # MP4/MOV: count the packets present (cheap, no decoding) against the index
             container.seek(0)
             times = _packet_times(container, stream)
-            if len(times) < declared and not allow_truncated:
-                raise MediaError(_truncated_message(p, len(times), declared))
             count = max(1, min(declared, len(times)))
+            if len(times) < declared:  # cut: what decodes is the count (for the message and the frames used)
+                count = _decodable(p)
+                if not allow_truncated:
+                    raise MediaError(_truncated_message(p, count, declared))
+                times = times[:count]
         else:  # no exact index: decode everything to count
             times = [first.time] + [f.time for f in frames]
             count = len(times)
+            cut = _matroska_cut(p) if "matroska" in (container.format.name or "") else None
+            if cut is not None and not allow_truncated:
+                raise MediaError(_truncated_message(p, count, 0, cut=cut))
         usable = len(times) == count and None not in times
         fps, timestamps = _timing(times if usable else [], _video_fps(stream))
         return DrivingInfo(path=p, kind="video", fps=fps, num_frames=count, width=width, height=height,
@@ -204,6 +257,9 @@ def _probe_video(p: Path, allow_truncated: bool = False) -> DrivingInfo:
 def _video_frames(p: Path, start: int, stop: int | None, allow_truncated: bool = False) -> Iterator[np.ndarray]:
     container, stream = _open_video(p)
     try:
+        cut = _matroska_cut(p) if "matroska" in (container.format.name or "") and not allow_truncated else None
+        if cut is not None:
+            raise MediaError(_truncated_message(p, _decodable(p), 0, cut=cut))
         declared = _declared_frame_count(container, stream)
         for i, frame in enumerate(_decoded(container, stream, p, declared, allow_truncated)):
             if stop is not None and i >= stop:
