@@ -24,11 +24,12 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))  # manifest.py: test weights of the published layout
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from toontalker_core.cli import main as cli_main  # noqa: E402
+from toontalker_core.app.cli import main as cli_main  # noqa: E402
 from toontalker_core.media import FrameWriter, iter_driving  # noqa: E402
-from toontalker_core.paths import BUNDLED_DIR  # noqa: E402
+from toontalker_core.resources import BUNDLED_DIR  # noqa: E402
 
 BUNDLED_CHECKPOINT = BUNDLED_DIR / "cross-domain-demo-64px.safetensors"
 
@@ -57,8 +58,8 @@ def make_clip(path: Path, frames: int, width: int, height: int) -> Path:
 
 def model_256(d: Path) -> tuple[Path, str]:
     from bench_reenact import PARITY, _random_manifest
-    from toontalker_core.checkpoint import convert
-    from toontalker_core.manifest import read_manifest, write_reference_checkpoint
+    from toontalker_core.model.checkpoint import convert
+    from manifest import read_manifest, write_reference_checkpoint
 
     if (PARITY / "manifest.json").exists():
         manifest, origin = read_manifest(PARITY / "manifest.json"), "parity fixture weights"

@@ -26,9 +26,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))  # manifest.py: test weights of the published layout
 
 from toontalker_core.media import FrameWriter, iter_driving, load_image  # noqa: E402
-from toontalker_core.paths import find_checkpoint  # noqa: E402
+from toontalker_core.app.paths import find_checkpoint  # noqa: E402
 
 CASES = ("photo", "4k", "stream")
 SAMPLES = REPO / "samples"
@@ -88,8 +89,8 @@ def make_driving(path: Path, frames: int, factor: int = 0, width: int = 0, heigh
 
 
 def make_256_checkpoint(path: Path) -> Path:
-    from toontalker_core.checkpoint import convert
-    from toontalker_core.manifest import read_manifest, write_reference_checkpoint
+    from toontalker_core.model.checkpoint import convert
+    from manifest import read_manifest, write_reference_checkpoint
 
     parity = Path(os.environ.get("TOONTALKER_SHARED", REPO.parent / "shared")) / "fixtures" / "parity"
     if (parity / "manifest.json").exists():

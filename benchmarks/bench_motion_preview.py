@@ -19,18 +19,19 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # manifest.py: test weights of the published layout
 from toontalker_core import stages as S  # noqa: E402
-from toontalker_core.checkpoint import load_model, save_safetensors  # noqa: E402
-from toontalker_core.motion_edit import edit_codes, motion_directions, probe_image  # noqa: E402
-from toontalker_core.paths import BUNDLED_DIR, PACK_ROOT  # noqa: E402
+from toontalker_core.model.checkpoint import load_model, save_safetensors  # noqa: E402
+from toontalker_core.motion.edit import edit_codes, motion_directions, probe_image  # noqa: E402
+from toontalker_core.resources import BUNDLED_DIR, PACK_ROOT  # noqa: E402
 from toontalker_core.runtime import resolve_dtype  # noqa: E402
 
 MANIFEST = PACK_ROOT.parent / "shared" / "fixtures" / "parity" / "manifest.json"
 
 
 def fixture_checkpoint(folder: Path) -> Path:
-    from toontalker_core.checkpoint import build_model
-    from toontalker_core.manifest import materialize, read_manifest
+    from toontalker_core.model.checkpoint import build_model
+    from manifest import materialize, read_manifest
 
     manifest = read_manifest(MANIFEST)
     model = build_model({r: materialize(manifest, r) for r in ("gen", "gen_real")})

@@ -36,16 +36,17 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))  # manifest.py: test weights of the published layout
 
 from toontalker_core import stages as S  # noqa: E402
-from toontalker_core.checkpoint import convert, load_model  # noqa: E402
-from toontalker_core.manifest import read_manifest, write_reference_checkpoint  # noqa: E402
+from toontalker_core.model.checkpoint import convert, load_model  # noqa: E402
+from manifest import read_manifest, write_reference_checkpoint  # noqa: E402
 from toontalker_core.face import FaceCropper, crop, paste_back  # noqa: E402
 from toontalker_core.face.crop import CropTransform  # noqa: E402
 from toontalker_core.media import resize_to  # noqa: E402
 from toontalker_core.pipeline import reenact_full_frames  # noqa: E402
 from toontalker_core import runtime as R  # noqa: E402
-from toontalker_core import synthesis  # noqa: E402
+from toontalker_core.model import synthesis  # noqa: E402
 from toontalker_core.runtime import reenact_batch, resolve_device, resolve_dtype  # noqa: E402
 
 SHARED = Path(os.environ.get("TOONTALKER_SHARED", REPO.parent / "shared"))
@@ -83,8 +84,8 @@ def make_checkpoints(d: Path) -> tuple[Path, Path, str]:
 
 
 def _random_manifest() -> dict:
-    from toontalker_core.config import ModelConfig
-    from toontalker_core.generator import Generator
+    from toontalker_core.model.config import ModelConfig
+    from toontalker_core.model.generator import Generator
 
     torch.manual_seed(0)
     sd = Generator(ModelConfig()).state_dict()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from ..toontalker_core.checkpoint import CHECKPOINT_EXTS
-from ..toontalker_core.model_cache import cache_of
-from ..toontalker_core.paths import BUNDLED_DIR, list_checkpoints, model_dirs
+from ..toontalker_core.model.checkpoint import CHECKPOINT_EXTS
+from ..toontalker_core.model.cache import cache_of
+from ..toontalker_core.app.paths import BUNDLED_DIR, list_checkpoints, model_dirs
 
 FOLDER = "toontalker"
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 
-from ..toontalker_core.checkpoint import load_model
-from ..toontalker_core.download import DEMO_ONLY_HINT
-from ..toontalker_core.paths import BUNDLED_DIR
+from ..toontalker_core.model.checkpoint import load_model
+from ..toontalker_core.app.download import DEMO_ONLY_HINT
+from ..toontalker_core.resources import BUNDLED_DIR
 from ..toontalker_core.runtime import DEVICES, PRECISIONS, resolve_dtype
 from .comfy import auto_dtype, checkpoint_names, checkpoint_path, manage, model_devices
 from .payloads import CATEGORY, MODEL, model_uid

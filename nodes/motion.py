@@ -6,7 +6,7 @@ import torch
 from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
-from ..toontalker_core.model import DOMAINS
+from ..toontalker_core.model.toontalker import DOMAINS
 from .comfy import offload_device
 from .memory import frame_bytes, prepare, run_chunks
 from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,

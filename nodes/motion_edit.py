@@ -9,18 +9,17 @@ from pathlib import Path
 import torch
 
 from ..toontalker_core import runtime as R
-from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
-from ..toontalker_core.keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
+from ..toontalker_core.motion.keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
 from ..toontalker_core.media.common import DEFAULT_FPS
-from ..toontalker_core.model import DOMAINS
-from ..toontalker_core.motion_controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, cached_controls, control_weights,
+from ..toontalker_core.model.toontalker import DOMAINS
+from ..toontalker_core.motion.controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, cached_controls, control_weights,
                                                controls_table, default_cache_dir, describe_control, load_controls,
                                                raw_only, read_cache)
-from ..toontalker_core.motion_edit import edit_codes, edit_delta, motion_directions, raw_name
-from ..toontalker_core.motion_file import EXT, load_motion, save_motion
-from ..toontalker_core.motion_measure import QUANTITIES
-from ..toontalker_core.paths import PACK_ROOT
+from ..toontalker_core.motion.edit import edit_delta, edit_still_or_motion, motion_directions, raw_name
+from ..toontalker_core.motion.file import EXT, load_motion, save_motion
+from ..toontalker_core.motion.measure import QUANTITIES
+from ..toontalker_core.resources import PACK_ROOT
 from .comfy import ProgressBar, check_interrupt, folder_paths, intermediate_device, offload_device, save_preview
 from .memory import frame_bytes, prepare
 from .motion import MODEL_TIP
@@ -150,21 +149,9 @@ class MotionEditor:
         weights = control_weights(controls, values)
         dirs = motion_directions(model, domain)
         with torch.inference_mode():
-            base = src.canon_T0 + src.canon_T1
-            if motion is not None:
-                enc = motion.encoded.to(dev)
-                edited = edit_codes(enc.canon_T1, dirs, weights)
-                z = base + (edited - enc.canon_T1[:1])  # relative to frame 0, at strength 1, plus the edit
-                out_motion = S.EncodedMotion(enc.domain, enc.motion, edited)
-            elif canonical is not None:
-                z = edit_codes(canonical.codes.to(dev), dirs, weights)
-                out_motion = S.EncodedMotion(src.domain, src.motion.expand(len(z), -1), z - src.canon_T0)
-            else:
-                z = edit_codes(base, dirs, weights)
-                out_motion = S.EncodedMotion(src.domain, src.motion, edit_codes(src.canon_T1, dirs, weights))
-            if src.batch not in (1, len(z)):
-                raise InputError(f"{src.batch} source images cannot pair with {len(z)} frames: use one source, or "
-                                 "one per frame")
+            z, out_motion = edit_still_or_motion(
+                src, dirs, weights, None if motion is None else motion.encoded.to(dev),
+                None if canonical is None else canonical.codes.to(dev))
             one = src.for_frames(slice(0, 1))
             check_interrupt()
             preview01 = R.synthesize(model, one, z[:1])

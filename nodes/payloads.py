@@ -14,8 +14,8 @@ import torch
 
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.media import resize_to
-from ..toontalker_core.model import ToonTalker
-from ..toontalker_core.model_cache import derived
+from ..toontalker_core.model.toontalker import ToonTalker
+from ..toontalker_core.model.cache import derived
 from ..toontalker_core.stages import EncodedMotion, EncodedSource
 
 MODEL = "TOONTALKER_MODEL"

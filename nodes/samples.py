@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..toontalker_core.paths import PACK_ROOT
+from ..toontalker_core.resources import PACK_ROOT
 
 SAMPLES = PACK_ROOT / "samples"
 MEDIA_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".mp4", ".webm", ".mov"}

@@ -37,7 +37,7 @@ def parity_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def manifest(parity_dir):
-    from toontalker_core.manifest import read_manifest
+    from manifest import read_manifest
 
     return read_manifest(parity_dir / "manifest.json")
 
@@ -59,8 +59,8 @@ def parity_inputs(parity_dir):
 @pytest.fixture(scope="session")
 def checkpoint_files(manifest, tmp_path_factory):
     """The fixture weights written as released-style .pth files and converted .safetensors twins."""
-    from toontalker_core.checkpoint import convert
-    from toontalker_core.manifest import write_reference_checkpoint
+    from toontalker_core.model.checkpoint import convert
+    from manifest import write_reference_checkpoint
 
     d = tmp_path_factory.mktemp("ckpt")
     files = {}

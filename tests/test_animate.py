@@ -9,9 +9,9 @@ import torch
 
 from tiny import TINY, tiny_images, tiny_model
 from toontalker_core import stages as S
-from toontalker_core.checkpoint import load_model, save_safetensors
-from toontalker_core.cli import main
-from toontalker_core.motion_edit import motion_directions
+from toontalker_core.model.checkpoint import load_model, save_safetensors
+from toontalker_core.app.cli import main
+from toontalker_core.motion.edit import motion_directions
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toontalker_core import cli
+from toontalker_core.app import cli
 from toontalker_core.media import MediaError, iter_driving, probe_driving, read_frame
 
 
@@ -75,7 +75,7 @@ def test_damaged_animation_is_a_one_line_error(tmp_path):
 
 def test_cli_reenacts_an_animated_webp(tmp_path):
     from tiny import TINY, tiny_model
-    from toontalker_core.checkpoint import save_safetensors
+    from toontalker_core.model.checkpoint import save_safetensors
 
     ckpt = save_safetensors(tiny_model(True), tmp_path / "cross-domain-tiny.safetensors", TINY)
     drive = tmp_path / "drive.webp"

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from toontalker_core.cli import main
+from toontalker_core.app.cli import main
 from toontalker_core.face.detect import detect_faces
 from toontalker_core.media import iter_driving
-from toontalker_core.paths import BUNDLED_DIR, PACK_ROOT
+from toontalker_core.app.paths import BUNDLED_DIR, PACK_ROOT
 
 BUNDLED = BUNDLED_DIR / "cross-domain-demo-64px.safetensors"
 SAMPLES = PACK_ROOT / "samples"

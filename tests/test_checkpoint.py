@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from toontalker_core import CheckpointError, load_model
-from toontalker_core.checkpoint import convert, save_safetensors
-from toontalker_core.cli import main
-from toontalker_core.config import infer_config
+from toontalker_core.model.checkpoint import convert, save_safetensors
+from toontalker_core.app.cli import main
+from toontalker_core.model.config import infer_config
 
 from tiny import TINY, tiny_model
 
@@ -139,7 +139,7 @@ def test_a_stored_config_is_checked_against_the_tensors_before_building(tmp_path
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from toontalker_core import cli
+    from toontalker_core.app import cli
 
     good = save_safetensors(tiny_model(False), tmp_path / "good.safetensors")
     with safe_open(str(good), framework="pt") as f:

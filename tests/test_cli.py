@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from toontalker_core.checkpoint import save_safetensors
-from toontalker_core.cli import main
+from toontalker_core.model.checkpoint import save_safetensors
+from toontalker_core.app.cli import main
 from toontalker_core.media import FrameWriter, probe_driving
 
 from tiny import tiny_images, tiny_model
@@ -116,7 +116,7 @@ def test_bad_media_fail_cleanly(files, tmp_path, capsys):
 
 def test_missing_checkpoint_names_the_folders(tmp_path, monkeypatch, capsys, files):
     monkeypatch.setenv("TOONTALKER_MODELS", str(tmp_path / "models"))
-    import toontalker_core.paths as paths
+    import toontalker_core.app.paths as paths
     monkeypatch.setattr(paths, "PACK_ROOT", tmp_path / "pack")
     monkeypatch.setattr(paths, "BUNDLED_DIR", tmp_path / "bundled")
     out = tmp_path / "o.mp4"

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from tiny import TINY, tiny_model
-from toontalker_core import cli, download
-from toontalker_core.checkpoint import load_model, save_safetensors
+from toontalker_core.app import cli
+from toontalker_core.app import download
+from toontalker_core.model.checkpoint import load_model, save_safetensors
 
 
 class Files(http.server.BaseHTTPRequestHandler):

@@ -122,7 +122,7 @@ def test_portrait_and_odd_sizes():
 
 def test_an_offset_that_moves_the_crop_off_the_face_is_refused(capsys, tmp_path):
     """Issue 22: `--crop-offset 2` put the box below the sample cartoon: a black video and exit 0."""
-    from toontalker_core.cli import main
+    from toontalker_core.app.cli import main
 
     with pytest.raises(InputError, match="between -0.95 and 0.95"):
         crop_boxes(torch.tensor([[0.0, 0.0, 10.0, 10.0]]), scale=1.9, offset=2)

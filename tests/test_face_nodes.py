@@ -96,7 +96,7 @@ def test_all_in_one_with_crop_pastes_into_the_full_frame(pack, portrait, monkeyp
     from tiny import TINY, tiny_model
 
     render = importlib.import_module(pack.__name__ + ".nodes.render")
-    core = importlib.import_module(pack.__name__ + ".toontalker_core.checkpoint")
+    core = importlib.import_module(pack.__name__ + ".toontalker_core.model.checkpoint")
     m = tiny_model(True)
     path = core.save_safetensors({"gen": m.gen.state_dict(), "gen_real": m.gen_real.state_dict()},
                                  tmp_path / "cross-domain-t.safetensors", TINY)

@@ -14,7 +14,7 @@ from tiny import poison_fp16, tiny_images, tiny_model
 from toontalker_core import runtime as R
 from toontalker_core import stages as S
 from toontalker_core.face import FaceCropper
-from toontalker_core.motion_controls import render_codes
+from toontalker_core.motion.controls import render_codes
 from toontalker_core.video_source import encode_tracked_driving, reenact_video_source
 
 

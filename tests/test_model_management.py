@@ -70,7 +70,7 @@ def fake(mods, monkeypatch):
 
 @pytest.fixture
 def model(pack, fake, mods, tmp_path, monkeypatch):
-    core = importlib.import_module(pack.__name__ + ".toontalker_core.checkpoint")
+    core = importlib.import_module(pack.__name__ + ".toontalker_core.model.checkpoint")
     m = tiny_model(True)
     core.save_safetensors({"gen": m.gen.state_dict(), "gen_real": m.gen_real.state_dict()},
                           tmp_path / "t.safetensors", TINY)
@@ -306,7 +306,8 @@ def test_what_is_derived_from_the_model_follows_its_offload_and_goes_with_it(mod
     import weakref
 
     from toontalker_core import runtime as R
-    from toontalker_core.motion_edit import model_identity, motion_directions
+    from toontalker_core.model.identity import model_identity
+    from toontalker_core.motion.edit import motion_directions
 
     comfy = mods["comfy"]
     model = tiny_model(False).half()

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from toontalker_core import motion_controls as C
-from toontalker_core.checkpoint import load_model
-from toontalker_core.motion_edit import model_identity, motion_directions
-from toontalker_core.motion_measure import QUANTITIES, measure
-from toontalker_core.paths import BUNDLED_DIR
+from toontalker_core.motion import controls as C
+from toontalker_core.model.checkpoint import load_model
+from toontalker_core.model.identity import model_identity
+from toontalker_core.motion.edit import motion_directions
+from toontalker_core.motion.measure import QUANTITIES, measure
+from toontalker_core.resources import BUNDLED_DIR
 
 BUNDLED = BUNDLED_DIR / "cross-domain-demo-64px.safetensors"
 

@@ -6,11 +6,12 @@ import torch
 
 from tiny import tiny_model
 from toontalker_core import stages as S
-from toontalker_core.checkpoint import load_model, save_safetensors
+from toontalker_core.model.checkpoint import load_model, save_safetensors
 from toontalker_core.errors import InputError
-from toontalker_core.keyframes import EASINGS, interpolate, keyframe_motion, parse_keyframes
-from toontalker_core.motion_edit import edit_codes, edit_delta, model_identity, motion_directions
-from toontalker_core.motion_file import load_motion, read_motion, save_motion
+from toontalker_core.motion.keyframes import EASINGS, interpolate, keyframe_motion, parse_keyframes
+from toontalker_core.model.identity import model_identity
+from toontalker_core.motion.edit import edit_codes, edit_delta, motion_directions
+from toontalker_core.motion.file import load_motion, read_motion, save_motion
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def env(pack, mp, tmp_path_factory):
     image = tiny_images(1, seed=2).permute(0, 2, 3, 1)
     source = motion.EncodeSource().encode(model, image, "cartoon")[0]
     return {"mod": mod, "model": model, "source": source, "payloads": payloads, "motion": motion,
-            "edit": importlib.import_module(pack.__name__ + ".toontalker_core.motion_edit")}
+            "edit": importlib.import_module(pack.__name__ + ".toontalker_core.motion.edit")}
 
 
 def result(ret):
@@ -67,7 +67,7 @@ def test_editor_zero_is_identity_and_sliders_move_along_the_directions(env):
 
 
 def test_raw_sliders_need_no_measurement(pack, env, tmp_path, monkeypatch):
-    mod = importlib.import_module(pack.__name__ + ".toontalker_core.motion_controls")
+    mod = importlib.import_module(pack.__name__ + ".toontalker_core.motion.controls")
     monkeypatch.setenv("TOONTALKER_CACHE", str(tmp_path))  # nothing measured for this model here
 
     def refuse(*a, **k):

@@ -19,7 +19,7 @@ def models(pack, tmp_path_factory, monkeypatch_module):
     """Tiny checkpoints in a model folder, loaded through the loader node."""
     from tiny import tiny_model
 
-    core = importlib.import_module(pack.__name__ + ".toontalker_core.checkpoint")
+    core = importlib.import_module(pack.__name__ + ".toontalker_core.model.checkpoint")
     d = tmp_path_factory.mktemp("models")
     core.save_safetensors(_states(tiny_model(True)), d / "cross-domain-tiny.safetensors", TINY)
     core.save_safetensors(_states(tiny_model(False)), d / "in-domain-tiny.safetensors", TINY)

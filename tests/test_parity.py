@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from toontalker_core import stages as S
-from toontalker_core.checkpoint import load_model
+from toontalker_core.model.checkpoint import load_model
 
 CODE_TOL = 1e-4               # motion vectors, canonical codes, latents: max |d|
 IMAGE_MAX, IMAGE_MEAN = 1e-3, 1e-5  # rendered images on the [-1,1] scale

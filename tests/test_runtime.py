@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from tiny import poison_fp16, tiny_images, tiny_model
 from toontalker_core import runtime as R
 from toontalker_core import stages as S
-from toontalker_core import synthesis
+from toontalker_core.model import synthesis
 from toontalker_core.errors import InputError
 from toontalker_core.face import CropTransform, FaceCropper, crop, manual_box, padded_region
 from toontalker_core.face.crop import pooled_region

@@ -19,8 +19,8 @@ from PIL import Image
 
 from toontalker_core import stages as S
 from toontalker_core.atomic import atomic_write, remove_stale_temps, temp_path
-from toontalker_core.checkpoint import convert, load_model, read_states, save_safetensors
-from toontalker_core.cli import main
+from toontalker_core.model.checkpoint import convert, load_model, read_states, save_safetensors
+from toontalker_core.app.cli import main
 from toontalker_core.errors import CheckpointError, InputError, MediaError
 from toontalker_core.media import FrameWriter, iter_driving, probe_driving
 

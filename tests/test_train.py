@@ -9,9 +9,9 @@ import torch
 
 from toontalker_core import load_model
 from toontalker_core import stages as S
-from toontalker_core.config import ModelConfig
-from toontalker_core.model import ToonTalker
-from toontalker_core.paths import BUNDLED_DIR
+from toontalker_core.model.config import ModelConfig
+from toontalker_core.model.toontalker import ToonTalker
+from toontalker_core.resources import BUNDLED_DIR
 from toontalker_train import TrainConfig, Trainer, analogy_loss, canonical_change
 from toontalker_train import cartoon as C
 from toontalker_train.data import SyntheticCartoon, augment_pair, crop_clip
@@ -332,7 +332,7 @@ def test_paired_aid_fades_out_and_then_draws_free_motion(tmp_path):
 
 
 def test_init_from_and_its_cli_flag(tmp_path):
-    from toontalker_core.checkpoint import save_safetensors
+    from toontalker_core.model.checkpoint import save_safetensors
     from toontalker_train.cli import build_parser
 
     donor = tiny_model(cross_domain=True, seed=21)
@@ -358,7 +358,7 @@ BUNDLED_WEIGHTS = BUNDLED_DIR / "cross-domain-demo-64px.safetensors"
 
 @pytest.mark.skipif(not BUNDLED_WEIGHTS.exists(), reason="the bundled demo model is not in this checkout")
 def test_fine_tuning_from_the_shipped_weights_runs_a_step(tmp_path):
-    from toontalker_core.checkpoint import read_states
+    from toontalker_core.model.checkpoint import read_states
     from toontalker_train import PRESETS
 
     cfg = TrainConfig(stage="crossdomain", out=str(tmp_path / "run"), batch=2, paired_batch=2, w_paired=1.0,

@@ -12,7 +12,7 @@ from tiny import TINY, tiny_model
 from toontalker_core import stages as S
 from toontalker_core.face import FaceCropper
 from toontalker_core.media import read_frame
-from toontalker_core.paths import PACK_ROOT
+from toontalker_core.resources import PACK_ROOT
 from toontalker_core.video_source import driving_index, encode_tracked_driving, reenact_video_source, source_video_info
 
 VIDEO = PACK_ROOT / "samples" / "driving.mp4"
@@ -58,8 +58,8 @@ def test_the_all_in_one_node_takes_a_video_source(pack, clip):
 
 
 def test_cli_accepts_a_video_source(tmp_path, clip):
-    from toontalker_core.checkpoint import save_safetensors
-    from toontalker_core.cli import main
+    from toontalker_core.model.checkpoint import save_safetensors
+    from toontalker_core.app.cli import main
     from toontalker_core.media import FrameWriter
 
     src = tmp_path / "source.mp4"
@@ -78,7 +78,7 @@ def test_cli_accepts_a_video_source(tmp_path, clip):
 # -- the CLI plan (issue 22): the video source shares reading, the batch clamp, writing and the output checks ----
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory, clip):
-    from toontalker_core.checkpoint import save_safetensors
+    from toontalker_core.model.checkpoint import save_safetensors
     from toontalker_core.media import FrameWriter
 
     d = tmp_path_factory.mktemp("vsrc")
@@ -98,7 +98,7 @@ def cli_files(tmp_path_factory, clip):
 
 
 def _cli(files, source, out, *extra):
-    from toontalker_core.cli import main
+    from toontalker_core.app.cli import main
 
     return main(["crossdomain", "--type", "r2c", "--source_path", str(source), "--driving_path", str(VIDEO),
                  "--checkpoint", str(files["ckpt"]), "--output_dir", str(out), "--device", "cpu", "--precision",
@@ -141,7 +141,7 @@ def test_video_source_cli_reads_truncation_like_the_driving_video(cli_files, tmp
 
 
 def test_video_source_cli_checks_the_output_before_loading_the_model(cli_files, tmp_path, monkeypatch, capsys):
-    from toontalker_core import cli
+    from toontalker_core.app import cli
 
     monkeypatch.setattr(cli, "load_model", lambda *a, **k: pytest.fail("the model was loaded first"))
     thesis = tmp_path / "thesis.mp4"

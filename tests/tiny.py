@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from toontalker_core.config import ModelConfig
-from toontalker_core.model import ToonTalker
+from toontalker_core.model.config import ModelConfig
+from toontalker_core.model.toontalker import ToonTalker
 
 TINY = ModelConfig(size=64, style_dim=32, motion_dim=4, channel_max=32, channel_base=1024, n_heads=4)
 

@@ -3,10 +3,10 @@
 Staged API (see `stages`): `encode_source`, `encode_driving`, `transfer`, `decode`, `render`;
 checkpoints: `load_model`, `save_safetensors`, `convert`. No ComfyUI import anywhere in this package.
 """
-from .checkpoint import convert, load_model, save_safetensors
-from .config import ModelConfig
+from .model.checkpoint import convert, load_model, save_safetensors
+from .model.config import ModelConfig
 from .errors import CheckpointError, InputError, ToonTalkerError
-from .model import DOMAINS, ToonTalker
+from .model.toontalker import DOMAINS, ToonTalker
 from .stages import (MODES, EncodedMotion, EncodedSource, decode, encode_driving, encode_motion, encode_source,
                      project_to_canonical, render, to_model_range, to_unit_range, transfer)
 

@@ -20,7 +20,7 @@ import torch
 from . import stages as S
 from .face import CropTransform, FaceCropper, crop, paste_back
 from .face.crop import MAX_BOX_RATIO
-from .model import ToonTalker
+from .model.toontalker import ToonTalker
 from .memory import full_res_batch
 from .runtime import Warn, encode_reference, encode_source, rebatch, reenact_batch, to_uint8
 

@@ -10,8 +10,8 @@ import torch
 from . import memory
 from . import stages as S
 from .errors import InputError
-from .model import ToonTalker
-from .model_cache import cache_of, derived
+from .model.toontalker import ToonTalker
+from .model.cache import cache_of, derived
 from .precision import PRECISIONS, exact_fp32, resolve_dtype  # noqa: F401  (re-exported)
 
 Warn = Callable[[str], None]

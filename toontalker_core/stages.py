@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .model import ToonTalker, check_domain
-from .synthesis import KV
+from .model.toontalker import ToonTalker, check_domain
+from .model.synthesis import KV
 
 MODES = ("relative", "absolute")
 

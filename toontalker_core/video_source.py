@@ -18,7 +18,7 @@ from . import runtime as R
 from . import stages as S
 from .errors import InputError
 from .face import FaceCropper, paste_back
-from .model import ToonTalker
+from .model.toontalker import ToonTalker
 
 
 def driving_index(frame: int, n_driving: int) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from toontalker_core.config import ModelConfig
+from toontalker_core.model.config import ModelConfig
 
 from .presets import PRESETS
 

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from toontalker_core.layers import ConvLayer, EqualLinear, FusedLeakyReLU, ResBlock
+from toontalker_core.model.layers import ConvLayer, EqualLinear, FusedLeakyReLU, ResBlock
 
 
 class Discriminator(nn.Module):

@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 
 from toontalker_core import stages as S
-from toontalker_core.checkpoint import load_model
-from toontalker_core.model import ToonTalker
+from toontalker_core.model.checkpoint import load_model
+from toontalker_core.model.toontalker import ToonTalker
 
 from . import cartoon as C
 from . import losses as L

@@ -28,8 +28,8 @@ import torch
 
 from torch import nn
 
-from toontalker_core.model import ToonTalker
-from toontalker_core.synthesis import identity_grid
+from toontalker_core.model.toontalker import ToonTalker
+from toontalker_core.model.synthesis import identity_grid
 
 from .cartoon import MOTION_RANGES
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from toontalker_core import stages as S
-from toontalker_core.model import ToonTalker
+from toontalker_core.model.toontalker import ToonTalker
 
 
 # -- structure ----------------------------------------------------------------------------------------------

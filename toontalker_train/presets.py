@@ -1,7 +1,7 @@
 """Named model sizes. `published` is the released architecture; the others train on a CPU."""
 from __future__ import annotations
 
-from toontalker_core.config import ModelConfig
+from toontalker_core.model.config import ModelConfig
 
 PRESETS = {
     "published": ModelConfig(),  # 256 px, style 512, 20 motion bases

@@ -35,9 +35,9 @@ import torch
 
 from toontalker_core import stages as S
 from toontalker_core.atomic import atomic_write
-from toontalker_core.checkpoint import build_model, read_states, save_safetensors
-from toontalker_core.config import ModelConfig
-from toontalker_core.model import ToonTalker
+from toontalker_core.model.checkpoint import build_model, read_states, save_safetensors
+from toontalker_core.model.config import ModelConfig
+from toontalker_core.model.toontalker import ToonTalker
 
 from . import losses as L
 from .data import augment_pair, shared_motion
@@ -122,7 +122,7 @@ def param_groups(model: torch.nn.Module, lr: float, std_mult: float) -> list[dic
     the usual transformer learning rate range."""
     from torch import nn
 
-    from toontalker_core.transformer import Attention
+    from toontalker_core.model.transformer import Attention
 
     std_ids = set()
     for mod in model.modules():

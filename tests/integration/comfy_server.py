@@ -92,7 +92,7 @@ def install_probe(base: Path) -> str:
 def tiny_checkpoint(path: Path) -> None:
     """A tiny random cross-domain model (tests/tiny.py) written to `path` (fast server tests)."""
     from tiny import TINY, tiny_model
-    from toontalker_core.checkpoint import save_safetensors
+    from toontalker_core.model.checkpoint import save_safetensors
 
     save_safetensors(tiny_model(True), path, TINY)
 

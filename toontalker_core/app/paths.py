@@ -4,12 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .checkpoint import CHECKPOINT_EXTS
-from .errors import CheckpointError
+from ..model.checkpoint import CHECKPOINT_EXTS
+from ..errors import CheckpointError
+from ..resources import BUNDLED_DIR, PACK_ROOT  # noqa: F401  (re-exported: where the pack's files are)
 
 ENV_VAR = "TOONTALKER_MODELS"
-PACK_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 # The authors' published files, per layout (what each holds), and the file-name stems that mark a layout.
 PUBLISHED_FILES = {
     "in-domain": "in-domain440000.pth",      # real video drives a real portrait

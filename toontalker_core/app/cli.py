@@ -25,17 +25,17 @@ import numpy as np
 import torch
 
 from . import download
-from . import stages as S
-from .checkpoint import convert, load_model
-from .errors import InputError, ToonTalkerError
-from .face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face
-from .media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
+from .. import stages as S
+from ..model.checkpoint import convert, load_model
+from ..errors import InputError, ToonTalkerError
+from ..face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face
+from ..media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
-from .pipeline import reenact_full_frames
-from .video_source import encode_tracked_driving, reenact_video_source, source_video_info
-from .memory import full_res_batch
-from .runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source,
-                      rebatch, reenact_chunks, resolve_device, resolve_dtype, to_uint8)
+from ..pipeline import reenact_full_frames
+from ..video_source import encode_tracked_driving, reenact_video_source, source_video_info
+from ..memory import full_res_batch
+from ..runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source,
+                       rebatch, reenact_chunks, resolve_device, resolve_dtype, to_uint8)
 
 # crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait; c2c / r2r stay
 # in one domain of a cross-domain checkpoint.

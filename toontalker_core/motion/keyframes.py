@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import validate as V
-from .errors import InputError
-from .motion_controls import SLIDER_RANGE
-from .stages import EncodedMotion
+from .. import validate as V
+from ..errors import InputError
+from .controls import SLIDER_RANGE
+from ..stages import EncodedMotion
 
 EASINGS = {
     "linear": lambda u: u,

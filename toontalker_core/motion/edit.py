@@ -14,18 +14,16 @@ frame of a MOTION (T1(d)) or on transferred CANONICAL codes.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 import torch
 
-from . import runtime as R
-from . import stages as S
-from .errors import InputError
-from .model import ToonTalker, check_domain
-from .model_cache import derived
-from .paths import PACK_ROOT
+from .. import runtime as R
+from .. import stages as S
+from ..errors import InputError
+from ..model.toontalker import ToonTalker, check_domain
+from ..model.cache import derived
+from ..resources import PACK_ROOT
 
 PROBE_DIR = PACK_ROOT / "samples"
 RAW_PREFIX = "d"
@@ -35,26 +33,9 @@ def raw_name(i: int) -> str:
     return f"{RAW_PREFIX}{i:02d}"
 
 
-def model_identity(model: ToonTalker) -> str:
-    """A content hash of the weights and the architecture (sha256, hex), the same for a checkpoint loaded
-    as .pth or .safetensors, in fp32 or bf16: tensors are hashed as bf16. Cached on the model."""
-    return derived(model, "content_hash", lambda: _content_hash(model))
-
-
-def _content_hash(model: ToonTalker) -> str:
-    h = hashlib.sha256(json.dumps({"config": model.cfg.to_dict(), "kind": model.kind}, sort_keys=True).encode())
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        t = t.detach()
-        if t.is_floating_point():
-            t = t.to("cpu", torch.bfloat16).view(torch.int16)
-        h.update(t.contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()
-
-
 def probe_image(domain: str, size: int) -> torch.Tensor:
     """The domain's probe portrait [1,3,size,size] in [0,1] (shipped in samples/, made by the project)."""
-    from .media import load_image, resize_to
+    from ..media import load_image, resize_to
 
     path = PROBE_DIR / f"source_{check_domain(domain)}.png"
     if not path.is_file():
@@ -131,3 +112,32 @@ def edit_codes(codes: torch.Tensor, directions: MotionDirections, weights) -> to
         return codes
     delta = edit_delta(directions, w).to(codes.device)
     return (codes.float() + delta).to(codes.dtype)
+
+
+def edit_still_or_motion(source: S.EncodedSource, directions: MotionDirections, weights,
+                         motion: S.EncodedMotion | None = None,
+                         canonical: torch.Tensor | None = None) -> tuple[torch.Tensor, S.EncodedMotion]:
+    """The Motion Editor's three uses -> (canonical codes z to decode, the edited driving motion):
+
+    - alone: the still itself, z = T0(s) + T1(s) + edit, and its expression T1(s) + edit as a one-frame motion;
+    - `motion`: every frame edited, z = T0(s) + T1(s) + (T1(d) + edit - T1(d0)) (relative to frame 0 at
+      strength 1), and the edited frames as the motion;
+    - `canonical`: transferred codes + edit, and their motion part (z - T0(s)).
+    """
+    if motion is not None and canonical is not None:
+        raise InputError("edit either a motion or canonical codes, not both")
+    base = source.canon_T0 + source.canon_T1
+    if motion is not None:
+        edited = edit_codes(motion.canon_T1, directions, weights)
+        z = base + (edited - motion.canon_T1[:1])
+        out = S.EncodedMotion(motion.domain, motion.motion, edited)
+    elif canonical is not None:
+        z = edit_codes(canonical, directions, weights)
+        out = S.EncodedMotion(source.domain, source.motion.expand(len(z), -1), z - source.canon_T0)
+    else:
+        z = edit_codes(base, directions, weights)
+        out = S.EncodedMotion(source.domain, source.motion, edit_codes(source.canon_T1, directions, weights))
+    if source.batch not in (1, len(z)):
+        raise InputError(f"{source.batch} source images cannot pair with {len(z)} frames: use one source, or one "
+                         "per frame")
+    return z, out

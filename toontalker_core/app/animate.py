@@ -18,20 +18,20 @@ from pathlib import Path
 
 import torch
 
-from . import runtime as R
-from . import stages as S
-from .checkpoint import load_model
-from .errors import InputError, ToonTalkerError
-from .face import CropTransform, crop, locate_face, paste_back
-from . import validate as V
-from .keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
-from .media import DEFAULT_FPS, FrameWriter, load_image, resize_to
-from .media.writing import check_output
-from .model import DOMAINS
-from .motion_controls import NAMES, cached_controls, control_weights, controls_table, load_controls, raw_only
-from .motion_edit import edit_delta, motion_directions
+from .. import runtime as R
+from .. import stages as S
+from ..model.checkpoint import load_model
+from ..errors import InputError, ToonTalkerError
+from ..face import CropTransform, crop, locate_face, paste_back
+from .. import validate as V
+from ..motion.keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
+from ..media import DEFAULT_FPS, FrameWriter, load_image, resize_to
+from ..media.writing import check_output
+from ..model.toontalker import DOMAINS
+from ..motion.controls import NAMES, cached_controls, control_weights, controls_table, load_controls, raw_only
+from ..motion.edit import edit_delta, motion_directions
 from .paths import find_checkpoint
-from .runtime import DEVICES, PRECISIONS, resolve_device, resolve_dtype
+from ..runtime import DEVICES, PRECISIONS, resolve_device, resolve_dtype
 
 
 

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .errors import InputError
+from ..errors import InputError
 from .generator import Generator
-from .model_cache import ATTR
+from .cache import ATTR
 from .transformer import TransformerDecoderLayer
 
 DOMAINS = ("real", "cartoon")

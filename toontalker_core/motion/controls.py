@@ -20,14 +20,15 @@ from typing import Callable
 
 import torch
 
-from .atomic import atomic_write
-from . import runtime as R
-from . import stages as S
-from .errors import InputError
-from .model import ToonTalker
-from .motion_edit import MotionDirections, edit_delta, model_identity, motion_directions, raw_name
-from .motion_measure import QUANTITIES, measure
-from .paths import BUNDLED_DIR
+from ..atomic import atomic_write
+from .. import runtime as R
+from .. import stages as S
+from ..errors import InputError
+from ..model.toontalker import ToonTalker
+from ..model.identity import model_identity
+from .edit import MotionDirections, edit_delta, motion_directions, raw_name
+from .measure import QUANTITIES, measure
+from ..resources import BUNDLED_DIR
 
 CACHE_VERSION = 2                         # 2: the denser monotonic check (CHECK_STEPS 9)
 SLIDER_RANGE = 3.0                        # sliders run over [-3, 3]; discovery measures that whole range

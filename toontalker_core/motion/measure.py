@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .face import detect_faces, primary_face
+from ..face import detect_faces, primary_face
 
 # name -> (what it measures, unit, smallest change over the slider range that counts as an effect)
 QUANTITIES = {

@@ -23,9 +23,9 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from .atomic import child_path
-from .checkpoint import CHECKPOINT_EXTS, build_model, convert, read_states
-from .errors import CheckpointError, ToonTalkerError
+from ..atomic import child_path
+from ..model.checkpoint import CHECKPOINT_EXTS, build_model, convert, read_states
+from ..errors import CheckpointError, ToonTalkerError
 from .paths import BUNDLED_DIR, PUBLISHED_FILES, model_dirs
 
 DRIVE_FOLDER = "https://drive.google.com/drive/folders/1k14D7JnZXOJMEMBkTIsy-WEV7qEb3rCs"

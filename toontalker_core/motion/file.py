@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from . import validate as V
-from .atomic import atomic_write, check_replaceable, holds_safetensors
-from .errors import InputError
-from .media.common import DEFAULT_FPS
-from .model import DOMAINS, ToonTalker
-from .motion_edit import model_identity
-from .stages import EncodedMotion
+from .. import validate as V
+from ..atomic import atomic_write, check_replaceable, holds_safetensors
+from ..errors import InputError
+from ..media.common import DEFAULT_FPS
+from ..model.toontalker import DOMAINS, ToonTalker
+from ..model.identity import model_identity
+from ..stages import EncodedMotion
 
 FORMAT = "toontalker_motion"
 VERSION = "1"

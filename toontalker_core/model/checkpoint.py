@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from .config import ModelConfig, infer_config
-from .atomic import atomic_write, check_replaceable, check_writable, holds_checkpoint, same_file_input
-from .errors import CheckpointError, InputError
-from .model import ToonTalker
+from ..atomic import atomic_write, check_replaceable, check_writable, holds_checkpoint, same_file_input
+from ..errors import CheckpointError, InputError
+from .toontalker import ToonTalker
 
 ROLES = ("gen", "gen_real")
 TORCH_EXTS = {".pt", ".pth", ".ckpt", ".bin"}
