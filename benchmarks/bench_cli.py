@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from toontalker_core import stages as S  # noqa: E402
 from toontalker_core.model.checkpoint import load_model, save_safetensors  # noqa: E402
 from toontalker_core.motion.edit import edit_codes, motion_directions, probe_image  # noqa: E402
 from toontalker_core.resources import BUNDLED_DIR, PACK_ROOT  # noqa: E402
-from toontalker_core.runtime import resolve_dtype  # noqa: E402
+from toontalker_core.precision import resolve_dtype  # noqa: E402
 
 MANIFEST = PACK_ROOT.parent / "shared" / "fixtures" / "parity" / "manifest.json"
 

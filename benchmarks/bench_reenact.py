@@ -47,7 +47,8 @@ from toontalker_core.media import resize_to  # noqa: E402
 from toontalker_core.pipeline import reenact_full_frames  # noqa: E402
 from toontalker_core import runtime as R  # noqa: E402
 from toontalker_core.model import synthesis  # noqa: E402
-from toontalker_core.runtime import reenact_batch, resolve_device, resolve_dtype  # noqa: E402
+from toontalker_core.precision import resolve_dtype  # noqa: E402
+from toontalker_core.runtime import reenact_batch, resolve_device  # noqa: E402
 
 SHARED = Path(os.environ.get("TOONTALKER_SHARED", REPO.parent / "shared"))
 PARITY = SHARED / "fixtures" / "parity"

@@ -13,7 +13,8 @@ from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, C
                                     paste_back, paste_mask)
 from ..toontalker_core.media.common import DEFAULT_FPS
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
-from .memory import FULL_RES_BYTES_PER_PIXEL, ImageBatch, full_res_batch, run_chunks, tracking
+from ..toontalker_core.memory import FULL_RES_BYTES_PER_PIXEL, full_res_batch
+from .memory import ImageBatch, run_chunks, tracking
 from .payloads import CATEGORY, CROP, MODEL, NO_FACE_TEMPLATE, images_from_comfy, to_device
 
 BOX_MODES = ("auto", "manual")

@@ -6,7 +6,8 @@ import os
 from ..toontalker_core.model.checkpoint import load_model
 from ..toontalker_core.app.download import DEMO_ONLY_HINT
 from ..toontalker_core.resources import BUNDLED_DIR
-from ..toontalker_core.runtime import DEVICES, PRECISIONS, resolve_dtype
+from ..toontalker_core.precision import PRECISIONS, resolve_dtype
+from ..toontalker_core.runtime import DEVICES
 from .comfy import auto_dtype, checkpoint_names, checkpoint_path, manage, model_devices
 from .payloads import CATEGORY, MODEL, model_uid
 

@@ -14,8 +14,6 @@ from typing import Callable, Iterator, TypeVar
 import torch
 
 from ..toontalker_core.errors import InputError
-from ..toontalker_core.memory import (FULL_RES_BYTES_PER_PIXEL, feature_elements, frame_bytes,  # noqa: F401
-                                      full_res_batch)
 from .comfy import (ProgressBar, check_interrupt, free_memory_bytes, intermediate_device, load_for_compute,
                     oom_errors, soft_empty_cache)
 

@@ -8,7 +8,8 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.model.toontalker import DOMAINS
 from .comfy import offload_device
-from .memory import frame_bytes, prepare, run_chunks
+from ..toontalker_core.memory import frame_bytes
+from .memory import prepare, run_chunks
 from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
                        SourcePayload, image_to_model, images_from_comfy, model_uid)
 

@@ -21,7 +21,8 @@ from ..toontalker_core.motion.file import EXT, load_motion, save_motion
 from ..toontalker_core.motion.measure import QUANTITIES
 from ..toontalker_core.resources import PACK_ROOT
 from .comfy import ProgressBar, check_interrupt, folder_paths, intermediate_device, offload_device, save_preview
-from .memory import frame_bytes, prepare
+from ..toontalker_core.memory import frame_bytes
+from .memory import prepare
 from .motion import MODEL_TIP
 from .payloads import (CANONICAL, CATEGORY, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
                        model_uid, require_same_model)

@@ -11,7 +11,8 @@ from ..toontalker_core.pipeline import crop_driving, paste_chunks, prepare_sourc
 from ..toontalker_core.video_source import reenact_source_chunk, tracked_codes
 from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
 from .comfy import offload_device
-from .memory import ImageBatch, frame_bytes, full_res_batch, prepare, run_chunks, tensor_bytes, tracking
+from ..toontalker_core.memory import frame_bytes, full_res_batch
+from .memory import ImageBatch, prepare, run_chunks, tensor_bytes, tracking
 from .motion import MODEL_TIP, _batch
 from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
                        image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)

@@ -72,9 +72,8 @@ def checkpoint_files(manifest, tmp_path_factory):
 
 
 def load_pack():
-    """Import the repository as a ComfyUI custom-node package (as ComfyUI does: by file location); one
-    implementation, shared with tools/make_workflows.py (tools/ is on pytest's pythonpath)."""
-    from make_workflows import load_pack as load
+    """Import the repository as a ComfyUI custom-node package (as ComfyUI does: by file location)."""
+    from pack_loader import load_pack as load
 
     return load()
 

@@ -147,13 +147,13 @@ def test_the_memory_asked_of_comfyui_grows_with_the_chunk_and_covers_the_payload
 
 
 def test_batch_capped_by_free_memory(model, mods, fake):
-    memory = mods["memory"]
-    per_frame = memory.frame_bytes(model, "render")
+    memory, core = mods["memory"], mods["core_memory"]
+    per_frame = core.frame_bytes(model, "render")
     fake.free = 3 * per_frame + 10
     assert memory.prepare(model, 8, per_frame) == 3
     fake.free = 0
     assert memory.prepare(model, 8, per_frame) == 1
-    assert memory.full_res_batch(64 * 64) == 16 and memory.full_res_batch(3840 * 2160) == 1
+    assert core.full_res_batch(64 * 64) == 16 and core.full_res_batch(3840 * 2160) == 1
 
 
 def _oom_above(limit, sizes):

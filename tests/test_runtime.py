@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from tiny import poison_fp16, tiny_images, tiny_model
+from toontalker_core import precision as precision_policy
 from toontalker_core import runtime as R
 from toontalker_core import stages as S
 from toontalker_core.model import synthesis
@@ -48,7 +49,7 @@ def test_fp16_through_the_library_matches_fp32(device):
     outs = {}
     for dtype in (torch.float32, torch.float16):
         model = copy.deepcopy(base).to(device=device, dtype=dtype)
-        assert R.resolve_dtype("fp16" if dtype == torch.float16 else "fp32", torch.device(device)) == dtype
+        assert precision_policy.resolve_dtype("fp16" if dtype == torch.float16 else "fp32", torch.device(device)) == dtype
         src, ref = _encode(model)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no fallback needed for this model: no warning
@@ -210,16 +211,16 @@ def test_uint8_paste_blends_only_the_crop_window_and_matches_the_float_frames():
 # -- precision policy (issue 21) ------------------------------------------------------------------------------
 def test_auto_precision_is_guarded_fp16_on_gpus_and_fp32_or_native_bf16_on_cpus(monkeypatch):
     # measured on an H200: fp16 had bf16's speed with 6.5x less error against the original (precision.py)
-    assert R.resolve_dtype("auto", torch.device("cuda")) == torch.float16
-    assert R.resolve_dtype("auto", torch.device("mps")) == torch.float16
+    assert precision_policy.resolve_dtype("auto", torch.device("cuda")) == torch.float16
+    assert precision_policy.resolve_dtype("auto", torch.device("mps")) == torch.float16
     from toontalker_core import precision
 
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
-    assert R.resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert precision_policy.resolve_dtype("auto", torch.device("cpu")) == torch.float32
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
-    assert R.resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    assert precision_policy.resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(InputError, match="unknown precision 'fp8': use one of auto, fp32, bf16, fp16"):
-        R.resolve_dtype("fp8", torch.device("cpu"))
+        precision_policy.resolve_dtype("fp8", torch.device("cpu"))
 
 
 def _tf32_state():

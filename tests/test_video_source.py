@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from tiny import TINY, tiny_model
-from toontalker_core import stages as S
 from toontalker_core.face import FaceCropper
 from toontalker_core.media import read_frame
 from toontalker_core.resources import PACK_ROOT

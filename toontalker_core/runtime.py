@@ -12,7 +12,7 @@ from . import stages as S
 from .errors import InputError
 from .model.toontalker import ToonTalker
 from .model.cache import cache_of, derived
-from .precision import PRECISIONS, exact_fp32, resolve_dtype  # noqa: F401  (re-exported)
+from .precision import exact_fp32
 
 Warn = Callable[[str], None]
 

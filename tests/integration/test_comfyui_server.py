@@ -142,14 +142,15 @@ def test_our_nodes_in_object_info(object_info, pack):
 
 
 def test_core_nodes_as_the_generator_describes_them(object_info):
-    """tools/make_workflows.py writes the UI format from its own table of core nodes: check it here."""
+    """tools/workflow_format.py writes the UI format from its own table of core nodes: check it here."""
     sys.path.insert(0, str(REPO / "tools"))
-    import make_workflows as mw
+    import workflow_format as mw
+    from pack_loader import load_pack
 
     used = {n["class_type"] for p in WORKFLOWS for n in json.loads(p.read_text()).values()}
-    for t in sorted(used - set(mw.load_pack().NODE_CLASS_MAPPINGS)):
+    for t in sorted(used - set(load_pack().NODE_CLASS_MAPPINGS)):
         assert t in object_info, f"{t} is not a node of this ComfyUI"
-        assert t in mw.CORE, f"{t} is used but tools/make_workflows.py has no schema for it"
+        assert t in mw.CORE, f"{t} is used but tools/workflow_format.py has no schema for it"
     for t, schema in mw.CORE.items():
         if t in mw.UI_ONLY_TYPES:
             continue

@@ -31,7 +31,8 @@ from ..model.toontalker import DOMAINS
 from ..motion.controls import NAMES, cached_controls, control_weights, controls_table, load_controls, raw_only
 from ..motion.edit import edit_delta, motion_directions
 from .paths import find_checkpoint
-from ..runtime import DEVICES, PRECISIONS, resolve_device, resolve_dtype
+from ..precision import PRECISIONS, resolve_dtype
+from ..runtime import DEVICES, resolve_device
 
 
 

@@ -34,8 +34,9 @@ from .paths import find_checkpoint
 from ..pipeline import reenact_full_frames
 from ..video_source import encode_tracked_driving, reenact_video_source, source_video_info
 from ..memory import full_res_batch
-from ..runtime import (DEVICES, PRECISIONS, check_batch_size, encode_reference, encode_source,
-                       rebatch, reenact_chunks, resolve_device, resolve_dtype, to_uint8)
+from ..precision import PRECISIONS, resolve_dtype
+from ..runtime import (DEVICES, check_batch_size, encode_reference, encode_source, rebatch, reenact_chunks,
+                       resolve_device, to_uint8)
 
 # crossdomain --type: (source domain, driving domain). r2c: real video drives a cartoon portrait; c2c / r2r stay
 # in one domain of a cross-domain checkpoint.
