@@ -3,7 +3,7 @@
 // input options); frontend 1.27 hides a widget whose `widget.advanced` is set but does not copy the flag
 // there from the definition, so this does. Newer frontends that copy it themselves are unaffected.
 import { app } from "../../scripts/app.js";
-import { wrap } from "./domain_colors.js";
+import { wrap } from "./util.js";
 
 export function advancedInputs(nodeData) {
     const inputs = { ...nodeData.input?.required, ...nodeData.input?.optional };

@@ -7,7 +7,7 @@
 // Box colours: green = detected, orange = manual, dashed grey = a starting box (nothing detected yet).
 // Edited boxes stay inside the image, so the handle is always on the node.
 import { app } from "../../scripts/app.js";
-import { api } from "../../scripts/api.js";
+import { heightWithout, reserveHeight, upstream, viewURL } from "./util.js";
 
 const NODE = "ToonTalkerFaceCrop";
 const VIEW_H = 220;
@@ -19,33 +19,18 @@ const BOX_FIELDS = ["box_x", "box_y", "box_size"];
 const widget = (node, name) => node.widgets?.find((w) => w.name === name);
 const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
 
-function widgetsHeight(node) {
-    const saved = node.toontalkerViewH;
-    node.toontalkerViewH = 0;
-    const h = node.computeSize()[1];
-    node.toontalkerViewH = saved;
-    return h;
-}
+const widgetsHeight = (node) => heightWithout(node, "toontalkerViewH");
 
 // ---------------------------------------------------------------------------------------- what to show
 
-function upstreamLoadImage(node) {
-    const input = node.inputs?.find((i) => i.name === "image");
-    if (!input || input.link == null) return null;
-    const graph = node.graph ?? app.graph;
-    const link = graph.links?.[input.link] ?? graph.links?.get?.(input.link);
-    const origin = link && graph.getNodeById(link.origin_id);
-    return origin?.type === "LoadImage" ? origin : null;
-}
+const upstreamLoadImage = (node) => upstream(node, "image", "LoadImage");
 
-// "sub/name.png [input]" -> a /view URL (the Load Image widget's value format).
-function viewURL(value) {
+// "sub/name.png [input]" (the Load Image widget's value format) -> a /view URL.
+function widgetValueURL(value) {
     const m = /^(.*?)(?: \[(input|output|temp)\])?$/.exec(String(value));
     const path = m[1], type = m[2] ?? "input";
     const cut = path.lastIndexOf("/");
-    const subfolder = cut >= 0 ? path.slice(0, cut) : "", filename = cut >= 0 ? path.slice(cut + 1) : path;
-    return api.apiURL(`/view?filename=${encodeURIComponent(filename)}&type=${type}` +
-        `&subfolder=${encodeURIComponent(subfolder)}`);
+    return cut >= 0 ? viewURL(path.slice(cut + 1), type, path.slice(0, cut)) : viewURL(path, type);
 }
 
 // The Load Image feeding the node (current even before a run): its preview element, or one we load.
@@ -58,7 +43,7 @@ function inputImage(node) {
     if (node.toontalkerInput?.value !== value) {
         const img = new Image();
         img.onload = () => node.setDirtyCanvas(true, true);
-        img.src = viewURL(value);
+        img.src = widgetValueURL(value);
         node.toontalkerInput = { value, img };
     }
     const img = node.toontalkerInput.img;
@@ -145,8 +130,7 @@ export function showCrop(node, crop) {
         const p = crop.preview;
         const img = new Image();
         img.onload = () => node.setDirtyCanvas(true, true);
-        img.src = api.apiURL(`/view?filename=${encodeURIComponent(p.filename)}&type=${p.type}` +
-            `&subfolder=${encodeURIComponent(p.subfolder ?? "")}&rand=${Math.random()}`);
+        img.src = viewURL(p.filename, p.type, p.subfolder, `&rand=${Math.random()}`);
         node.toontalkerImage = img;
     }
     ensureView(node);
@@ -251,11 +235,7 @@ app.registerExtension({
             onDrawForeground?.apply(this, arguments);
             draw(this, ctx);
         };
-        const computeSize = nodeType.prototype.computeSize;
-        nodeType.prototype.computeSize = function () {
-            const size = computeSize ? computeSize.apply(this, arguments) : [300, 80];
-            return [size[0], size[1] + (this.toontalkerViewH || 0)];
-        };
+        reserveHeight(nodeType.prototype, "toontalkerViewH", [300, 80]);
         const onMouseDown = nodeType.prototype.onMouseDown;
         nodeType.prototype.onMouseDown = function (e, pos, canvas) {
             const h = hit(this, pos);

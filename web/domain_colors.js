@@ -6,6 +6,7 @@
 // re-checked whenever a widget changes and, as a safety net (undo, paste, values set by other extensions),
 // before the node is drawn; it is only re-painted when the domain actually changes.
 import { app } from "../../scripts/app.js";
+import { wrap } from "./util.js";
 
 const COLORS = {
     real: { color: "#223a5e", bgcolor: "#2e4d7a" },
@@ -31,15 +32,6 @@ export function paint(node) {
     node.color = colors.color;
     node.bgcolor = colors.bgcolor;
     node.setDirtyCanvas?.(true, true);
-}
-
-export function wrap(proto, name, after) {
-    const original = proto[name];
-    proto[name] = function () {
-        const r = original?.apply(this, arguments);
-        after(this, arguments);
-        return r;
-    };
 }
 
 app.registerExtension({

@@ -3,6 +3,7 @@
 // the pointer. The series comes from the node's UI output
 // (`toontalker_motion`); a "Canonical Motion Transfer" that runs later redraws it with its own reference.
 import { app } from "../../scripts/app.js";
+import { heightWithout, reserveHeight, upstream } from "./util.js";
 
 const ENCODE = "ToonTalkerEncodeDrivingMotion";
 const TRANSFER = "ToonTalkerCanonicalTransfer";
@@ -11,14 +12,7 @@ const PAD = 8;
 const AXIS_L = 40;    // room for the y labels
 const AXIS_B = 30;    // room for the x labels and the caption
 
-function widgetsBottom(node) {
-    // Height the node needs without the plot (title + widgets + sockets).
-    const saved = node.toontalkerPlotH;
-    node.toontalkerPlotH = 0;
-    const h = node.computeSize()[1];
-    node.toontalkerPlotH = saved;
-    return h;
-}
+const widgetsBottom = (node) => heightWithout(node, "toontalkerPlotH");  // the node without the plot
 
 function setSeries(node, series) {
     if (!series || !Array.isArray(series.magnitude)) return;
@@ -130,14 +124,7 @@ export function drawMotionPlot(node, ctx) {
     ctx.restore();
 }
 
-function upstreamEncoder(node) {
-    const input = node.inputs?.find((i) => i.name === "motion");
-    if (!input || input.link == null) return null;
-    const link = app.graph.links[input.link] ?? app.graph.links.get?.(input.link);
-    if (!link) return null;
-    const origin = app.graph.getNodeById(link.origin_id);
-    return origin?.type === ENCODE ? origin : null;
-}
+const upstreamEncoder = (node) => upstream(node, "motion", ENCODE);
 
 app.registerExtension({
     name: "ToonTalker.MotionPlot",
@@ -157,11 +144,7 @@ app.registerExtension({
             onDrawForeground?.apply(this, arguments);
             drawMotionPlot(this, ctx);
         };
-        const computeSize = nodeType.prototype.computeSize;
-        nodeType.prototype.computeSize = function () {
-            const size = computeSize ? computeSize.apply(this, arguments) : [240, 80];
-            return [size[0], size[1] + (this.toontalkerPlotH || 0)];
-        };
+        reserveHeight(nodeType.prototype, "toontalkerPlotH", [240, 80]);
         const onMouseMove = nodeType.prototype.onMouseMove;
         nodeType.prototype.onMouseMove = function (e, pos) {
             const r = onMouseMove?.apply(this, arguments);

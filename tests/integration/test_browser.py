@@ -62,35 +62,42 @@ def page(server, tmp_path_factory):
 
 
 def wait_editor(page) -> None:
-    page.wait_for_function(f"() => window.comfyAPI?.app?.app?.graph && {APP}.extensionManager", timeout=90_000)
-    time.sleep(3)  # the editor opens its start-up workflow shortly after; see load_graph
+    """The editor is up and has opened its start-up workflow (which would replace a graph loaded before it)."""
+    page.wait_for_function(f"() => window.comfyAPI?.app?.app?.graph && "
+                           f"{APP}.extensionManager?.workflow?.activeWorkflow?.isLoaded", timeout=90_000)
+    drawn(page)
     page.keyboard.press("Escape")
 
 
+def drawn(page) -> None:
+    """Wait until the canvas has drawn what was just changed (two animation frames: the next paint is done)."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 def load_graph(page, graph: dict) -> list[str]:
-    """Load a UI-format graph; retried while the editor's start-up workflow may still replace it."""
+    """Load a UI-format graph; loaded again while the editor's start-up workflow may still replace it."""
     want = sorted(n["type"] for n in graph["nodes"])
-    types: list[str] = []
+    check = f"(want) => JSON.stringify({APP}.graph._nodes.map(n => n.type).sort()) === JSON.stringify(want)"
     for _ in range(10):
         page.evaluate(f"async (g) => {{ await {APP}.loadGraphData(g); }}", graph)
-        time.sleep(0.5)
-        types = sorted(page.evaluate(f"() => {APP}.graph._nodes.map(n => n.type)"))
-        if types == want:
+        try:
+            page.wait_for_function(check, arg=want, timeout=2_000)
             break
-        time.sleep(1)
-    return types
+        except sync_api.TimeoutError:
+            continue
+    drawn(page)
+    return sorted(page.evaluate(f"() => {APP}.graph._nodes.map(n => n.type)"))
 
 
 def run_graph(page, server, timeout: float = 900):
     """Queue the graph in the editor and wait until the server's queue is empty again."""
-    page.evaluate(f"async () => {{ await {APP}.queuePrompt(0, 1); }}")
+    page.evaluate(f"async () => {{ await {APP}.queuePrompt(0, 1); }}")  # returns once the server has it
     end = time.time() + timeout
-    time.sleep(1)
     while time.time() < end:
         q = server.get("/queue")
         if not q["queue_running"] and not q["queue_pending"]:
             return
-        time.sleep(0.5)
+        time.sleep(0.5)  # the poll interval
     raise TimeoutError("the graph did not finish")
 
 
@@ -126,7 +133,7 @@ def test_example_workflow_in_editor(page, server, artifacts, name):
     run_graph(page, server)
     page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 0.7; "
                   f"{APP}.graph.setDirtyCanvas(true, true); }}")
-    time.sleep(0.5)
+    drawn(page)
     shot = artifacts / f"workflow_{name}.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
@@ -162,7 +169,7 @@ def test_crop_box_renders_and_drags(page, server, artifacts):
     page.wait_for_function("() => window.__crop.toontalkerCrop && window.__crop.toontalkerImage?.complete",
                            timeout=30_000)
     page.evaluate(f"() => {APP}.graph.setDirtyCanvas(true, true)")
-    time.sleep(0.5)
+    drawn(page)
     shot = artifacts / "crop_box_detected.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
@@ -228,19 +235,27 @@ def click_combo_arrow(page, node_expr: str, name: str, right: bool = True) -> No
     y, h, width = widget_row(page, node_expr, name)
     x, sy = to_screen(page, node_expr, width - 22 if right else 22, y + h / 2)
     page.mouse.click(x, sy)
-    time.sleep(0.3)
+    drawn(page)
 
 
 def add_by_search(page, query: str, canvas_xy=(700, 500)) -> str:
     """Add a node the way a user does: double-click the canvas, type in the search box, Enter. -> its type."""
     before = set(page.evaluate(f"() => {APP}.graph._nodes.map(n => n.id)"))
-    page.mouse.dblclick(*canvas_xy)
-    page.wait_for_selector("input[placeholder]:focus, .comfy-vue-node-search-container input", timeout=10_000)
-    time.sleep(0.3)
+    box = "input[placeholder]:focus, .comfy-vue-node-search-container input"
+    for attempt in range(5):  # right after start-up the canvas may not take pointer input yet: click again
+        page.mouse.dblclick(*canvas_xy)
+        try:
+            page.wait_for_selector(box, timeout=2_000)
+            break
+        except sync_api.TimeoutError:
+            if attempt == 4:
+                raise
     page.keyboard.type(query, delay=30)
-    time.sleep(1.0)
+    page.wait_for_selector(".p-autocomplete-option.p-focus", timeout=10_000)  # the query's results, one focused
     page.keyboard.press("Enter")
-    time.sleep(0.8)
+    page.wait_for_function(f"(n) => {APP}.graph._nodes.length > n", arg=len(before), timeout=10_000)
+    page.wait_for_selector(".p-dialog-mask, .comfy-vue-node-search-container", state="detached", timeout=10_000)
+    drawn(page)
     added = page.evaluate(f"() => {APP}.graph._nodes.map(n => [n.id, n.type])")
     new = [t for i, t in added if i not in before]
     assert len(new) == 1, f"search '{query}' added {new}"
@@ -274,7 +289,7 @@ def test_domain_colours_on_nodes_added_by_hand_and_loaded(page, server, artifact
     click_combo_arrow(page, reenact, "route")  # real -> real  =>  real video -> cartoon portrait
     assert "cartoon" in route()[0] and route()[1] == COLORS["mixed"], route()
     page.evaluate(f"() => {APP}.graph.setDirtyCanvas(true, true)")
-    time.sleep(0.4)
+    drawn(page)
     shot = artifacts / "domain_colors_added_by_search.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
@@ -288,7 +303,7 @@ def test_domain_colours_on_nodes_added_by_hand_and_loaded(page, server, artifact
     assert route() == ["real video -> real portrait", COLORS["real"]]
     page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [-300, -300]; {APP}.canvas.ds.scale = 1; "
                   f"{APP}.graph.setDirtyCanvas(true, true); }}")
-    time.sleep(0.4)
+    drawn(page)
     shot = artifacts / "domain_colors_template_route_changed.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
@@ -315,7 +330,7 @@ def test_advanced_face_crop_widgets_fold_under_show_advanced(page, server, artif
     assert all(shown[w] for w in flagged), shown
     page.evaluate(f"() => {{ const n = {node}; n.setSize(n.computeSize()); {APP}.graph.setDirtyCanvas(true, true); }}")
     assert page.evaluate(f"() => {node}.size[1]") > height  # the folded node was smaller
-    time.sleep(0.4)
+    drawn(page)
     shot = artifacts / "face_crop_advanced_shown.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
@@ -344,7 +359,7 @@ def drag(page, start, end, steps: int = 8) -> None:
     for i in range(1, steps + 1):
         page.mouse.move(start[0] + (end[0] - start[0]) * i / steps, start[1] + (end[1] - start[1]) * i / steps)
     page.mouse.up()
-    time.sleep(0.3)
+    drawn(page)
 
 
 def test_crop_editor_before_any_run_clamps_and_resets(page, server, artifacts):
@@ -366,7 +381,7 @@ def test_crop_editor_before_any_run_clamps_and_resets(page, server, artifacts):
     }}""")
     page.wait_for_function("() => (window.__crop.toontalkerInput?.img?.naturalWidth ?? 0) > 0", timeout=20_000)
     page.evaluate(f"() => {APP}.graph.setDirtyCanvas(true, true)")
-    time.sleep(0.5)
+    drawn(page)
     shot = artifacts / "crop_editor_before_run.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
@@ -398,7 +413,7 @@ def test_crop_editor_before_any_run_clamps_and_resets(page, server, artifacts):
     drag(page, handle, (handle[0] + 500, handle[1] + 500))  # far outside the node: stops at the image edge
     st = crop_node_state(page)
     assert st["box_size"] == 256 - st["box_x"] and st["box_y"] + st["box_size"] <= 256, st
-    time.sleep(0.3)
+    drawn(page)
     shot = artifacts / "crop_editor_clamped.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot, st)
@@ -406,7 +421,7 @@ def test_crop_editor_before_any_run_clamps_and_resets(page, server, artifacts):
     # the reset button (a real click) returns to detection and clears the fields
     y, h, width = widget_row(page, "window.__crop", "reset box (detect)")
     page.mouse.click(*to_screen(page, "window.__crop", width / 2, y + h / 2))
-    time.sleep(0.3)
+    drawn(page)
     defaults = page.evaluate("""async () => {
         const spec = (await (await fetch('/object_info/ToonTalkerFaceCrop')).json()).ToonTalkerFaceCrop.input;
         const all = {...spec.required, ...spec.optional};
@@ -429,7 +444,7 @@ def test_motion_plot_axes_and_hover_readout(page, server, artifacts):
     page.evaluate(f"""() => {{ const n = {enc}, app = {APP};
         app.canvas.ds.scale = 1; app.canvas.ds.offset = [-n.pos[0] + 40, -n.pos[1] + 40];
         app.graph.setDirtyCanvas(true, true); }}""")
-    time.sleep(0.5)
+    drawn(page)
     # hover over the middle of the plot's data area (web/motion_plot.js: 40 px left axis, 8 px right margin)
     size = page.evaluate(f"() => {enc}.size")
     plot_top = size[1] - 150 - 4
@@ -438,16 +453,15 @@ def test_motion_plot_axes_and_hover_readout(page, server, artifacts):
     target = to_screen(page, enc, x0 + w * frame / (n - 1), plot_top + 60)
     page.mouse.move(target[0] - 30, target[1])
     page.mouse.move(*target)
-    time.sleep(0.5)
-    assert page.evaluate(f"() => {enc}.toontalkerHover") == frame
+    page.wait_for_function(f"(f) => {enc}.toontalkerHover === f", arg=frame, timeout=5_000)
+    drawn(page)
     shot = artifacts / "motion_plot_hover.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
     assert color_pixels(shot, (95, 208, 255), 30) > 80  # the series
     assert color_pixels(shot, (255, 255, 255), 10) > 40  # the readout text, marker and cursor line
     page.mouse.move(5, 5)  # leaving the node clears the readout
-    time.sleep(0.3)
-    assert page.evaluate(f"() => {enc}.toontalkerHover") is None
+    page.wait_for_function(f"() => {enc}.toontalkerHover == null", timeout=5_000)
     assert pack_errors(page) == []
 
 
@@ -462,7 +476,8 @@ def test_template_browser_lists_the_pack_in_order(page, server, artifacts):
     page.get_by_text("Templates", exact=True).first.click()
     page.get_by_text("ComfyUI-ToonTalker").first.click()
     page.wait_for_selector("[data-testid^='template-workflow-']", timeout=20_000)
-    time.sleep(2)  # thumbnails
+    page.wait_for_function("() => [...document.querySelectorAll(\"[data-testid^='template-workflow-'] img\")]"
+                           ".every(i => i.complete)", timeout=20_000)  # the thumbnails
     shown = page.evaluate("() => [...document.querySelectorAll(\"[data-testid^='template-workflow-']\")]"
                           ".map(e => e.dataset.testid.replace('template-workflow-', ''))")
     assert shown[: len(files)] == files, shown
