@@ -88,3 +88,48 @@ def test_encodings_fall_back_to_fp32(models):
     drv = R.encode_reference(model16, tiny_images(2, seed=2), "real")
     assert src.motion.dtype == torch.float32 and torch.isfinite(src.canon_T1).all()
     assert torch.isfinite(drv.canon_T1).all()
+
+
+def test_the_nodes_under_fp16_overflow_give_finite_frames(pack):
+    """Encode Source, Encode Driving Motion, Decode to Domain -> Warp Render, the Motion Editor's preview and
+    the all-in-one node, on an fp16 model whose synthesis overflows: every image comes out finite."""
+    import importlib
+
+    core = importlib.import_module(pack.__name__ + ".toontalker_core")
+    motion = importlib.import_module(pack.__name__ + ".nodes.motion")
+    render = importlib.import_module(pack.__name__ + ".nodes.render")
+    editor = importlib.import_module(pack.__name__ + ".nodes.motion_edit").MotionEditor()
+    base = tiny_model(cross_domain=True, seed=5)
+    model = core.ToonTalker(base.cfg, cross_domain=True).requires_grad_(False)  # the pack's own class
+    model.load_state_dict(base.state_dict())
+    model = poison_fp16(model.half())  # the cartoon generator's synthesis overflows
+    image, frames = (tiny_images(n, seed=s).permute(0, 2, 3, 1) for n, s in ((1, 2), (3, 3)))
+    with pytest.warns(RuntimeWarning, match="fp16 overflowed"):  # once per model, then quietly
+        src = motion.EncodeSource().encode(model, image, "cartoon")[0]
+        mot = motion.EncodeDrivingMotion().encode(model, frames, "real", 2)["result"][0]
+        can = motion.CanonicalMotionTransfer().transfer(src, mot, 1.0, "relative", 0)["result"][0]
+        staged = render.WarpRender().render(model, src, render.DecodeToDomain().decode(model, src, can)[0], 2)[0]
+        preview = editor.edit(model, src)["result"][2]
+        whole = render.ToonTalkerReenact().reenact(model, image, frames, "real video -> cartoon portrait (r2c)",
+                                                   1.0, "relative", 0, 2, "none")[0]
+    for images in (staged, preview, whole):
+        assert torch.isfinite(images).all() and images.std() > 0.01
+
+
+def test_animate_under_fp16_overflow_writes_finite_frames(tmp_path, monkeypatch):
+    import numpy as np
+
+    from toontalker_core.app import animate, cli
+
+    model = poison_fp16(tiny_model(cross_domain=True, seed=1).half())
+    monkeypatch.setattr(animate, "load_model", lambda *a, **k: model)
+    from PIL import Image
+
+    Image.fromarray((tiny_images(1, seed=3)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "p.png")
+    (tmp_path / "k.json").write_text('[{"frame": 2, "set": {"d00": 1}}]')
+    out = tmp_path / "a.npy"
+    assert cli.main(["animate", "--source_path", str(tmp_path / "p.png"), "--keyframes", str(tmp_path / "k.json"),
+                     "--checkpoint", "unused.safetensors", "--crop", "none", "--domain", "cartoon", "--quiet",
+                     "-o", str(out), "--frames", "4"]) == 0
+    frames = np.load(out)
+    assert frames.shape[0] == 4 and np.isfinite(frames).all() and frames.std() > 0.01
