@@ -205,7 +205,7 @@ def full_frames(driving01: torch.Tensor, height: int = 1080, width: int = 1920) 
 
 def stage_rows(model, source01, driving01, batch_size: int) -> list[tuple]:
     """(name, seconds for all frames, peak MB) per stage and end to end, in the model's precision."""
-    n, dev, rows = driving01.shape[0], model.device, []
+    dev, rows = model.device, []
     frames = driving01.to(dev)
     big = full_frames(driving01).to(dev)
 
