@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from ..toontalker_core.atomic import atomic_write
 from ..toontalker_core.resources import PACK_ROOT
 
 SAMPLES = PACK_ROOT / "samples"
@@ -25,21 +25,12 @@ def copy_samples(input_dir: str | os.PathLike, samples: Path = SAMPLES) -> list[
             dest = target / src.name
             if src.suffix.lower() not in MEDIA_EXTS or dest.exists():
                 continue
-            fd, tmp = tempfile.mkstemp(prefix=f".{src.name}.", dir=target)
-            os.close(fd)
-            try:
-                shutil.copyfile(src, tmp)
-                try:
-                    os.link(tmp, dest)  # atomic, and refuses to replace a file that appeared meanwhile
-                except FileExistsError:
-                    continue
-                except OSError:  # no hard links on this file system
-                    if dest.exists():
-                        continue
-                    os.replace(tmp, dest)
-                copied.append(src.name)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            try:  # atomic, with the usual file mode, and never over a file that appeared meanwhile
+                with atomic_write(dest, replace=False) as tmp:
+                    shutil.copyfile(src, tmp)
+            except FileExistsError:
+                continue
+            copied.append(src.name)
     except OSError as e:  # a read-only or odd input folder must not break the pack's import
         log.warning("ToonTalker: could not copy the sample media into %s (%s); copy samples/ by hand", input_dir, e)
     if copied:

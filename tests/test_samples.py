@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 
@@ -16,8 +17,11 @@ def test_copies_missing_samples_and_keeps_existing_files(pack, tmp_path):
     copied = samples.copy_samples(tmp_path)
     assert sorted(copied) == [m for m in media if m != "driving.mp4"]
     assert (tmp_path / "driving.mp4").read_bytes() == b"the user's own clip"
+    mask = os.umask(0o022)
+    os.umask(mask)
     for name in copied:
         assert (tmp_path / name).read_bytes() == (REPO / "samples" / name).read_bytes()
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600 (issue 23)
     assert sorted(p.name for p in tmp_path.iterdir()) == media  # no temp files, no SOURCES.md
     assert samples.copy_samples(tmp_path) == []  # second start-up: nothing to do
 

@@ -126,10 +126,23 @@ class AtomicTarget:
         if folder:
             self.tmp.mkdir()
 
-    def commit(self) -> None:
-        if self.tmp.is_file():  # some writers (safetensors) create 0o600 files: give the usual mode
+    def commit(self, replace: bool = True) -> None:
+        """Put the temp in place. replace=False: never over a file that exists (FileExistsError), even one that
+        appeared while writing (a hard link is atomic and refuses to replace)."""
+        if self.tmp.is_file():  # some writers (safetensors, mkstemp) create 0o600 files: give the usual mode
             os.chmod(self.tmp, 0o666 & ~_umask())
-        move_into_place(self.tmp, self.out)
+        if replace:
+            move_into_place(self.tmp, self.out)
+        else:
+            try:
+                os.link(self.tmp, self.out)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this file system
+                if self.out.exists() or self.out.is_symlink():
+                    raise FileExistsError(str(self.out)) from None
+                os.replace(self.tmp, self.out)
+            remove(self.tmp)
         self.tmp = None
 
     def discard(self) -> None:
@@ -139,12 +152,13 @@ class AtomicTarget:
 
 
 @contextmanager
-def atomic_write(out: str | os.PathLike, folder: bool = False) -> Iterator[Path]:
-    """`with atomic_write(out) as tmp: write(tmp)` -> `out` appears complete, or not at all."""
+def atomic_write(out: str | os.PathLike, folder: bool = False, replace: bool = True) -> Iterator[Path]:
+    """`with atomic_write(out) as tmp: write(tmp)` -> `out` appears complete, or not at all (replace=False: and
+    never over an existing file: FileExistsError)."""
     target = AtomicTarget(Path(out), folder)
     try:
         yield target.tmp
-        target.commit()
+        target.commit(replace)
     finally:
         target.discard()
 

@@ -1,12 +1,13 @@
 // Crop-box editor on "Face Crop": shows the input image with the crop box on the node. Drag inside the box to
-// move it, drag its lower-right handle to resize: this writes box_x / box_y / box_size (image pixels) and
-// switches box_mode to "manual". "reset box (detect)" returns to detection and clears the box fields.
+// move it, drag its lower-right handle to resize, or press elsewhere on the image and drag to draw a new box:
+// this writes box_x / box_y / box_size (image pixels) and switches box_mode to "manual". "reset box (detect)" returns to detection and clears the box fields.
 //
 // The image shows as soon as the node's input is a Load Image (before any run, so a box can be drawn after
 // "no face found"); after a run the node also has the reference frame of a video input and the detected box.
 // Box colours: green = detected, orange = manual, dashed grey = a starting box (nothing detected yet).
 // Edited boxes stay inside the image, so the handle is always on the node.
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
 import { heightWithout, reserveHeight, upstream, viewURL } from "./util.js";
 
 const NODE = "ToonTalkerFaceCrop";
@@ -167,7 +168,9 @@ function draw(node, ctx) {
         ctx.fillRect(L.x, L.y + H - 18, W, 18);
         ctx.fillStyle = "#eee";
         ctx.font = "12px sans-serif";
-        const hints = ["drag the box onto the face, or run to detect", "drag the box onto the face", "drag the box"];
+        const hints = node.toontalkerNoFace
+            ? ["no face found: drag the box onto the face", "drag the box onto the face", "drag the box"]
+            : ["drag the box onto the face, or run to detect", "drag the box onto the face", "drag the box"];
         const text = hints.find((t) => ctx.measureText(t).width <= W - 8) ?? "";
         ctx.fillText(text, L.x + 4, L.y + H - 5);
     }
@@ -184,10 +187,12 @@ function hit(node, pos) {
     if (Math.abs(pos[0] - hx) <= HANDLE && Math.abs(pos[1] - hy) <= HANDLE) {
         return { mode: "resize", px, py, box: clampBox(box, L.iw, L.ih) };
     }
-    if (px >= bx && px <= bx + bs && py >= by && py <= by + bs && px >= 0 && py >= 0 && px <= L.iw && py <= L.ih) {
+    if (px < 0 || py < 0 || px > L.iw || py > L.ih) return null;  // off the image: the node's own handling
+    if (px >= bx && px <= bx + bs && py >= by && py <= by + bs) {
         return { mode: "move", px, py, box: clampBox(box, L.iw, L.ih) };
     }
-    return null;
+    // on the image but off the box: draw a new box from here (its top-left corner) towards the pointer
+    return { mode: "resize", px, py, box: [px, py, 0] };  // its side follows the drag (at least MIN_BOX)
 }
 
 // Apply the drag in progress for the pointer at node-local `pos`.
@@ -205,6 +210,14 @@ function dragTo(node, pos) {
 
 app.registerExtension({
     name: "ToonTalker.CropEditor",
+    setup() {  // a run that found no face: the hint says so (the node gets no output to show)
+        api.addEventListener("execution_error", ({ detail }) => {
+            const node = app.graph?.getNodeById?.(Number(detail?.node_id));
+            if (node?.type !== NODE) return;
+            node.toontalkerNoFace = true;
+            node.setDirtyCanvas(true, true);
+        });
+    },
     async beforeRegisterNodeDef(nodeType, nodeData) {
         if (nodeData.name !== NODE) return;
         const specs = { ...nodeData.input?.required, ...nodeData.input?.optional };
@@ -222,12 +235,17 @@ app.registerExtension({
                 this.setDirtyCanvas(true, true);
             }, { serialize: false });
             reset.serialize = false;  // not a node input: neither in the saved widgets_values nor in the prompt
+            // right under the box widgets: frontend 1.27 keeps rows for the folded advanced widgets, so a
+            // button after them would land on the image
+            const at = this.widgets.findIndex((w) => w.name === "crop_mode");
+            if (at >= 0) this.widgets.splice(at + 1, 0, this.widgets.splice(this.widgets.indexOf(reset), 1)[0]);
             return r;
         };
         const onExecuted = nodeType.prototype.onExecuted;
         nodeType.prototype.onExecuted = function (message) {
             onExecuted?.apply(this, arguments);
             const crop = message?.toontalker_crop?.[0];
+            this.toontalkerNoFace = false;
             if (crop) showCrop(this, crop);
         };
         const onDrawForeground = nodeType.prototype.onDrawForeground;

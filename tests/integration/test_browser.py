@@ -387,6 +387,10 @@ def test_crop_editor_before_any_run_clamps_and_resets(page, server, artifacts):
     print("screenshot:", shot)
     assert crop_node_state(page)["box_mode"] == "auto"
     assert color_pixels(shot, (200, 200, 200), 12) > 100  # the dashed starting box
+    # a run that fails on this node (no face found) turns the hint from "or run to detect" into saying so
+    page.evaluate("() => window.comfyAPI.api.api.dispatchEvent(new CustomEvent('execution_error', "
+                  "{detail: {node_id: String(window.__crop.id), exception_message: 'no face found'}}))")
+    assert page.evaluate("() => window.__crop.toontalkerNoFace") is True
     v = crop_view(page)
     assert (v["iw"], v["ih"]) == (256, 256)
     size0 = round(0.6 * 256)
@@ -428,6 +432,18 @@ def test_crop_editor_before_any_run_clamps_and_resets(page, server, artifacts):
         return Object.fromEntries(['box_x', 'box_y', 'box_size'].map(k => [k, all[k][1].default]));
     }""")
     assert crop_node_state(page) == {"box_mode": "auto", **defaults}
+    # the button sits above the image, not on it (issue 23: it covered the eyes)
+    v = crop_view(page)
+    y, h, _ = widget_row(page, "window.__crop", "reset box (detect)")
+    assert y + h <= v["y"], (y, h, v)
+    # pressing on the image off the box draws a new box from there (it used to move the whole node)
+    pos = page.evaluate("() => [...window.__crop.pos]")
+    start = to_screen(page, "window.__crop", v["x"] + 10 * v["s"], v["y"] + 12 * v["s"])
+    drag(page, start, (start[0] + 80 * v["s"], start[1] + 80 * v["s"]))
+    st = crop_node_state(page)
+    assert page.evaluate("() => [...window.__crop.pos]") == pos  # the node stayed
+    assert st["box_mode"] == "manual" and (st["box_x"], st["box_y"]) == (10, 12), st
+    assert st["box_size"] == pytest.approx(80, abs=2), st
     shot = artifacts / "crop_editor_reset.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
