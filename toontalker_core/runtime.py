@@ -82,7 +82,7 @@ def fp32_twin(model: ToonTalker) -> ToonTalker:
         twin.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
         return twin.to(model.device).eval().requires_grad_(False)
 
-    return derived(model, "fp32_twin", make)  # follows the model between devices (model_cache)
+    return derived(model, "fp32_twin", make)  # follows the model between devices (model/cache.py)
 
 
 def _fp16_overflowed(model: ToonTalker, out: torch.Tensor, warn: Warn | None) -> bool:

@@ -3,7 +3,7 @@
     python -m toontalker_core indomain    --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core crossdomain --type r2c|c2r|c2c|r2r --source_path S --driving_path D --output_dir OUT
     python -m toontalker_core convert IN.pth OUT.safetensors [--overwrite]
-    python -m toontalker_core download [--to DIR] [--url URL]     (see toontalker_core/download.py)
+    python -m toontalker_core download [--to DIR] [--url URL]     (see toontalker_core/app/download.py)
     python -m toontalker_core animate --source_path S --keyframes KEYS.json --output_dir OUT   (see animate.py)
 
 D: a video, an animated WebP/GIF, a folder of frames (name order), one image or a .npy array. OUT by its form: a

@@ -32,7 +32,7 @@ class ToonTalker(nn.Module):
         self.eval().requires_grad_(False)
 
     def _apply(self, fn, *args, **kwargs):
-        """Moving the weights moves what the model cache derived from them (see model_cache)."""
+        """Moving the weights moves what the model cache derived from them (see model/cache.py)."""
         before = self.device
         out = super()._apply(fn, *args, **kwargs)
         cache = self.__dict__.get(ATTR)

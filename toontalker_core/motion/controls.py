@@ -1,7 +1,7 @@
 """Named Motion Editor controls, discovered per checkpoint by measurement and cached by content hash.
 
 Discovery (per domain the checkpoint serves): render the domain's probe portrait moved along each raw
-motion direction (see `motion_edit`), measure every quantity of `motion_measure.QUANTITIES` on the renders,
+motion direction (see `motion.edit`), measure every quantity of `motion.measure.QUANTITIES` on the renders,
 and fit each quantity's slope per direction. A named control is the unit combination of raw directions
 that moves its quantity and holds the others (least squares over the fitted slopes), or, if that fails,
 along its gradient; it is kept only if re-rendering

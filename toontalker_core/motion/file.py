@@ -2,7 +2,7 @@
 
 Tensors: `canon_T1` [N, M, D] and `motion` [N, D] in the dtype they were made in (a round trip is exact).
 Metadata: format=toontalker_motion, version, domain, fps, frames, model_id (content hash of the
-checkpoint, see `motion_edit.model_identity`), model (a readable description). Codes only mean something to
+checkpoint, see `model.identity.model_identity`), model (a readable description). Codes only mean something to
 the model that made them, so loading into another model is refused.
 """
 from __future__ import annotations

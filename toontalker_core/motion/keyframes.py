@@ -2,7 +2,7 @@
 
 A keyframe sets, at a time (a frame index or seconds), the canonical driving code of that frame: an
 expression (the T1 code of an encoded photo) or the neutral code, moved by Motion Editor settings (named
-controls or raw directions, see `motion_controls`). Between keys the code is interpolated with the easing
+controls or raw directions, see `motion.controls`). Between keys the code is interpolated with the easing
 of the key it moves towards; before the first key and after the last one the codes hold. Without a key at
 frame 0 the motion starts from the neutral code. The result is an `EncodedMotion` that Canonical Motion
 Transfer takes like an encoded driving video (relative mode: a frame without edit as the reference frame,
