@@ -231,7 +231,8 @@ _SAFE_NAME = re.compile(r"^[\w\-. ]+(/[\w\-. ]+)*$")
 
 class SaveMotion:
     DESCRIPTION = ("Saves a MOTION (canonical codes, domain, fps, model identity) as .safetensors under ComfyUI's "
-                   "output/toontalker_motion/. Load Motion reuses it with the same checkpoint: a performance "
+                   "output/toontalker_motion/ (ComfyUI's file naming: prefix_00001_.safetensors; %date% and the like "
+                   "work in the prefix). Load Motion reuses it with the same checkpoint: a performance "
                    "encoded once drives any number of portraits.")
     CATEGORY = CATEGORY
     FUNCTION = "save"
@@ -258,10 +259,10 @@ class SaveMotion:
             raise InputError(f"filename_prefix '{filename_prefix}' is not a plain name: use letters, digits, "
                              "- _ . and / for sub-folders")
         folder = motion_dir()
-        stem = folder / prefix
-        existing = [p.name for p in stem.parent.glob(f"{stem.name}_*{EXT}")] if stem.parent.is_dir() else []
-        counters = [int(m.group(1)) for n in existing if (m := re.match(rf"{re.escape(stem.name)}_(\d+){EXT}$", n))]
-        path = stem.parent / f"{stem.name}_{max(counters, default=0) + 1:05d}{EXT}"
+        # ComfyUI's own naming, as its Save Image: %date% and the like in the prefix, the next free counter,
+        # name_00001_.safetensors
+        full, name, counter, _, _ = folder_paths.get_save_image_path(prefix, str(folder))
+        path = Path(full) / f"{name}_{counter:05}_{EXT}"
         save_motion(path, motion.encoded, fps, model)
         rel = path.relative_to(folder).as_posix()
         return {"ui": {"text": [rel]}, "result": (rel,)}

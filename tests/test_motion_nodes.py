@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import re
+import types
 
 import pytest
 import torch
@@ -34,6 +37,18 @@ def env(pack, mp, tmp_path_factory):
     source = motion.EncodeSource().encode(model, image, "cartoon")[0]
     return {"mod": mod, "model": model, "source": source, "payloads": payloads, "motion": motion,
             "edit": importlib.import_module(pack.__name__ + ".toontalker_core.motion.edit")}
+
+
+def save_path_like_comfyui(prefix: str, output_dir: str):
+    """A stand-in for ComfyUI's folder_paths.get_save_image_path (its documented contract): the sub-folder from
+    the prefix, the next counter after the files named <name>_<counter>_..., a refusal outside output_dir."""
+    sub, name = os.path.split(os.path.normpath(prefix))
+    full = os.path.join(output_dir, sub)
+    if os.path.commonpath((output_dir, os.path.abspath(full))) != output_dir:
+        raise Exception("Saving image outside the output folder is not allowed.")
+    taken = [int(m.group(1)) for f in (os.listdir(full) if os.path.isdir(full) else [])
+             if (m := re.match(rf"{re.escape(name)}_(\d+)_", f))]
+    return full, name, max(taken, default=0) + 1, sub, prefix
 
 
 def result(ret):
@@ -120,13 +135,14 @@ def test_keyframes_feed_the_transfer(env):
         node.build(model, "cartoon", '[{"frame": 2, "expression": "b"}]', 3, 25.0, expression_a=photo)
 
 
-def test_save_and_load_motion_nodes(env):
+def test_save_and_load_motion_nodes(env, monkeypatch):
+    monkeypatch.setattr(env["mod"], "folder_paths", types.SimpleNamespace(get_save_image_path=save_path_like_comfyui))
     model, mod = env["model"], env["motion"]
     motion = mod.EncodeDrivingMotion().encode(model, tiny_images(5, seed=6).permute(0, 2, 3, 1), "real", 8)["result"][0]
     saved = env["mod"].SaveMotion().save(model, motion, "perf/take", 30.0)
     name = saved["result"][0]
-    assert name == "perf/take_00001.safetensors"
-    assert env["mod"].SaveMotion().save(model, motion, "perf/take", 30.0)["result"][0] == "perf/take_00002.safetensors"
+    assert name == "perf/take_00001_.safetensors"  # ComfyUI's naming, through its get_save_image_path
+    assert env["mod"].SaveMotion().save(model, motion, "perf/take", 30.0)["result"][0] == "perf/take_00002_.safetensors"
     assert name in env["mod"].motion_files()
     loaded, fps, n = env["mod"].LoadMotion().load(model, name)
     assert torch.equal(loaded.encoded.canon_T1, motion.encoded.canon_T1) and fps == 30.0 and n == 5
