@@ -13,7 +13,7 @@ from typing import Callable, Iterator, TypeVar
 
 import torch
 
-from ..toontalker_core.errors import InputError
+from ..toontalker_core import validate as V
 from .comfy import (ProgressBar, check_interrupt, free_memory_bytes, intermediate_device, load_for_compute,
                     oom_errors, soft_empty_cache)
 
@@ -35,8 +35,7 @@ def prepare(model, batch_size: int, per_frame: int, fixed: int = 0) -> int:
     """Load the model with room for `fixed` bytes (e.g. the encoded source moved to its device) plus a chunk
     of `batch_size` frames; returns the batch size that fits in the memory ComfyUI then reports free (at
     least 1). Call right before computing."""
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = V.number(batch_size, "batch_size", 1, whole=True)
     load_for_compute(model, fixed + per_frame * batch_size)
     free = free_memory_bytes(model.device)
     if free is not None:
@@ -54,8 +53,7 @@ def run_chunks(total: int, batch_size: int, compute: Callable[[slice], T]) -> It
     """(frames, compute(frames)) for consecutive slices of `batch_size`, with a ComfyUI progress bar and the
     interrupt checked before each chunk. Out of memory: retry the same frames with half the batch (down to
     one frame, then the error goes to the user)."""
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = V.number(batch_size, "batch_size", 1, whole=True)
     bar = ProgressBar(total)
     errors = oom_errors()
     start = 0

@@ -7,11 +7,11 @@ from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import FaceCropper, locate_face
-from ..toontalker_core.pipeline import crop_driving, paste_chunks, prepare_source
-from ..toontalker_core.video_source import reenact_source_chunk, tracked_codes
-from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
-from .comfy import offload_device
 from ..toontalker_core.memory import frame_bytes, full_res_batch
+from ..toontalker_core.pipeline import crop_driving, paste_chunks, prepare_source, reference_code
+from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
+from ..toontalker_core.video_source import reenact_source_chunk, tracked_codes
+from .comfy import offload_device
 from .memory import ImageBatch, prepare, run_chunks, tensor_bytes, tracking
 from .motion import MODEL_TIP, _batch
 from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
@@ -194,7 +194,7 @@ class ToonTalkerReenact:
                       hint="pick another reference_frame, or give the box by hand as in the pack's "
                            f"template {NO_FACE_TEMPLATE}")
         plan = prepare_source(model, source, box, source_domain)
-        reference_T1 = encode_reference(model, cropper.reference_crop(reference), driving_domain).canon_T1
+        reference_T1 = reference_code(model, cropper, reference, driving_domain)
 
         def reenact_chunk(sl):  # the pipeline's steps, one chunk at a time: crop, reenact, paste back
             crops = crop_driving(model, cropper, to_device(frames[sl], dev))
@@ -210,7 +210,6 @@ class ToonTalkerReenact:
 def _reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain, strength, mode, ref,
                           batch_size):
     """crop auto with several source frames: the source is a video (its length; the driving motion loops)."""
-
     n = source_image.shape[0]
     full_res = source_image.shape[1] * source_image.shape[2] + driving_frames.shape[1] * driving_frames.shape[2]
     per_frame = frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source")
@@ -222,8 +221,7 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
     reference = to_device(frames[ref], dev)
     driving = FaceCropper(model.cfg.size, "tracked")
     driving.start(reference, what=f"driving frame {ref}", hint="pick another reference_frame")
-    with torch.inference_mode():
-        ref_T1 = encode_reference(model, driving.reference_crop(reference), driving_domain).canon_T1
+    ref_T1 = reference_code(model, driving, reference, driving_domain)
     # the output has the source's length: driving frames past it would be encoded for nothing (the tracker's
     # smoothing is causal, so the frames kept are unchanged)
     m = min(n, frames.shape[0])

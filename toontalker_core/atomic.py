@@ -98,6 +98,21 @@ def move_into_place(tmp: Path, out: Path) -> None:
     remove(backup)
 
 
+def place_new(tmp: Path, out: Path) -> None:
+    """Move file tmp -> out, never over a file at `out` (FileExistsError), not even one that appeared a moment
+    ago: a hard link is atomic and refuses to replace."""
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system
+        if out.exists() or out.is_symlink():
+            raise FileExistsError(str(out)) from None
+        os.replace(tmp, out)
+        return
+    remove(tmp)
+
+
 def _umask() -> int:
     """The process umask, read without changing it where the OS tells it (Linux); else the set-and-restore
     call (a brief window in which another thread's new file would get mode 0o777/0o666)."""
@@ -131,18 +146,7 @@ class AtomicTarget:
         appeared while writing (a hard link is atomic and refuses to replace)."""
         if self.tmp.is_file():  # some writers (safetensors, mkstemp) create 0o600 files: give the usual mode
             os.chmod(self.tmp, 0o666 & ~_umask())
-        if replace:
-            move_into_place(self.tmp, self.out)
-        else:
-            try:
-                os.link(self.tmp, self.out)
-            except FileExistsError:
-                raise
-            except OSError:  # no hard links on this file system
-                if self.out.exists() or self.out.is_symlink():
-                    raise FileExistsError(str(self.out)) from None
-                os.replace(self.tmp, self.out)
-            remove(self.tmp)
+        (move_into_place if replace else place_new)(self.tmp, self.out)
         self.tmp = None
 
     def discard(self) -> None:

@@ -54,6 +54,14 @@ def crop_driving(model: ToonTalker, cropper: FaceCropper, chunk01: torch.Tensor)
     return crops
 
 
+def reference_code(model: ToonTalker, cropper: FaceCropper, reference01: torch.Tensor, domain: str, *,
+                   warn: Warn | None = None) -> torch.Tensor:
+    """The driving reference frame [3,h,w], cropped with the box `cropper` was started on, encoded -> its
+    canonical code T1 [1, M, D] (what relative transfer measures the driving motion against)."""
+    cropper.crop_size = model.cfg.size
+    return encode_reference(model, cropper.reference_crop(reference01.to(model.device)), domain, warn=warn).canon_T1
+
+
 def paste_chunks(plan: SourcePlan, rendered: torch.Tensor, feather: float = 0.1, color_match: float = 0.0,
                  pad_mode: str = "reflect", per_chunk: int | None = None,
                  out_dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
@@ -108,12 +116,10 @@ def reenact_full_frames(model: ToonTalker, source01: torch.Tensor, source_box: t
     """
     S.check_strength(strength)
     plan = prepare_source(model, source01, source_box, source_domain, pad_mode, warn=warn)
-    cropper.crop_size = model.cfg.size
-    reference = encode_reference(model, cropper.reference_crop(reference01.to(model.device)), driving_domain,
-                                 warn=warn)
+    reference_T1 = reference_code(model, cropper, reference01, driving_domain, warn=warn)
     crops = (crop_driving(model, cropper, chunk) for chunk in driving_chunks)
     for batch in rebatch(crops, batch_size):
-        rendered = reenact_batch(model, plan.encoded, batch, driving_domain, strength, mode, reference.canon_T1,
+        rendered = reenact_batch(model, plan.encoded, batch, driving_domain, strength, mode, reference_T1,
                                  warn=warn)
         for frames in paste_chunks(plan, rendered, feather, color_match, pad_mode, out_dtype=out_dtype):
             yield frames

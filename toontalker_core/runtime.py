@@ -8,6 +8,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from . import memory
+from . import validate as V
 from . import stages as S
 from .errors import InputError
 from .model.toontalker import ToonTalker
@@ -37,8 +38,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 # -- memory limits (checked before allocating; the estimates are memory.py's) --------------------------------
 def check_batch_size(batch_size: int, model: ToonTalker, warn: Warn | None = None) -> int:
     """A validated model batch size: < 1 is an error; above `max_model_batch` it is clamped with a note."""
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise InputError(f"batch size must be a whole number >= 1, got {batch_size}")
+    batch_size = V.number(batch_size, "batch size", 1, whole=True)
     limit = memory.max_model_batch(model)
     if batch_size > limit:
         _warn(warn, f"batch size {batch_size} needs more memory than is sensible for a {model.cfg.size} px "
@@ -55,21 +55,16 @@ def _warn(warn: Warn | None, msg: str) -> None:
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
-def _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1) -> torch.Tensor:
+def _exact(stage: Callable, model: ToonTalker, *args):
+    """stage(model, *args) in the model's precision, fp32 being true fp32 (no TF32) on CUDA."""
     with exact_fp32(model.device, model.dtype):
-        motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
-        z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
-        return S.render(model, source, S.decode(model, source, z))
+        return stage(model, *args)
 
 
-def _encode_source(model, x, domain) -> S.EncodedSource:
-    with exact_fp32(model.device, model.dtype):
-        return S.encode_source(model, x, domain)
-
-
-def _encode_driving(model, x, domain) -> S.EncodedMotion:
-    with exact_fp32(model.device, model.dtype):
-        return S.encode_driving(model, x, domain)
+def _reenact_stages(model, source, frames01, driving_domain, strength, mode, reference_T1) -> torch.Tensor:
+    motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
+    z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
+    return S.render(model, source, S.decode(model, source, z))
 
 
 def fp32_twin(model: ToonTalker) -> ToonTalker:
@@ -108,11 +103,9 @@ def _guarded(stage: Callable, model: ToonTalker, source: S.EncodedSource, x: tor
              warn: Warn | None) -> torch.Tensor:
     """stage(model, source, x) with the fp16 guard: a result that is not finite is recomputed in fp32."""
     model, source, (x,) = _fp32_inputs(model, source, x)
-    with exact_fp32(model.device, model.dtype):
-        out = stage(model, source, x)
+    out = _exact(stage, model, source, x)
     if _fp16_overflowed(model, out, warn):
-        with exact_fp32(model.device, torch.float32):
-            out = stage(fp32_twin(model), _as_fp32(source), x.float())
+        out = _exact(stage, fp32_twin(model), _as_fp32(source), x.float())
     return out
 
 
@@ -157,10 +150,11 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
     is recomputed in float32 and one warning is printed per model (`warn`, default `warnings.warn`).
     """
     model, source, (reference_T1,) = _fp32_inputs(model, source, reference_T1)
-    out = _reenact(model, source, frames01, driving_domain, strength, mode, reference_T1)
+    out = _exact(_reenact_stages, model, source, frames01, driving_domain, strength, mode, reference_T1)
     if _fp16_overflowed(model, out, warn):
         ref32 = None if reference_T1 is None else reference_T1.float()
-        out = _reenact(fp32_twin(model), _as_fp32(source), frames01, driving_domain, strength, mode, ref32)
+        out = _exact(_reenact_stages, fp32_twin(model), _as_fp32(source), frames01, driving_domain, strength, mode,
+                     ref32)
     return S.to_unit_range(out)
 
 
@@ -185,11 +179,11 @@ def encode_source(model: ToonTalker, images01: torch.Tensor, domain: str, *,
     """`stages.encode_source` from images [B,3,S,S] in [0,1], with the fp16 guard: an fp16 encoding that is
     not finite is redone in float32 (and `reenact_batch` then runs that source in float32)."""
     x = S.to_model_range(images01, model)
-    source = _encode_source(model, x, domain)
+    source = _exact(S.encode_source, model, x, domain)
     if model.dtype == torch.float16 and not _finite(source.canon_T0, source.canon_T1, *source.warp_features):
         _warn(warn, "fp16 overflowed while encoding the source; it is encoded and rendered in fp32 instead")
         cache_of(model).entries["fp16_warned"] = True
-        source = _encode_source(fp32_twin(model), x.float(), domain)
+        source = _exact(S.encode_source, fp32_twin(model), x.float(), domain)
     return source
 
 
@@ -198,9 +192,9 @@ def encode_reference(model: ToonTalker, frames01: torch.Tensor, domain: str, *,
                      warn: Warn | None = None) -> S.EncodedMotion:
     """`stages.encode_driving` from frames [N,3,S,S] in [0,1], with the same fp16 guard as `encode_source`."""
     x = S.to_model_range(frames01, model)
-    motion = _encode_driving(model, x, domain)
+    motion = _exact(S.encode_driving, model, x, domain)
     if model.dtype == torch.float16 and not _finite(motion.canon_T1):
-        motion = _encode_driving(fp32_twin(model), x.float(), domain)
+        motion = _exact(S.encode_driving, fp32_twin(model), x.float(), domain)
     return motion
 
 

@@ -19,6 +19,7 @@ from . import stages as S
 from .errors import InputError
 from .face import FaceCropper, paste_back
 from .model.toontalker import ToonTalker
+from .pipeline import reference_code
 
 
 def driving_index(frame: int, n_driving: int) -> int:
@@ -67,9 +68,7 @@ def encode_tracked_driving(model: ToonTalker, chunks: Iterable[torch.Tensor], cr
                            reference01: torch.Tensor, domain: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Driving chunks [n,3,h,w] -> (codes [N, M, D], reference code [1, M, D]); `cropper` started on the
     reference frame [3,h,w]. The codes are small: a whole clip's stay in memory for the looping."""
-    cropper.crop_size = model.cfg.size
-    with torch.inference_mode():
-        ref = R.encode_reference(model, cropper.reference_crop(reference01), domain).canon_T1
+    ref = reference_code(model, cropper, reference01, domain)
     return torch.cat([tracked_codes(model, c, cropper, domain) for c in chunks]), ref
 
 

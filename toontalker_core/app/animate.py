@@ -132,8 +132,7 @@ def run_animate(args: argparse.Namespace) -> Path | None:
     _check_numbers(args)
     photos = _expressions(args.expression)
     source01 = load_image(args.source_path)
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    V.number(args.batch_size, "--batch-size", 1, whole=True)
     inputs = (args.source_path, args.keyframes, *photos.values())
     if not args.list_controls:  # the output is checked before the model load and any measurement
         check_output(args.output, inputs)

@@ -34,6 +34,7 @@ from .paths import find_checkpoint
 from ..pipeline import reenact_full_frames
 from ..video_source import encode_tracked_driving, reenact_video_source, source_video_info
 from ..memory import full_res_batch
+from .. import validate as V
 from ..precision import PRECISIONS, resolve_dtype
 from ..runtime import (DEVICES, check_batch_size, encode_reference, encode_source, rebatch, reenact_chunks,
                        resolve_device, to_uint8)
@@ -121,8 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_reenact(args: argparse.Namespace) -> Path:
     source_domain, driving_domain = ROUTES[args.type] if args.command == "crossdomain" else ("real", "real")
     strength = S.check_strength(args.strength)
-    if args.batch_size < 1:
-        raise ToonTalkerError(f"--batch-size must be >= 1, got {args.batch_size}")
+    V.number(args.batch_size, "--batch-size", 1, whole=True)
     # Validate every input and the output, and find the faces, before the (slow) model load.
     source_video = source_video_info(args.source_path, args.allow_truncated)
     info = probe_driving(args.driving_path, allow_truncated=args.allow_truncated)
@@ -258,11 +258,10 @@ class _VideoSourcePlan:
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
         n = self.source_info.num_frames
-        dev = model.device
-        # driving frames past the source's length would be encoded for nothing
-        driving = (c.to(dev) for c in iter_driving(args.driving_path, chunk_size=read_chunk, stop=n,
-                                                   allow_truncated=args.allow_truncated))
-        codes, ref_T1 = encode_tracked_driving(model, driving, self.driving, self.reference.to(dev), driving_domain)
+        # driving frames past the source's length would be encoded for nothing; each chunk moves to the model's
+        # device where it is tracked and encoded
+        driving = iter_driving(args.driving_path, chunk_size=read_chunk, stop=n, allow_truncated=args.allow_truncated)
+        codes, ref_T1 = encode_tracked_driving(model, driving, self.driving, self.reference, driving_domain)
         log(f"video source: {n} frames at {self.source_info.fps:g} fps; driving motion: {len(codes)} frames"
             + (" (looped)" if len(codes) < n else ""))
         sources = iter_driving(args.source_path, chunk_size=read_chunk, allow_truncated=args.allow_truncated)

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import child_path
+from ..atomic import child_path, place_new
 from ..model.checkpoint import CHECKPOINT_EXTS, build_model, convert, read_states
 from ..errors import CheckpointError, ToonTalkerError
 from .paths import BUNDLED_DIR, PUBLISHED_FILES, model_dirs
@@ -82,10 +82,11 @@ def _publish(staged: Path, dest_dir: Path, to_safetensors: bool, log: Callable[[
             staged.unlink()
             staged = converted
         final = dest_dir / staged.name
-        if final.exists() or final.is_symlink():  # appeared meanwhile, or a --safetensors twin of a user's file
+        try:
+            place_new(staged, final)
+        except FileExistsError:  # appeared meanwhile, or a --safetensors twin of a user's file
             raise DownloadError(f"{final} already exists; refusing to replace it with the download. Move it away, "
-                                "or pass --name / --to to save the download elsewhere")
-        os.replace(staged, final)
+                                "or pass --name / --to to save the download elsewhere") from None
     finally:
         staged.unlink(missing_ok=True)
         _drop_staging(staged.parent)
