@@ -72,8 +72,38 @@ def checkpoint_path(name: str) -> Path:
     for d in model_dirs():
         if (d / name).is_file():
             return d / name
-    where = "ComfyUI/models/toontalker" if folder_paths is not None else ", ".join(map(str, model_dirs()))
-    raise FileNotFoundError(f"checkpoint '{name}' not found; put it in {where} and refresh the node")
+    raise FileNotFoundError(f"checkpoint '{name}' not found; put it in {models_folder_label()} and refresh the "
+                            "node")
+
+
+def models_folder_label() -> str:
+    """How messages name the model folder."""
+    return "ComfyUI/models/toontalker" if folder_paths is not None else ", ".join(map(str, model_dirs()))
+
+
+def download_dir() -> Path:
+    """Where the loader puts a downloaded checkpoint: ComfyUI's models/toontalker (the core's default folder
+    without ComfyUI)."""
+    if folder_paths is not None:
+        return Path(folder_paths.models_dir) / FOLDER
+    from ..toontalker_core.app.download import default_dir
+
+    return default_dir()
+
+
+def byte_progress():
+    """A downloader progress callback (toontalker_core.app.download.Progress): ComfyUI's progress bar on the
+    running node once the size is known, and its interrupt, which raises and so stops the download."""
+    bar = None
+
+    def report(done: int, total: int | None) -> None:
+        nonlocal bar
+        check_interrupt()
+        if total:
+            if bar is None:
+                bar = ProgressBar(total)
+            bar.update_absolute(done, total)
+    return report
 
 
 def torch_device(choice: str) -> torch.device:

@@ -8,6 +8,9 @@ Drive folder; Drive needs its own client, `gdown` (an optional dependency: `pip 
 any direct HTTP(S) link (a mirror) and needs nothing extra: it resumes an interrupted download with an HTTP
 Range request.
 
+$TOONTALKER_WEIGHTS_MIRROR (a base URL) replaces the Drive folder with direct links: the published files are
+fetched from `<mirror>/<file name>` like `--url` (no gdown; the node tests point it at a local server).
+
 Every file is downloaded into a hidden staging folder inside DIR, checked by loading it through the safe loader
 (no pickled code runs; the tensors must match the ToonTalker layout) and only then renamed into DIR, so DIR
 never holds a partial or unverified checkpoint. A refused file is deleted.
@@ -37,6 +40,10 @@ DEMO_ONLY_HINT = (f"Only the 64 px demo model is installed: for real quality put
                   "ComfyUI/models/toontalker, or run `python -m toontalker_core download` (needs gdown); "
                   "see the pack's README, Checkpoints.")
 CHUNK = 1 << 20
+MIRROR_VAR = "TOONTALKER_WEIGHTS_MIRROR"
+# progress(bytes so far, total bytes or None): called as the download goes; it may raise to stop it (the
+# partial file stays for resuming), e.g. ComfyUI's interrupt.
+Progress = Callable[[int, "int | None"], None]
 
 
 class DownloadError(ToonTalkerError):
@@ -119,8 +126,9 @@ def _progress(total: int | None, initial: int, name: str, quiet: bool):
 
 
 def fetch_url(url: str, dest_dir: Path, name: str | None = None, to_safetensors: bool = False,
-              quiet: bool = False, timeout: float = 60) -> Path:
-    """Download a direct link into dest_dir (resumable), verify it, and return the checkpoint's path."""
+              quiet: bool = False, timeout: float = 60, progress: Progress | None = None) -> Path:
+    """Download a direct link into dest_dir (resumable), verify it, and return the checkpoint's path.
+    `progress` is told the bytes so far after every chunk (see Progress)."""
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr))
     if urllib.parse.urlparse(url).scheme not in ("http", "https"):
         raise DownloadError(f"--url {url}: only http:// and https:// links can be downloaded")
@@ -169,11 +177,17 @@ def fetch_url(url: str, dest_dir: Path, name: str | None = None, to_safetensors:
             if have:
                 log(f"resuming {name} at {have} bytes")
             bar = _progress(total, have, name, quiet)
+            done = have
             try:
                 with open(part, "ab" if resumed else "wb") as f:
+                    if progress is not None:
+                        progress(done, total)
                     while chunk := response.read(CHUNK):
                         f.write(chunk)
                         bar.update(len(chunk))
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)  # may raise (interrupt): what is written stays in `part`
             except (OSError, urllib.error.URLError) as e:  # the partial file stays for the next run
                 raise DownloadError(f"{url}: the download broke off ({e}); run the same command again to "
                                     "resume") from None
@@ -194,14 +208,17 @@ def _gdown():
         import gdown  # noqa: PLC0415 - optional dependency
     except ImportError:
         raise DownloadError(
-            "downloading from Google Drive needs the 'gdown' package: pip install gdown (into the Python that "
-            f"runs this command), then run it again. Or download the files by hand from {DRIVE_FOLDER} into "
-            "the model folder, or use --url with a direct link.") from None
+            f"downloading from Google Drive needs the 'gdown' package: run `{sys.executable} -m pip install gdown` "
+            "(the Python that runs this, ComfyUI's when in ComfyUI), then try again. Or download the files by hand "
+            f"from {DRIVE_FOLDER} into the model folder, or use --url with a direct link.") from None
     return gdown
 
 
-def fetch_drive(which: str, dest_dir: Path, to_safetensors: bool = False, quiet: bool = False) -> list[Path]:
-    """Download the published files (`which`: in-domain, cross-domain or both) from the authors' folder."""
+def fetch_drive(which: str, dest_dir: Path, to_safetensors: bool = False, quiet: bool = False,
+                progress: Progress | None = None) -> list[Path]:
+    """Download the published files (`which`: in-domain, cross-domain or both) from the authors' folder.
+    gdown reports no progress to its caller: `progress` hears each file's start (0 bytes, size unknown) and end
+    (its size), so a stop request is honoured between files, not within one."""
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr))
     gdown = _gdown()
     wanted = list(PUBLISHED_FILES) if which == "both" else [which]
@@ -234,13 +251,33 @@ def fetch_drive(which: str, dest_dir: Path, to_safetensors: bool = False, quiet:
             _drop_staging(staging)
             raise DownloadError(f"{name} is not in {DRIVE_FOLDER} (found: {', '.join(sorted(by_name)) or 'nothing'})")
         staged = staging / name
+        if progress is not None:
+            progress(0, None)
         try:  # gdown resumes from its own .part file in the staging folder and renames when complete
             gdown.download(id=entry.id, output=str(staged), quiet=quiet, resume=True)
         except Exception as e:
             raise DownloadError(f"{name}: the Google Drive download failed ({str(e).splitlines()[0][:200]}); run "
                                 "the same command again to resume") from None
+        if progress is not None and staged.exists():
+            progress(staged.stat().st_size, staged.stat().st_size)
         done.append(_publish(staged, dest_dir, to_safetensors, log))
     return done
+
+
+def mirror_url(layout: str) -> str | None:
+    """The direct link of a published file when $TOONTALKER_WEIGHTS_MIRROR names a mirror, else None."""
+    base = os.environ.get(MIRROR_VAR, "").strip()
+    return f"{base.rstrip('/')}/{urllib.parse.quote(PUBLISHED_FILES[layout])}" if base else None
+
+
+def fetch_published(layout: str, dest_dir: Path, to_safetensors: bool = False, quiet: bool = False,
+                    progress: Progress | None = None) -> Path:
+    """One published checkpoint into dest_dir: from the mirror when one is set (with `progress`), else from
+    the authors' Drive folder."""
+    url = mirror_url(layout)
+    if url is not None:
+        return fetch_url(url, dest_dir, PUBLISHED_FILES[layout], to_safetensors, quiet, progress=progress)
+    return fetch_drive(layout, dest_dir, to_safetensors, quiet, progress=progress)[0]
 
 
 def main(args) -> list[Path]:
@@ -250,6 +287,9 @@ def main(args) -> list[Path]:
         return [fetch_url(args.url, dest, args.name, args.safetensors, args.quiet)]
     if args.name:
         raise DownloadError("--name only applies to --url")
+    if os.environ.get(MIRROR_VAR, "").strip():
+        wanted = list(PUBLISHED_FILES) if args.which == "both" else [args.which]
+        return [fetch_published(layout, dest, args.safetensors, args.quiet) for layout in wanted]
     return fetch_drive(args.which, dest, args.safetensors, args.quiet)
 
 
