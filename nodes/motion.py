@@ -44,7 +44,7 @@ class EncodeSource:
             # resized a few at a time: a batch of full-size sources is never copied whole
             small = torch.cat([image_to_model(image[i:i + 8], model, "image") for i in range(0, n, 8)])
             encoded = R.encode_source(model, small, domain).to(offload_device(model))
-        return (SourcePayload(model_uid(model), encoded),)
+        return (SourcePayload(model_uid(model), encoded, (image.shape[1], image.shape[2])),)
 
 
 class EncodeDrivingMotion:

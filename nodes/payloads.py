@@ -38,6 +38,7 @@ def model_uid(model: ToonTalker) -> str:
 class SourcePayload:
     model_uid: str
     encoded: EncodedSource
+    image_size: tuple[int, int] | None = None  # (height, width) of the image Encode Source was given
 
 
 @dataclass

@@ -6,7 +6,9 @@ import torch
 from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
+from ..toontalker_core import validate as V
 from ..toontalker_core.face import FaceCropper, locate_face
+from ..toontalker_core.media import fit_longest, resize_frames
 from ..toontalker_core.memory import frame_bytes, full_res_batch
 from ..toontalker_core.pipeline import crop_driving, paste_chunks, prepare_source, reference_code
 from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
@@ -27,12 +29,21 @@ ROUTES = {
 BATCH_TIP = "Frames processed at once; lower it if memory runs short."
 CROP_CHOICES = ("auto", "none")
 DECODE_BATCH = 64  # frames per Decode to Domain chunk: the backward transformer is light
+MAX_OUTPUT_SIZE = 8192
 
 
 def _check_pairing(source: S.EncodedSource, n: int) -> None:
     if source.batch not in (1, n):
         raise InputError(f"{source.batch} source images cannot pair with {n} driving frames: use one source "
                          "image, or exactly one per driving frame")
+
+
+def _output_hw(source, model_size: int, output_size) -> tuple[int, int]:
+    """Warp Render's frame size: the encoded image's (the model's when the payload does not know it), or its
+    aspect with the longer side `output_size`."""
+    output_size = V.number(output_size, "output_size", 0, MAX_OUTPUT_SIZE, whole=True)
+    hw = source.image_size or (model_size, model_size)
+    return tuple(hw) if output_size == 0 else fit_longest(hw, output_size)
 
 
 class DecodeToDomain:
@@ -74,7 +85,8 @@ class WarpRender:
     FUNCTION = "render"
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("images",)
-    OUTPUT_TOOLTIPS = ("Reenacted frames at the model's resolution.",)
+    OUTPUT_TOOLTIPS = ("Reenacted frames, by default at the size of the image Encode Source encoded (see "
+                       "output_size).",)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -83,17 +95,27 @@ class WarpRender:
             "source": (SOURCE, {"tooltip": "From Encode Source (the features that get warped)."}),
             "latents": (LATENT, {"tooltip": "From Decode to Domain."}),
             "batch_size": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": BATCH_TIP}),
+        }, "optional": {
+            "output_size": ("INT", {"default": 0, "min": 0, "max": MAX_OUTPUT_SIZE,
+                                    "tooltip": "Longer side of the frames in pixels, the source image's aspect "
+                                               "kept. 0: the size of the image Encode Source encoded, so the 64 px "
+                                               "demo model does not hand back 64 px frames. The model renders at "
+                                               "its resolution; frames are resized with antialiased bicubic."}),
         }}
 
-    def render(self, model, source, latents, batch_size):
+    def render(self, model, source, latents, batch_size, output_size=0):
         require_same_model(model, source=source, latents=latents)
         n = latents.latents.shape[0]
         _check_pairing(source.encoded, n)
-        batch_size = prepare(model, batch_size, frame_bytes(model, "render"), tensor_bytes(source.encoded))
+        hw = _output_hw(source, model.cfg.size, output_size)
+        batch_size = prepare(model, batch_size, frame_bytes(model, "render", hw[0] * hw[1]),
+                             tensor_bytes(source.encoded))
+        if hw != (model.cfg.size,) * 2:  # full-size frames: chunks also sized from the frame size
+            batch_size = min(batch_size, full_res_batch(hw[0] * hw[1]))
         src, out = sources_on(source.encoded, model.device), ImageBatch(n)
 
         def render_chunk(sl):
-            return R.render(model, src(sl), latents.latents[sl].to(model.device))
+            return resize_frames(R.render(model, src(sl), latents.latents[sl].to(model.device)), hw)
 
         with torch.inference_mode():
             for sl, images in run_chunks(n, batch_size, render_chunk):

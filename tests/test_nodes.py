@@ -82,7 +82,7 @@ def _staged(nodes, model, route=("cartoon", "real"), strength=1.0, mode="relativ
     mot = first(nodes.EncodeDrivingMotion().encode(model, FRAMES, route[1], batch))
     can = first(nodes.CanonicalMotionTransfer().transfer(src, mot, strength, mode, ref))
     lat = nodes.DecodeToDomain().decode(model, src, can)[0]
-    return nodes.WarpRender().render(model, src, lat, batch)[0], (src, mot, can, lat)
+    return nodes.WarpRender().render(model, src, lat, batch, 64)[0], (src, mot, can, lat)  # the model size
 
 
 def test_staged_graph_equals_all_in_one_and_core(models, nodes, pack):

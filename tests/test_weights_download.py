@@ -103,7 +103,8 @@ def test_download_with_progress_then_listed_and_loaded(node, server, checkpoints
     assert len(Files.seen) == seen and len(bars.bars) == 1 and model2.cfg == model.cfg
 
 
-def test_interrupt_leaves_a_resumable_part_and_the_next_run_resumes(node, server, checkpoints, monkeypatch):  # noqa: F811
+def test_interrupt_leaves_a_resumable_part_and_the_next_run_resumes(node, server, checkpoints,  # noqa: F811
+                                                                     monkeypatch):
     loaders, comfy, models = node
     monkeypatch.setenv(download.MIRROR_VAR, server)
     data = checkpoints["cross-domain.pth"]

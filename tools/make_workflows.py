@@ -110,7 +110,8 @@ def branch(nid: int, strength: float, x: float, y: float, label: str | None = No
              links={"model": (1, 0), "source": (5, 0), "canonical": (nid, 0)},
              title=f"Decode to Domain{suffix}" if label else None),
         Node(nid + 2, "ToonTalkerWarpRender", (x + 720, y), (280, 110),
-             links={"model": (1, 0), "source": (5, 0), "latents": (nid + 1, 0)}, widgets={"batch_size": 8},
+             links={"model": (1, 0), "source": (5, 0), "latents": (nid + 1, 0)},
+             widgets={"batch_size": 8, "output_size": 0},
              title=f"Warp Render{suffix}" if label else None),
     ]
 
@@ -120,15 +121,16 @@ def staged_upscale() -> Workflow:
     # cartoon -> cartoon (the cross-domain checkpoint's cartoon generator), so it does not repeat template a
     nodes = loaders("source_cartoon.png", "driving_cartoon.mp4") + encoders("cartoon", "cartoon", 700) + branch(7, 1.0, 1140, TOP) + [
         Node(10, "ImageScaleBy", (1140, TOP + 280), (300, 90), links={"image": (9, 0)},
-             widgets={"upscale_method": "lanczos", "scale_by": 4.0}),
+             widgets={"upscale_method": "lanczos", "scale_by": 2.0}),
         Node(11, "ImageSharpen", (1480, TOP + 280), (300, 120), links={"image": (10, 0)},
              widgets={"sharpen_radius": 1, "sigma": 1.0, "alpha": 0.5}),
         *save(12, (11, 0), name, 1820, TOP + 280),
         note(14, (
             "The staged graph: Encode Source and Encode Driving Motion run once and stay in ComfyUI's cache; "
             "Canonical Motion Transfer -> Decode to Domain -> Warp Render re-run when you change strength, mode "
-            "or reference_frame. The renders (at the model's resolution: 64 px for the demo model, 256 px for "
-            "the published ones) go through a plain upscaling chain (Upscale Image By + Image Sharpen; swap in "
+            "or reference_frame. Warp Render renders at the model's resolution (64 px for the demo model, 256 px "
+            "for the published ones) and hands back frames at the source image's size (output_size 0; 256 px "
+            "here); they go through a plain upscaling chain (Upscale Image By x2 + Image Sharpen; swap in "
             "Load Upscale Model + Upscale Image (using Model) for an ESRGAN-type model) into a video with the "
             "driving clip's fps and audio. Here a cartoon video drives the cartoon portrait (set both encoders' "
             "domain to real, and load real media, for real -> real).\n\n"
@@ -187,7 +189,8 @@ def no_face_manual_box() -> Workflow:
         Node(10, "ToonTalkerDecodeToDomain", (1200, TOP + 200), (280, 80),
              links={"model": (1, 0), "source": (7, 0), "canonical": (9, 0)}),
         Node(11, "ToonTalkerWarpRender", (1200, TOP + 340), (280, 110),
-             links={"model": (1, 0), "source": (7, 0), "latents": (10, 0)}, widgets={"batch_size": 8}),
+             links={"model": (1, 0), "source": (7, 0), "latents": (10, 0)},
+             widgets={"batch_size": 8, "output_size": 0}),
         paste_back(12, (11, 0), 1620, TOP),
         *save(13, (12, 0), name, 1960, TOP),
         note(15, (
@@ -371,7 +374,8 @@ def keyframe_animation() -> Workflow:
         Node(6, "ToonTalkerDecodeToDomain", (1260, TOP), (280, 80),
              links={"model": (1, 0), "source": (3, 0), "canonical": (5, 0)}),
         Node(7, "ToonTalkerWarpRender", (1580, TOP), (280, 110),
-             links={"model": (1, 0), "source": (3, 0), "latents": (6, 0)}, widgets={"batch_size": 8}),
+             links={"model": (1, 0), "source": (3, 0), "latents": (6, 0)},
+             widgets={"batch_size": 8, "output_size": 0}),
         Node(8, "CreateVideo", (1580, TOP + 170), (270, 100), links={"images": (7, 0), "fps": (4, 1)},
              widgets={"fps": 25.0}),
         Node(9, "SaveVideo", (1580, TOP + 330), (360, 440), links={"video": (8, 0)},

@@ -11,9 +11,9 @@ one-line message that names the input.
 """
 from ..errors import MediaError
 from .common import DEFAULT_FPS, IMAGE_EXTS, VIDEO_EXTS
-from .images import load_image, resize_to
+from .images import fit_longest, load_image, resize_frames, resize_to
 from .reading import DrivingInfo, iter_driving, probe_driving, read_frame
 from .writing import FrameWriter
 
-__all__ = ["DEFAULT_FPS", "DrivingInfo", "FrameWriter", "IMAGE_EXTS", "MediaError", "VIDEO_EXTS", "iter_driving",
-           "load_image", "probe_driving", "read_frame", "resize_to"]
+__all__ = ["DEFAULT_FPS", "DrivingInfo", "FrameWriter", "IMAGE_EXTS", "MediaError", "VIDEO_EXTS", "fit_longest",
+           "iter_driving", "load_image", "probe_driving", "read_frame", "resize_frames", "resize_to"]

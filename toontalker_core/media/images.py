@@ -77,13 +77,29 @@ def resize_to(frames: torch.Tensor, size: int) -> torch.Tensor:
     Does not preserve aspect ratio: callers crop first. Returns the input itself
     when it is already size x size.
     """
+    return resize_frames(frames, (size, size))
+
+
+def resize_frames(frames: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """[N,3,H,W] or [3,H,W] float in [0,1] -> height x width, the input itself when it has that size.
+
+    Bicubic with antialiasing: smooth when it enlarges a small render (Lanczos' extra sharpness would mostly
+    ring on a blurry 64 px face, and torch has no Lanczos kernel), and it averages when it shrinks (no
+    aliasing); clamped, since bicubic overshoots at edges.
+    """
     if frames.dim() not in (3, 4):
-        raise ValueError(f"resize_to expects [3,H,W] or [N,3,H,W], got shape {tuple(frames.shape)}")
-    if tuple(frames.shape[-2:]) == (size, size):
+        raise ValueError(f"resize_frames expects [3,H,W] or [N,3,H,W], got shape {tuple(frames.shape)}")
+    if tuple(frames.shape[-2:]) == tuple(hw):
         return frames
     x = frames[None] if frames.dim() == 3 else frames
     out_dtype = frames.dtype if frames.is_floating_point() else torch.float32
-    y = F.interpolate(x.float(), size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+    y = F.interpolate(x.float(), size=tuple(hw), mode="bicubic", align_corners=False, antialias=True)
     y = y.clamp_(0.0, 1.0).to(out_dtype)
     return y[0] if frames.dim() == 3 else y
 
+
+def fit_longest(hw: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(height, width) with the aspect of `hw` and the longer side `longest` (the shorter rounded, >= 1)."""
+    h, w = hw
+    scale = longest / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
