@@ -1,0 +1,163 @@
+"""Load ToonTalker Checkpoint's "download: ..." entry in the real ComfyUI frontend (Playwright + Chromium).
+
+A local HTTP server (127.0.0.1, Range support, throttled so the download takes a few seconds) serves a tiny
+cross-domain checkpoint as `cross-domain.pth`; ComfyUI runs with $TOONTALKER_WEIGHTS_MIRROR pointing at it (the
+downloader's mirror hook; the real source is Google Drive). The loader is added by hand, its list offers the
+download, the entry is picked from the dropdown, and the graph runs: screenshots of the list, the progress and
+the result go to $TOONTALKER_ARTIFACTS.
+"""
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from comfy_server import Server, prepare_base
+from conftest import REPO
+from test_browser import (APP, add_by_search, artifacts, drawn, fresh_canvas, pack_errors, page,  # noqa: F401
+                          run_graph, to_screen, widget_row)
+from tiny import TINY, tiny_model
+
+pytestmark = pytest.mark.integration
+
+OFFER = "download: cross-domain.pth (published, 256 px)"
+BLOCK, PAUSE = 64 << 10, 0.2  # served 64 KiB at a time, 0.2 s apart: a ~3 MB file takes ~9 s
+
+
+class Slow(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+    seen: list[tuple[str, str | None]] = []
+
+    def do_HEAD(self):
+        self._serve(False)
+
+    def do_GET(self):
+        self._serve(True)
+
+    def _serve(self, body: bool):
+        data, rng = self.files.get(self.path.lstrip("/")), self.headers.get("Range")
+        self.seen.append((self.command, rng))
+        if data is None:
+            self.send_error(404)
+            return
+        start = int(rng.removeprefix("bytes=").split("-")[0]) if rng else 0
+        self.send_response(206 if rng else 200)
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        for i in range(start, len(data) if body else start, BLOCK):
+            self.wfile.write(data[i:i + BLOCK])
+            time.sleep(PAUSE)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> bytes:
+    """A tiny cross-domain model saved the way the authors' .pth files are (state dicts + config)."""
+    path = tmp_path_factory.mktemp("published") / "cross-domain.pth"
+    model = tiny_model(True)
+    torch.save({"gen": model.gen.state_dict(), "gen_real": model.gen_real.state_dict(), "config": TINY.to_dict()},
+               path)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def mirror(published):
+    Slow.files, Slow.seen = {"cross-domain.pth": published}, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, mirror):
+    """ComfyUI with only the bundled demo model installed and the mirror hook set (its environment)."""
+    base = prepare_base(tmp_path_factory.mktemp("comfy_weights"), REPO)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TOONTALKER_WEIGHTS_MIRROR", mirror)
+    mp.delenv("TOONTALKER_MODELS", raising=False)
+    try:
+        with Server(base, os.environ["COMFYUI_PATH"], os.environ.get("COMFYUI_PYTHON")) as srv:
+            yield srv
+    finally:
+        mp.undo()
+
+
+LOADER = f"{APP}.graph._nodes.find(n => n.type === 'ToonTalkerLoadCheckpoint')"
+
+
+def test_loader_offers_and_downloads_the_published_checkpoint(page, server, artifacts, published):
+    fresh_canvas(page)
+    assert add_by_search(page, "Load ToonTalker Checkpoint", (200, 200)) == "ToonTalkerLoadCheckpoint"
+    values = page.evaluate(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').options.values")
+    assert values[0] == "cross-domain-demo-64px.safetensors" and OFFER in values, values
+
+    # open the list as a user does (a click on the value) and pick the download entry
+    y, h, width = widget_row(page, LOADER, "ckpt_name")
+    page.mouse.click(*to_screen(page, LOADER, width / 2, y + h / 2))
+    entry = page.locator(".litecontextmenu .litemenu-entry", has_text=OFFER)
+    entry.wait_for(timeout=10_000)
+    shot = artifacts / "weights_list_offers_download.png"
+    page.screenshot(path=str(shot))
+    print("screenshot:", shot)
+    entry.click()
+    drawn(page)
+    assert page.evaluate(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').value") == OFFER
+
+    # the rest of the graph: the all-in-one node on the sample cartoon (it drives itself), and a preview
+    page.evaluate(f"""() => {{
+        const app = {APP}, loader = {LOADER};
+        const load = LiteGraph.createNode('LoadImage'); load.pos = [200, 420]; app.graph.add(load);
+        const iw = load.widgets.find(w => w.name === 'image');
+        iw.value = 'source_cartoon.png'; iw.callback?.(iw.value);
+        const run = LiteGraph.createNode('ToonTalkerReenact'); run.pos = [620, 200]; app.graph.add(run);
+        run.widgets.find(w => w.name === 'route').value = 'real video -> cartoon portrait (r2c)';
+        const prev = LiteGraph.createNode('PreviewImage'); prev.pos = [1040, 200]; app.graph.add(prev);
+        loader.connect(0, run, 0); load.connect(0, run, 1); load.connect(0, run, 2); run.connect(0, prev, 0);
+        window.__preview = prev;
+        window.__progress = [];
+        window.comfyAPI.api.api.addEventListener('progress', (e) => window.__progress.push(e.detail));
+        app.graph.setDirtyCanvas(true, true);
+    }}""")
+    loader_id = str(page.evaluate(f"() => {LOADER}.id"))
+    page.evaluate(f"async () => {{ await {APP}.queuePrompt(0, 1); }}")
+    page.wait_for_function("(id) => window.__progress.some(p => String(p.node) === id && p.value > 0)",
+                           arg=loader_id, timeout=120_000)
+    drawn(page)
+    shot = artifacts / "weights_download_progress.png"
+    page.screenshot(path=str(shot))
+    print("screenshot:", shot)
+    mid = page.evaluate("(id) => window.__progress.filter(p => String(p.node) === id)", loader_id)
+    assert 0 < mid[-1]["value"] < mid[-1]["max"] == len(published), mid  # caught while it downloads
+    run_graph(page, server, timeout=300)
+
+    installed = server.base / "models" / "toontalker" / "cross-domain.pth"
+    assert installed.read_bytes() == published
+    assert not (installed.parent / ".toontalker-download").exists()
+    steps = page.evaluate("(id) => window.__progress.filter(p => String(p.node) === id)", loader_id)
+    values = [p["value"] for p in steps]
+    assert values == sorted(values) and values[-1] == len(published) and all(p["max"] == len(published)
+                                                                          for p in steps), steps
+    # the extension refreshed the lists: the file is listed, the offer is gone; the node keeps its entry
+    page.wait_for_function(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').options.values"
+                           ".includes('cross-domain.pth')", timeout=30_000)
+    values = page.evaluate(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').options.values")
+    assert OFFER not in values
+    page.wait_for_function("() => window.__preview.imgs?.[0]?.naturalWidth > 0", timeout=30_000)
+    page.evaluate(f"() => {APP}.graph.setDirtyCanvas(true, true)")
+    drawn(page)
+    shot = artifacts / "weights_download_result.png"
+    page.screenshot(path=str(shot))
+    print("screenshot:", shot)
+    assert pack_errors(page) == []
