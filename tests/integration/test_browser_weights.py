@@ -52,9 +52,12 @@ class Slow(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data) - start))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        for i in range(start, len(data) if body else start, BLOCK):
-            self.wfile.write(data[i:i + BLOCK])
-            time.sleep(PAUSE)
+        try:
+            for i in range(start, len(data) if body else start, BLOCK):
+                self.wfile.write(data[i:i + BLOCK])
+                time.sleep(PAUSE)
+        except (BrokenPipeError, ConnectionResetError):  # the client cancelled: expected in the cancel test
+            pass
 
     def log_message(self, *args):
         pass
@@ -95,27 +98,35 @@ def server(tmp_path_factory, mirror):
 
 
 LOADER = f"{APP}.graph._nodes.find(n => n.type === 'ToonTalkerLoadCheckpoint')"
+PART = Path("models") / "toontalker" / ".toontalker-download" / "cross-domain.pth.part"
 
 
-def test_loader_offers_and_downloads_the_published_checkpoint(page, server, artifacts, published):
+def ckpt_values(page) -> list[str]:
+    return page.evaluate(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').options.values")
+
+
+def add_loader_and_pick_the_offer(page, artifacts, shot_name: str | None = None) -> str:
+    """The loader added by hand, the download entry picked from its dropdown; -> the loader's node id."""
     fresh_canvas(page)
     assert add_by_search(page, "Load ToonTalker Checkpoint", (200, 200)) == "ToonTalkerLoadCheckpoint"
-    values = page.evaluate(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').options.values")
+    values = ckpt_values(page)
     assert values[0] == "cross-domain-demo-64px.safetensors" and OFFER in values, values
-
-    # open the list as a user does (a click on the value) and pick the download entry
     y, h, width = widget_row(page, LOADER, "ckpt_name")
-    page.mouse.click(*to_screen(page, LOADER, width / 2, y + h / 2))
+    page.mouse.click(*to_screen(page, LOADER, width / 2, y + h / 2))  # opens the list, as a user does
     entry = page.locator(".litecontextmenu .litemenu-entry", has_text=OFFER)
     entry.wait_for(timeout=10_000)
-    shot = artifacts / "weights_list_offers_download.png"
-    page.screenshot(path=str(shot))
-    print("screenshot:", shot)
+    if shot_name:
+        shot = artifacts / shot_name
+        page.screenshot(path=str(shot))
+        print("screenshot:", shot)
     entry.click()
     drawn(page)
     assert page.evaluate(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').value") == OFFER
+    return str(page.evaluate(f"() => {LOADER}.id"))
 
-    # the rest of the graph: the all-in-one node on the sample cartoon (it drives itself), and a preview
+
+def add_the_rest(page) -> None:
+    """The all-in-one node on the sample cartoon (it drives itself) into a preview; progress events recorded."""
     page.evaluate(f"""() => {{
         const app = {APP}, loader = {LOADER};
         const load = LiteGraph.createNode('LoadImage'); load.pos = [200, 420]; app.graph.add(load);
@@ -127,37 +138,76 @@ def test_loader_offers_and_downloads_the_published_checkpoint(page, server, arti
         loader.connect(0, run, 0); load.connect(0, run, 1); load.connect(0, run, 2); run.connect(0, prev, 0);
         window.__preview = prev;
         window.__progress = [];
-        window.comfyAPI.api.api.addEventListener('progress', (e) => window.__progress.push(e.detail));
+        if (!window.__listening) {{
+            window.__listening = true;
+            window.comfyAPI.api.api.addEventListener('progress', (e) => window.__progress.push(e.detail));
+        }}
         app.graph.setDirtyCanvas(true, true);
     }}""")
-    loader_id = str(page.evaluate(f"() => {LOADER}.id"))
+
+
+def loader_progress(page, loader_id: str) -> list[dict]:
+    return page.evaluate("(id) => window.__progress.filter(p => String(p.node) === id)", loader_id)
+
+
+def queue_until_downloading(page, loader_id: str) -> None:
+    """Queue the graph; return once the loader reported downloaded bytes."""
     page.evaluate(f"async () => {{ await {APP}.queuePrompt(0, 1); }}")
     page.wait_for_function("(id) => window.__progress.some(p => String(p.node) === id && p.value > 0)",
                            arg=loader_id, timeout=120_000)
     drawn(page)
+
+
+def test_cancel_keeps_the_part_file(page, server, artifacts, published):
+    loader_id = add_loader_and_pick_the_offer(page, artifacts, "weights_list_offers_download.png")
+    add_the_rest(page)
+    queue_until_downloading(page, loader_id)
+    page.evaluate("() => window.comfyAPI.api.api.interrupt()")  # what the editor's cancel button sends
+    end = time.time() + 60
+    while time.time() < end and any(server.get("/queue")[k] for k in ("queue_running", "queue_pending")):
+        time.sleep(0.3)
+    part = server.base / PART
+    assert 0 < part.stat().st_size < len(published), part
+    assert not (server.base / "models" / "toontalker" / "cross-domain.pth").exists()
+    assert published.startswith(part.read_bytes())
+    assert OFFER in ckpt_values(page)
+
+
+def test_download_resumes_shows_progress_and_lists_the_file(page, server, artifacts, published):
+    have = (server.base / PART).stat().st_size  # left by the cancelled run above
+    loader_id = add_loader_and_pick_the_offer(page, artifacts)
+    add_the_rest(page)
+    queue_until_downloading(page, loader_id)
     shot = artifacts / "weights_download_progress.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
-    mid = page.evaluate("(id) => window.__progress.filter(p => String(p.node) === id)", loader_id)
-    assert 0 < mid[-1]["value"] < mid[-1]["max"] == len(published), mid  # caught while it downloads
+    mid = loader_progress(page, loader_id)[-1]
+    assert have <= mid["value"] < mid["max"] == len(published), mid  # caught while it downloads
     run_graph(page, server, timeout=300)
+    assert ("GET", f"bytes={have}-") in Slow.seen  # resumed, not started over
 
     installed = server.base / "models" / "toontalker" / "cross-domain.pth"
     assert installed.read_bytes() == published
     assert not (installed.parent / ".toontalker-download").exists()
-    steps = page.evaluate("(id) => window.__progress.filter(p => String(p.node) === id)", loader_id)
+    steps = loader_progress(page, loader_id)
     values = [p["value"] for p in steps]
-    assert values == sorted(values) and values[-1] == len(published) and all(p["max"] == len(published)
-                                                                          for p in steps), steps
+    assert values[0] == have and values == sorted(values) and values[-1] == len(published), steps
+    assert all(p["max"] == len(published) for p in steps), steps
     # the extension refreshed the lists: the file is listed, the offer is gone; the node keeps its entry
     page.wait_for_function(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').options.values"
                            ".includes('cross-domain.pth')", timeout=30_000)
-    values = page.evaluate(f"() => {LOADER}.widgets.find(w => w.name === 'ckpt_name').options.values")
-    assert OFFER not in values
+    assert OFFER not in ckpt_values(page)
     page.wait_for_function("() => window.__preview.imgs?.[0]?.naturalWidth > 0", timeout=30_000)
     page.evaluate(f"() => {APP}.graph.setDirtyCanvas(true, true)")
     drawn(page)
     shot = artifacts / "weights_download_result.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
+    y, h, width = widget_row(page, LOADER, "ckpt_name")
+    page.mouse.click(*to_screen(page, LOADER, width / 2, y + h / 2))
+    page.locator(".litecontextmenu .litemenu-entry", has_text="cross-domain.pth").first.wait_for(timeout=10_000)
+    shot = artifacts / "weights_list_after_download.png"
+    page.screenshot(path=str(shot))
+    print("screenshot:", shot)
+    page.keyboard.press("Escape")
     assert pack_errors(page) == []
