@@ -6,6 +6,7 @@ import os
 from ..toontalker_core.model.checkpoint import load_model
 from ..toontalker_core.app.download import DEMO_ONLY_HINT, fetch_published
 from ..toontalker_core.app.offers import installed_name, missing_message, offer_layout, offers
+from ..toontalker_core.app.paths import PUBLISHED_FILES
 from ..toontalker_core.resources import BUNDLED_DIR
 from ..toontalker_core.precision import PRECISIONS, resolve_dtype
 from ..toontalker_core.runtime import DEVICES
@@ -95,7 +96,7 @@ def _resolve(choice: str):
     name = _installed(choice)
     if name is not None:
         return checkpoint_path(name), False
-    return fetch_published(layout, download_dir(), quiet=True, progress=byte_progress()), True
+    return fetch_published(layout, download_dir(), quiet=True, progress=byte_progress(PUBLISHED_FILES[layout])), True
 
 
 def _only_demo_model() -> bool:

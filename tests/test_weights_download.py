@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 
 import pytest
 
@@ -161,3 +162,98 @@ def test_cli_download_follows_the_mirror(server, checkpoints, tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "gdown", None)  # a mirror needs no gdown
     assert cli.main(["download", "--which", "cross-domain", "--to", str(tmp_path), "--quiet"]) == 0
     assert (tmp_path / "cross-domain.pth").read_bytes() == checkpoints["cross-domain.pth"]
+
+
+# ------------------------------------------------------------------------- the Google Drive path (no mirror)
+
+FAKE_GDOWN = '''"""A stand-in for gdown's download() in the child process (tests/test_weights_download.py): it "downloads"
+$FAKE_GDOWN_SOURCE slowly into a partial file beside the output, as gdown does, and resumes from it."""
+import os
+import time
+
+
+def download(id, output, quiet, resume):
+    data = open(os.environ["FAKE_GDOWN_SOURCE"], "rb").read()
+    part = output + "3k2j.part"
+    have = os.path.getsize(part) if resume and os.path.exists(part) else 0
+    with open(os.environ["FAKE_GDOWN_LOG"], "a") as log:
+        log.write(f"{id} {have}\\n")
+    with open(part, "ab") as f:
+        for i in range(have, len(data), 64 << 10):
+            f.write(data[i:i + (64 << 10)])
+            f.flush()
+            time.sleep(0.03)
+    os.replace(part, output)
+    return output
+'''
+
+
+@pytest.fixture()
+def drive(pack, node, checkpoints, monkeypatch, tmp_path):
+    """No mirror: the loader goes to Drive. The folder listing is an in-process stand-in; the download runs in
+    the child process on a stand-in gdown package (on PYTHONPATH) serving the tiny checkpoint."""
+    import types
+
+    monkeypatch.delenv(dl(pack).MIRROR_VAR, raising=False)
+    monkeypatch.setattr(dl(pack), "POLL_S", 0.05)
+    listing = [types.SimpleNamespace(id="id-cross", path="ToonTalker/cross-domain.pth")]
+    monkeypatch.setitem(sys.modules, "gdown", types.SimpleNamespace(
+        download_folder=lambda url, skip_download, quiet: listing))
+    fake = tmp_path / "fake_gdown"
+    (fake / "gdown").mkdir(parents=True)
+    (fake / "gdown" / "__init__.py").write_text(FAKE_GDOWN)
+    (tmp_path / "source.pth").write_bytes(checkpoints["cross-domain.pth"])
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    monkeypatch.setenv("FAKE_GDOWN_SOURCE", str(tmp_path / "source.pth"))
+    monkeypatch.setenv("FAKE_GDOWN_LOG", str(tmp_path / "gdown.log"))
+    return tmp_path / "gdown.log"
+
+
+def test_drive_download_reports_bytes_stops_on_interrupt_and_resumes(node, drive, checkpoints, monkeypatch):
+    loaders, comfy, models = node
+    data = checkpoints["cross-domain.pth"]
+    reports = []  # the text the node shows (ComfyUI's progress text)
+    calls = []
+
+    def interrupt_after_8():
+        calls.append(1)
+        if len(calls) > 8:
+            raise Interrupted()
+
+    monkeypatch.setattr(comfy, "check_interrupt", interrupt_after_8)
+    monkeypatch.setattr(comfy, "show_text", lambda text: reports.append(text))
+    with pytest.raises(Interrupted):
+        loaders.LoadToonTalkerCheckpoint().load(CROSS, "cpu", "fp32")
+    staging = models / download.STAGING
+    (part,) = staging.glob("cross-domain.pth*.part")
+    have = part.stat().st_size
+    assert 0 < have < len(data) and data.startswith(part.read_bytes())
+    time.sleep(0.3)
+    assert part.stat().st_size == have  # the child was stopped, not left writing
+    assert not (models / "cross-domain.pth").exists()
+    texts = list(reports)
+    assert texts[0] == "downloading cross-domain.pth: 0.0 MB" and all(" of " not in t for t in texts)
+
+    monkeypatch.setattr(comfy, "check_interrupt", lambda: None)
+    bars = Bars()
+    monkeypatch.setattr(comfy, "ProgressBar", bars)
+    reports.clear()
+    out = loaders.LoadToonTalkerCheckpoint().load(CROSS, "cpu", "fp32")
+    assert drive.read_text().split("\n")[:2] == ["id-cross 0", f"id-cross {have}"]  # the second run resumed
+    assert (models / "cross-domain.pth").read_bytes() == data and out["result"][0].cfg.size == 64
+    mb = [float(t.split(": ")[1].split()[0]) for t in reports]
+    assert mb == sorted(mb) and mb[0] == round(have / 2 ** 20, 1) and reports[-1].endswith(
+        f"{len(data) / 2 ** 20:.1f} of {len(data) / 2 ** 20:.1f} MB")
+    (bar,) = bars.bars  # the bar appears once the size is known: at the end, full
+    assert bar.values == [(len(data), len(data))]
+    assert sorted(p.name for p in models.iterdir()) == ["cross-domain.pth"]
+
+
+def test_drive_failure_in_the_child_is_one_line(pack, node, drive, monkeypatch):
+    loaders, _, models = node
+    monkeypatch.setenv("FAKE_GDOWN_SOURCE", str(models / "missing"))
+    with pytest.raises(dl(pack).DownloadError) as e:
+        loaders.LoadToonTalkerCheckpoint().load(CROSS, "cpu", "fp32")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("cross-domain.pth: the Google Drive download failed (FileNotFoundError")
+    assert "run it again to resume" in msg and not (models / "cross-domain.pth").exists()

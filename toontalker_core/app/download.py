@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import urllib.error
 import urllib.parse
@@ -214,11 +215,60 @@ def _gdown():
     return gdown
 
 
+# gdown in a child Python: it reports no progress and cannot be stopped in-process (see _drive_download)
+GDOWN_CHILD = ("import sys, gdown\n"
+               "sys.exit(0 if gdown.download(id=sys.argv[1], output=sys.argv[2], quiet=True, resume=True) else 1)")
+POLL_S = 0.5
+
+
+def _partial_bytes(staged: Path) -> int:
+    """Bytes gdown has written for `staged`: its partial file(s) (`<name>...part` beside it), or the file."""
+    if staged.exists():
+        return staged.stat().st_size
+    return sum(p.stat().st_size for p in staged.parent.glob(staged.name + "*.part") if p.is_file())
+
+
+def _drive_download(gdown, file_id: str, staged: Path, quiet: bool, progress: Progress | None) -> None:
+    """gdown's resumable download of one Drive file into `staged` (it keeps its own .part file beside it).
+    With `progress`, gdown runs in a child process so that the bytes can be reported while it runs (size
+    unknown) and a stop request, `progress` raising, ends it at once; the part stays for the next run.
+    A failed download is a DownloadError; what `progress` raises passes through."""
+    def failed(reason: str) -> DownloadError:
+        return DownloadError(f"{staged.name}: the Google Drive download failed ({reason[:200]}); run it again to "
+                             "resume")
+
+    if progress is None:
+        try:
+            gdown.download(id=file_id, output=str(staged), quiet=quiet, resume=True)
+        except Exception as e:  # gdown raises its own types; one line for the user
+            raise failed((str(e).splitlines() or [type(e).__name__])[0]) from None
+        return
+    progress(_partial_bytes(staged), None)
+    child = subprocess.Popen([sys.executable, "-c", GDOWN_CHILD, file_id, str(staged)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:
+            try:
+                child.wait(POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                progress(_partial_bytes(staged), None)
+    except BaseException:
+        child.terminate()
+        child.wait()
+        raise
+    finally:
+        err = child.stderr.read().strip().splitlines() if child.returncode is not None else []
+        child.stderr.close()
+    if child.returncode != 0 or not staged.exists():
+        raise failed(err[-1] if err else f"gdown exited with {child.returncode}")
+
+
 def fetch_drive(which: str, dest_dir: Path, to_safetensors: bool = False, quiet: bool = False,
                 progress: Progress | None = None) -> list[Path]:
     """Download the published files (`which`: in-domain, cross-domain or both) from the authors' folder.
-    gdown reports no progress to its caller: `progress` hears each file's start (0 bytes, size unknown) and end
-    (its size), so a stop request is honoured between files, not within one."""
+    `progress` hears the bytes so far, without a total (Drive's listing has no sizes), then the file's size
+    as both once it is complete."""
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr))
     gdown = _gdown()
     wanted = list(PUBLISHED_FILES) if which == "both" else [which]
@@ -251,14 +301,9 @@ def fetch_drive(which: str, dest_dir: Path, to_safetensors: bool = False, quiet:
             _drop_staging(staging)
             raise DownloadError(f"{name} is not in {DRIVE_FOLDER} (found: {', '.join(sorted(by_name)) or 'nothing'})")
         staged = staging / name
+        # gdown resumes from its own .part file in the staging folder and renames when complete
+        _drive_download(gdown, entry.id, staged, quiet, progress)
         if progress is not None:
-            progress(0, None)
-        try:  # gdown resumes from its own .part file in the staging folder and renames when complete
-            gdown.download(id=entry.id, output=str(staged), quiet=quiet, resume=True)
-        except Exception as e:
-            raise DownloadError(f"{name}: the Google Drive download failed ({str(e).splitlines()[0][:200]}); run "
-                                "the same command again to resume") from None
-        if progress is not None and staged.exists():
             progress(staged.stat().st_size, staged.stat().st_size)
         done.append(_publish(staged, dest_dir, to_safetensors, log))
     return done
