@@ -11,7 +11,7 @@ from ..toontalker_core.resources import BUNDLED_DIR
 from ..toontalker_core.precision import PRECISIONS, resolve_dtype
 from ..toontalker_core.runtime import DEVICES
 from .comfy import (auto_dtype, byte_progress, checkpoint_names, checkpoint_path, download_dir, manage,
-                    model_devices, models_folder_label)
+                    model_devices, models_folder_label, show_text)
 from .payloads import CATEGORY, MODEL, model_uid
 
 
@@ -96,7 +96,9 @@ def _resolve(choice: str):
     name = _installed(choice)
     if name is not None:
         return checkpoint_path(name), False
-    return fetch_published(layout, download_dir(), quiet=True, progress=byte_progress(PUBLISHED_FILES[layout])), True
+    path = fetch_published(layout, download_dir(), quiet=True, progress=byte_progress(PUBLISHED_FILES[layout]))
+    show_text(f"{path.name}: downloaded and verified ({path.stat().st_size / 2 ** 20:.1f} MB)")
+    return path, True
 
 
 def _only_demo_model() -> bool:

@@ -241,8 +241,9 @@ def test_drive_download_reports_bytes_stops_on_interrupt_and_resumes(node, drive
     out = loaders.LoadToonTalkerCheckpoint().load(CROSS, "cpu", "fp32")
     assert drive.read_text().split("\n")[:2] == ["id-cross 0", f"id-cross {have}"]  # the second run resumed
     assert (models / "cross-domain.pth").read_bytes() == data and out["result"][0].cfg.size == 64
-    mb = [float(t.split(": ")[1].split()[0]) for t in reports]
-    assert mb == sorted(mb) and mb[0] == round(have / 2 ** 20, 1) and reports[-1].endswith(
+    assert reports[-1] == f"cross-domain.pth: downloaded and verified ({len(data) / 2 ** 20:.1f} MB)"
+    mb = [float(t.split(": ")[1].split()[0]) for t in reports[:-1]]
+    assert mb == sorted(mb) and mb[0] == round(have / 2 ** 20, 1) and reports[-2].endswith(
         f"{len(data) / 2 ** 20:.1f} of {len(data) / 2 ** 20:.1f} MB")
     (bar,) = bars.bars  # the bar appears once the size is known: at the end, full
     assert bar.values == [(len(data), len(data))]

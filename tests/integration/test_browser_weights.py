@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from comfy_server import Server, prepare_base
+from comfy_server import Server, history_messages, prepare_base
 from conftest import REPO
 from test_browser import (APP, add_by_search, artifacts, drawn, fresh_canvas, pack_errors, page,  # noqa: F401
                           run_graph, to_screen, widget_row)
@@ -156,6 +157,34 @@ def queue_until_downloading(page, loader_id: str) -> None:
     page.wait_for_function("(id) => window.__progress.some(p => String(p.node) === id && p.value > 0)",
                            arg=loader_id, timeout=120_000)
     drawn(page)
+
+
+def test_without_gdown_and_mirror_one_line_names_comfyuis_python(tmp_path):
+    """The real source (Google Drive) in a ComfyUI without gdown: the run stops with one line naming the fix.
+    A workflow saved with the file name instead stops at validation, naming the download entry."""
+    base = prepare_base(tmp_path / "comfy_no_gdown", REPO)
+    mp = pytest.MonkeyPatch()
+    mp.delenv("TOONTALKER_WEIGHTS_MIRROR", raising=False)
+    mp.delenv("TOONTALKER_MODELS", raising=False)
+    python = os.environ.get("COMFYUI_PYTHON")
+    try:
+        with Server(base, os.environ["COMFYUI_PATH"], python) as srv:
+            prompt = {"1": {"class_type": "ToonTalkerLoadCheckpoint",
+                            "inputs": {"ckpt_name": OFFER, "device": "cpu", "precision": "fp32"}},
+                      "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}}}
+            error = history_messages(srv.run(prompt, timeout=120))["execution_error"]
+            msg = error["exception_message"]
+            print("error:", msg)
+            assert "\n" not in msg.strip()
+            assert f"`{python or sys.executable} -m pip install gdown`" in msg  # the Python ComfyUI runs on
+            prompt["1"]["inputs"]["ckpt_name"] = "cross-domain.pth"
+            with pytest.raises(RuntimeError) as refused:
+                srv.queue(prompt)
+            print("refused:", str(refused.value)[:400])
+            assert f"choose '{OFFER}' in the list to download it" in str(refused.value)
+    finally:
+        mp.undo()
+    assert not any((base / "models" / "toontalker").iterdir())
 
 
 def test_cancel_keeps_the_part_file(page, server, artifacts, published):

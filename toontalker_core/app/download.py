@@ -211,7 +211,8 @@ def _gdown():
         raise DownloadError(
             f"downloading from Google Drive needs the 'gdown' package: run `{sys.executable} -m pip install gdown` "
             "(the Python that runs this, ComfyUI's when in ComfyUI), then try again. Or download the files by hand "
-            f"from {DRIVE_FOLDER} into the model folder, or use --url with a direct link.") from None
+            f"from {DRIVE_FOLDER} into the model folder, or use a direct link (the CLI's --url, or "
+            f"${MIRROR_VAR}).") from None
     return gdown
 
 
