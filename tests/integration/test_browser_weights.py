@@ -240,3 +240,41 @@ def test_download_resumes_shows_progress_and_lists_the_file(page, server, artifa
     print("screenshot:", shot)
     page.keyboard.press("Escape")
     assert pack_errors(page) == []
+
+
+def staged_prompt(render_inputs: dict) -> dict:
+    """The staged nodes on the bundled 64 px demo model: the 256 px sample cartoon drives itself."""
+    demo = "cross-domain-demo-64px.safetensors"
+    return {
+        "1": {"class_type": "ToonTalkerLoadCheckpoint", "inputs": {"ckpt_name": demo, "device": "cpu",
+                                                                   "precision": "fp32"}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "source_cartoon.png"}},
+        "3": {"class_type": "ToonTalkerEncodeSource", "inputs": {"model": ["1", 0], "image": ["2", 0],
+                                                                 "domain": "cartoon"}},
+        "4": {"class_type": "ToonTalkerEncodeDrivingMotion", "inputs": {"model": ["1", 0], "frames": ["2", 0],
+                                                                        "domain": "cartoon", "batch_size": 4}},
+        "5": {"class_type": "ToonTalkerCanonicalTransfer", "inputs": {"source": ["3", 0], "motion": ["4", 0],
+                                                                      "strength": 1.0, "mode": "relative",
+                                                                      "reference_frame": 0}},
+        "6": {"class_type": "ToonTalkerDecodeToDomain", "inputs": {"model": ["1", 0], "source": ["3", 0],
+                                                                   "canonical": ["5", 0]}},
+        "7": {"class_type": "ToonTalkerWarpRender", "inputs": {"model": ["1", 0], "source": ["3", 0],
+                                                               "latents": ["6", 0], **render_inputs}},
+        "8": {"class_type": "PreviewImage", "inputs": {"images": ["7", 0]}},
+    }
+
+
+@pytest.mark.parametrize("render_inputs, size", [({"batch_size": 8}, (256, 256)),  # saved before output_size
+                                                 ({"batch_size": 8, "output_size": 0}, (256, 256)),
+                                                 ({"batch_size": 8, "output_size": 400}, (400, 400))])
+def test_warp_render_hands_back_the_source_size(server, render_inputs, size):
+    """In a real ComfyUI, a workflow saved before output_size existed gets frames at the source's 256 px from
+    the 64 px demo model, and output_size sets the longer side."""
+    import io
+
+    from PIL import Image
+
+    entry = server.run(staged_prompt(render_inputs), timeout=300)
+    assert entry["status"]["status_str"] == "success", history_messages(entry)
+    (image,) = entry["outputs"]["8"]["images"]
+    assert Image.open(io.BytesIO(server.view(image))).size == size

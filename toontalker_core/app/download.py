@@ -30,16 +30,17 @@ from typing import Callable
 from ..atomic import child_path, place_new
 from ..model.checkpoint import CHECKPOINT_EXTS, build_model, convert, read_states
 from ..errors import CheckpointError, ToonTalkerError
+from .offers import offer
 from .paths import BUNDLED_DIR, PUBLISHED_FILES, model_dirs
 
 DRIVE_FOLDER = "https://drive.google.com/drive/folders/1k14D7JnZXOJMEMBkTIsy-WEV7qEb3rCs"
 PROJECT_PAGE = "https://opentalker.github.io/ToonTalker/"  # code: https://github.com/OpenTalker/ToonTalker
 STAGING = ".toontalker-download"
-DEMO_ONLY_HINT = (f"Only the 64 px demo model is installed: for real quality put the authors' "
-                  f"{PUBLISHED_FILES['cross-domain']} (real<->cartoon) and {PUBLISHED_FILES['in-domain']} "
-                  "(real->real) from " + DRIVE_FOLDER + " in "
-                  "ComfyUI/models/toontalker, or run `python -m toontalker_core download` (needs gdown); "
-                  "see the pack's README, Checkpoints.")
+DEMO_ONLY_HINT = (f"Only the 64 px demo model is installed: for real quality pick '{offer('cross-domain')}' "
+                  "(real<->cartoon) or the in-domain one (real->real) in Load ToonTalker Checkpoint, or put the "
+                  f"authors' {PUBLISHED_FILES['cross-domain']} and {PUBLISHED_FILES['in-domain']} from "
+                  + DRIVE_FOLDER + " in ComfyUI/models/toontalker, or run `python -m toontalker_core download` "
+                  "(Drive needs gdown); see the pack's README, Checkpoints.")
 CHUNK = 1 << 20
 MIRROR_VAR = "TOONTALKER_WEIGHTS_MIRROR"
 # progress(bytes so far, total bytes or None): called as the download goes; it may raise to stop it (the
