@@ -15,7 +15,8 @@ ISOLATION and the own change is DOMINANCE times it.
 Models: "bundled" (the 64 px demo model), "fixture" (the published 256 px layout with the parity fixture's
 synthetic weights, from ../shared/fixtures/parity), or checkpoint files. `--ship` writes the bundled model's
 "after" controls into toontalker_core/weights/motion_controls/ (run it after any change to discovery, with
-CACHE_VERSION bumped). At 256 px on 2 CPU cores this takes many minutes: run one domain at a time.
+CACHE_VERSION bumped). At 256 px on 2 CPU cores this takes many minutes: run one domain at a time, and
+`--refits 0` (the seeds only) to bound it.
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def print_matrix(title: str, rows: list[dict]) -> None:
         print(f"{r['control']:12} {'yes' if r['offered'] else 'no':8}{cells}{r['worst']:7.2f}{why}")
 
 
-def measure_model(model, label: str, domains: list[str], ship: bool) -> dict:
+def measure_model(model, label: str, domains: list[str], ship: bool, refits: int = C.REFITS) -> dict:
     out = {}
     shipped = {"version": C.CACHE_VERSION, "model_id": model_identity(model),
                "model": model.describe().split(",")[0] + f", {model.cfg.size}px", "domains": {}}
@@ -112,11 +113,12 @@ def measure_model(model, label: str, domains: list[str], ship: bool) -> dict:
             cand = legacy(model, dirs, name, slopes)
             before[name] = {**cand, "worst_side": worst_side(name, cand)}
         trials: dict[str, list] = {}
-        found = C.discover(model, domain, trials=trials, slopes=slopes)
+        found = C.discover(model, domain, trials=trials, slopes=slopes, refits=refits)
         after = {}
         for name in C.NAMES:
             tried = trials[name]
-            pick = next((t for t in tried if t["offered"]), None) or min(tried, key=lambda t: t["worst"])
+            pick = next((t for t in tried if t["offered"]), None) or min(tried, key=lambda t: t["worst"],
+                                                                         default={})  # {}: nothing measurable
             after[name] = {**pick, "offered": name in found["named"], "worst_side": worst_side(name, pick),
                            "why": found["rejected"].get(name, "")}
         out[domain] = {"before": matrix_rows(before), "after": matrix_rows(after),
@@ -178,6 +180,7 @@ def main(argv=None) -> None:
     p.add_argument("--json", type=Path, help="also write the matrices here")
     p.add_argument("--png", type=Path, help="draw the matrices into this folder")
     p.add_argument("--ship", action="store_true", help="write the bundled model's controls into the pack")
+    p.add_argument("--refits", type=int, default=C.REFITS, help="re-fits per seed (fewer: faster at 256 px)")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     results = {}
@@ -190,7 +193,7 @@ def main(argv=None) -> None:
             else:
                 model, label = load_model(spec), Path(spec).stem
             domains = [d for d in args.domain if d in model.domains]
-            results[label] = measure_model(model, label, domains, args.ship and spec == "bundled")
+            results[label] = measure_model(model, label, domains, args.ship and spec == "bundled", args.refits)
     if args.json:
         with atomic_write(args.json) as tmp:
             tmp.write_text(json.dumps(results, indent=1, default=float))

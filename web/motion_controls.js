@@ -1,7 +1,8 @@
 // Motion Editor: grey out the named sliders the loaded checkpoint does not offer, with the reason in the
 // slider's label and tooltip, and show the warning when one of them was set (the node ignores it). The node
 // sends what it measured in its UI output (`toontalker_controls`); the state is kept in the node's properties
-// so a saved workflow opens with the same sliders greyed.
+// so a saved workflow opens with the same sliders greyed; a greyed slider is set back to 0 (the node ignores it
+// anyway, and a disabled widget could not be moved back).
 import { app } from "../../scripts/app.js";
 import { wrap } from "./util.js";
 
@@ -17,6 +18,7 @@ export function applyControls(node, info) {
         if (!named) continue;
         w.toontalkerTip ??= w.tooltip ?? null;  // the definition's tooltip, restored when offered again
         w.disabled = why !== undefined;
+        if (w.disabled && w.value !== 0) w.value = 0;  // ignored anyway; a greyed slider could not be reset
         w.label = why !== undefined ? w.name + MARK : undefined;
         w.tooltip = why !== undefined ? `Not available for this model: ${why}.` : w.toontalkerTip ?? undefined;
     }

@@ -8,8 +8,8 @@ Discovery (per domain the checkpoint serves) measures before it offers anything:
 2. Isolate: a named control starts as the combination of raw directions that, in that linear fit, moves its
    own quantity and holds every other one (the pseudo-inverse of S: the smallest such combination).
    A second seed is the gradient (the strongest mover of the quantity, whatever else it moves).
-3. Check and re-fit: render along the candidate over the whole slider range (CHECK_STEPS renders) and measure
-   every quantity on those renders. The renders are not linear in the weights, so the candidate still moves
+3. Check and re-fit: render along the candidate over the whole slider range (CHECK_STEPS renders; a candidate
+   that passes is confirmed on as many renders between those) and measure every quantity on those renders. The renders are not linear in the weights, so the candidate still moves
    other quantities; their measured slopes are fed back (a quasi-Newton step: the fitted slopes are the
    Jacobian, corrected along each measured candidate by Broyden's rule; remove the measured cross-talk, keep
    the own effect, size it for TARGET thresholds), up to REFITS times per seed.
@@ -131,6 +131,13 @@ def check_steps() -> list[float]:
     return steps
 
 
+def between_steps() -> list[float]:
+    """The midpoints between the check steps, and the unedited render (the reference of the relative quantities)."""
+    steps = check_steps()
+    mid = [(a + b) / 2 for a, b in zip(steps, steps[1:])]
+    return mid[:len(mid) // 2] + [0.0] + mid[len(mid) // 2:]
+
+
 def is_monotonic(name: str, values: list[float]) -> bool:
     """Increasing over the slider, up to the measurement noise (`NOISE`)."""
     tol = NOISE * QUANTITIES[name][2]
@@ -215,13 +222,18 @@ def isolate(model, dirs: MotionDirections, name: str, slopes: torch.Tensor, star
         for _ in range(refits + 1 if start is None else 1):
             if not (w.norm() > 0 and math.isfinite(w.norm())):
                 break
-            rows = sweep(model, dirs, w, steps)
-            ok, worst, why = judge(name, steps, rows)
-            eff = effects(steps, rows)
+            at, rows = steps, sweep(model, dirs, w, steps)
+            ok, worst, why = judge(name, at, rows)
+            if ok and start is None:  # confirm between the check steps: a control must not wiggle there either
+                merged = sorted(zip(steps + between_steps(), rows + sweep(model, dirs, w, between_steps())),
+                                key=lambda sr: sr[0])
+                at, rows = [s for s, _ in merged], [r for _, r in merged]
+                ok, worst, why = judge(name, at, rows)
+            eff = effects(at, rows)
             tried.append({"weights": w.tolist(), "offered": ok, "worst": worst, "why": why,
                           "values": [r[name] for r in rows], **eff})
             if best is None or (ok, -worst) > (best[1], -best[2]):
-                best = (w, ok, worst, why, rows, eff)
+                best = (w, ok, worst, why, at, rows, eff)
             if ok:
                 break
             slope = torch.tensor([eff["slope"][q] for q in NAMES], dtype=torch.float64)
@@ -238,11 +250,11 @@ def isolate(model, dirs: MotionDirections, name: str, slopes: torch.Tensor, star
             break
     if best is None:
         return None, f"no mix of this model's motions can {ALSO[name]}", tried
-    w, ok, worst, why, rows, eff = best
+    w, ok, worst, why, at, rows, eff = best
     if not ok:
         return None, why, tried
     values = [r[name] for r in rows]
-    record = {"weights": [round(float(x), 6) for x in w], "steps": steps, "values": values,
+    record = {"weights": [round(float(x), 6) for x in w], "steps": at, "values": values,
               "change": values[-1] - values[0],
               "side_effects": {q: rows[-1][q] - rows[0][q] for q in NAMES if q != name},
               "side": {q: round(s, 4) for q, s in eff["side"].items() if q != name}, "fits": len(tried)}
@@ -250,7 +262,7 @@ def isolate(model, dirs: MotionDirections, name: str, slopes: torch.Tensor, star
 
 
 def discover(model: ToonTalker, domain: str, progress: Progress | None = None, trials: dict | None = None,
-             slopes: torch.Tensor | None = None) -> dict:
+             slopes: torch.Tensor | None = None, refits: int = REFITS) -> dict:
     """Named controls of `model` for `domain` (not cached; see `load_controls`). `trials`: filled with every
     candidate measured per control (for reports); `slopes`: a `fit_slopes` result to reuse."""
     dirs = motion_directions(model, domain)
@@ -260,7 +272,7 @@ def discover(model: ToonTalker, domain: str, progress: Progress | None = None, t
         slopes = fit_slopes(model, dirs, (lambda i: progress(i, total)) if progress else None)
     named, rejected = {}, {}
     for j, name in enumerate(NAMES):
-        record, why, tried = isolate(model, dirs, name, slopes)
+        record, why, tried = isolate(model, dirs, name, slopes, refits=refits)
         if trials is not None:
             trials[name] = tried
         if record:
