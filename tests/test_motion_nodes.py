@@ -90,8 +90,10 @@ def test_raw_sliders_need_no_measurement(pack, env, tmp_path, monkeypatch):
         raise AssertionError("discovery ran although only raw sliders were used")
 
     monkeypatch.setattr(mod, "discover", refuse)
-    z, _, _, table = result(env["mod"].MotionEditor().edit(env["model"], env["source"], d00=1.0))
-    assert "not measured yet" in table
+    out = env["mod"].MotionEditor().edit(env["model"], env["source"], d00=1.0)
+    assert "not measured yet" in out["result"][3]
+    info = out["ui"]["toontalker_controls"][0]
+    assert not info["measured"] and info["rejected"] == {} and not info["warning"]  # sliders stay live
     with pytest.raises(AssertionError, match="discovery ran"):
         env["mod"].MotionEditor().edit(env["model"], env["source"], head_yaw=1.0)
 
