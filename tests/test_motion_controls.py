@@ -87,15 +87,17 @@ def test_isolation_judge_counts_side_effects():
     steps = C.check_steps()
     thr = {q: QUANTITIES[q][2] for q in C.NAMES}
 
-    def rows(side_q=None, side_size=0.0):
-        return [{q: (t / 3 * 1.5 * thr[q] if q == "head_x" else
-                     t / 3 * side_size * thr[q] / 2 if q == side_q else 0.0) for q in C.NAMES} for t in steps]
+    def rows(side_q=None, side_change=0.0):  # head_x rises 1.5 thresholds; side_q changes by side_change
+        return [{q: (t / 6 * 1.5 * thr[q] if q == "head_x" else
+                     t / 6 * side_change * thr[q] if q == side_q else 0.0) for q in C.NAMES} for t in steps]
 
     assert C.judge("head_x", steps, rows())[0]                                # moves only itself: offered
-    ok, worst, why = C.judge("head_x", steps, rows("head_roll", 2.4))         # also rolls 1.2 thresholds
+    ok, worst, why = C.judge("head_x", steps, rows("head_roll", 1.2))         # also rolls 1.2 thresholds
     assert not ok and worst == pytest.approx(1.2) and "tilt the head" in why
-    assert not C.judge("head_x", steps, rows("head_roll", 1.6))[0]            # under 1 but not 2x less
-    assert C.judge("head_x", steps, rows("head_roll", 1.2))[0]                # 0.6: under both
+    assert not C.judge("head_x", steps, rows("head_roll", 0.8))[0]            # under 1 but not 2x less
+    assert C.judge("head_x", steps, rows("head_roll", 0.6))[0]                # 0.6: under both
+    bump = [{**r, "eyes_closed": (t / 3) ** 2 * 1.1 * thr["eyes_closed"]} for t, r in zip(steps, rows())]
+    assert not C.judge("head_x", steps, bump)[0]                              # out and back counts too
     falling = [{**r, "head_x": -r["head_x"]} for r in rows()]
     assert "visibly and steadily" in C.judge("head_x", steps, falling)[2]
 
