@@ -248,8 +248,10 @@ def isolate(model, dirs: MotionDirections, name: str, slopes: torch.Tensor, star
             w = w * min(1.0, MAX_NORM / w.norm().item())
         if best is not None and best[1]:
             break
-    if best is None:
-        return None, f"no mix of this model's motions can {ALSO[name]}", tried
+    if best is None:  # nothing measurable: every fit slope is 0 when the renders show no face to measure
+        why = ("no face is found in this model's renders to measure it on" if not slopes[j].any() else
+               f"no mix of this model's motions can {ALSO[name]}")
+        return None, why, tried
     w, ok, worst, why, at, rows, eff = best
     if not ok:
         return None, why, tried
