@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
 from comfy_server import Server, prepare_base
 from conftest import REPO
-from test_browser import APP, add_by_search, artifacts, drawn, page, pack_errors, run_graph, wait_editor  # noqa: F401
+from test_browser import APP, add_by_search, artifacts, drawn, page, pack_errors, wait_editor  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +60,9 @@ def test_motion_editor_by_hand_with_the_bundled_model(page, server, artifacts):
         const {{ ckpt, img, enc }} = window.__nodes, ed = {EDITOR};
         ed.pos = [420, 40];
         ckpt.connect(0, enc, 0); img.connect(0, enc, 1); ckpt.connect(0, ed, 0); enc.connect(0, ed, 1);
+        // a graph needs an output node to be queued: the rendered preview also goes to a Preview Image
+        const prev = LiteGraph.createNode('PreviewImage'); prev.id = 804; prev.pos = [720, 40]; {APP}.graph.add(prev);
+        ed.connect(2, prev, 0);
         return ed.size;
     }}""")
     widgets = page.evaluate(f"() => {EDITOR}.widgets.map(w => [w.name, !!w.advanced])")
@@ -73,10 +77,19 @@ def test_motion_editor_by_hand_with_the_bundled_model(page, server, artifacts):
         ed.widgets.find(w => w.name === rej).value = 2;
         if (off) ed.widgets.find(w => w.name === off).value = 2;
     }}""", [rejected, offered])
-    run_graph(page, server)
-    hist = server.get("/history")
-    entry = max(hist.values(), key=lambda e: e["status"].get("messages", [[0, {"timestamp": 0}]])[-1][1]
-                .get("timestamp", 0))
+    # queue the editor's graph as the Queue button does, keeping the server's answer (a validation error's text)
+    status, text = page.evaluate(f"""async () => {{
+        const p = await {APP}.graphToPrompt(), api = window.comfyAPI.api.api;
+        const r = await api.fetchApi('/prompt', {{ method: 'POST', headers: {{ 'Content-Type': 'application/json' }},
+            body: JSON.stringify({{ prompt: p.output, client_id: api.clientId }}) }});
+        return [r.status, await r.text()];
+    }}""")
+    assert status == 200, text
+    prompt_id = json.loads(text)["prompt_id"]
+    end = time.time() + 300
+    while time.time() < end and prompt_id not in server.get(f"/history/{prompt_id}"):
+        time.sleep(0.5)
+    entry = server.get(f"/history/{prompt_id}")[prompt_id]
     assert entry["status"]["status_str"] == "success", entry["status"]  # no error dialog: ignored, not raised
     page.wait_for_function(f"() => {EDITOR}.widgets.find(w => w.name === '{rejected}').disabled === true",
                            timeout=30_000)
