@@ -387,22 +387,10 @@ def tooltip(name: str) -> str:
     return f"{what}: - {minus}, + {plus} (-{SLIDER_RANGE:g}..+{SLIDER_RANGE:g})."
 
 
-def availability(found: dict) -> str:
+def availability(found: dict) -> dict[str, str]:
     """Per control of one checkpoint and domain, in plain words (for tooltips): 'works' or 'not available: why'."""
     return {name: "works" if name in found.get("named", {}) else
             f"not available: {found.get('rejected', {}).get(name, 'not measured yet')}" for name in NAMES}
-
-
-def describe_control(name: str, record: dict, brief: bool = False) -> str:
-    """One line for the controls table: the measured change over the slider range and the largest side effect."""
-    what, unit, _ = QUANTITIES[name]
-    lo, hi = record["values"][0], record["values"][-1]
-    spread = record.get("side", {})
-    worst = max(spread, key=spread.get) if spread else None
-    also = f" (largest side effect: {worst} {spread[worst]:.2f}x its threshold)" if worst else ""
-    head = "" if brief else f"{name}: {what} "
-    tail = "" if brief else f" over -{SLIDER_RANGE:g}..+{SLIDER_RANGE:g}"
-    return f"{head}{lo:+.3g} -> {hi:+.3g} {unit}{tail}{also}"
 
 
 def controls_table(controls: dict) -> str:
