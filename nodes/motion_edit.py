@@ -62,11 +62,13 @@ def _known_checkpoints() -> dict[str, list[str]]:
         label = data.get("model", "?").replace("ToonTalker ", "")
         per = {d: availability(found) for d, found in data.get("domains", {}).items()}
         for name in NAMES:
-            works = [d for d, a in per.items() if a[name] == "works"]
-            text = f"works on {' and '.join(works)} faces" if works else ""
-            text += "; ".join([""] * bool(works) + [f"{d} faces: {a[name]}" for d, a in per.items()
-                                                   if a[name] != "works"])
-            lines.setdefault(name, []).append(f"{label}: {text}")
+            by_text: dict[str, list[str]] = {}  # the same verdict for both domains is said once
+            for d, a in per.items():
+                by_text.setdefault(a[name], []).append(d)
+            parts = [f"{'works' if text == 'works' else 'n/a'} on {' and '.join(ds)} faces"
+                     + ("" if text == "works" else f" ({text.removeprefix('not available: ')})")
+                     for text, ds in by_text.items()]
+            lines.setdefault(name, []).append(f"{label}: {'; '.join(parts)}")
     return lines
 
 
