@@ -2,6 +2,7 @@
 (`motion_edit`, `motion_controls`, `keyframes`, `motion_file`)."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -13,12 +14,12 @@ from ..toontalker_core.errors import InputError
 from ..toontalker_core.motion.keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
 from ..toontalker_core.media.common import DEFAULT_FPS
 from ..toontalker_core.model.toontalker import DOMAINS
-from ..toontalker_core.motion.controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, cached_controls, control_weights,
-                                               controls_table, default_cache_dir, describe_control, load_controls,
-                                               raw_only, read_cache)
+from ..toontalker_core.motion.controls import (NAMES, SHIPPED_DIR, SLIDER_RANGE, availability, cached_controls,
+                                               control_weights, controls_table, default_cache_dir,
+                                               ignored_controls, ignored_message, load_controls, raw_only,
+                                               read_cache, tooltip)
 from ..toontalker_core.motion.edit import edit_delta, edit_still_or_motion, motion_directions, raw_name
 from ..toontalker_core.motion.file import EXT, load_motion, save_motion
-from ..toontalker_core.motion.measure import QUANTITIES
 from ..toontalker_core.resources import PACK_ROOT
 from .comfy import ProgressBar, check_interrupt, folder_paths, intermediate_device, offload_device, save_preview
 from ..toontalker_core.memory import frame_bytes
@@ -27,6 +28,7 @@ from .motion import MODEL_TIP
 from .payloads import (CANONICAL, CATEGORY, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
                        model_uid, require_same_model)
 
+log = logging.getLogger("toontalker")
 RAW_SLIDERS = 20          # the published checkpoints have 20 motion bases (the bundled demo model 16)
 MOTION_FOLDER = "toontalker_motion"
 EXAMPLE_KEYS = """[
@@ -49,24 +51,38 @@ def motion_dir() -> Path:
     return Path(base) / MOTION_FOLDER
 
 
-def _cached_effects() -> dict[str, list[str]]:
-    """Per control name, the measured effect lines of every checkpoint discovered so far (for tooltips)."""
+def _known_checkpoints() -> dict[str, list[str]]:
+    """Per control name, one plain line per checkpoint measured so far (shipped or cached): for which faces it
+    works, or why not."""
     lines: dict[str, list[str]] = {}
     folders = (SHIPPED_DIR, controls_cache_dir() or default_cache_dir())
     files = {f.name: f for folder in folders if folder.is_dir() for f in sorted(folder.glob("*.json"))}
     for f in files.values():
         data = read_cache(f)
-        for domain, found in data.get("domains", {}).items():
-            label = f"{data.get('model', '?')} ({domain})"
-            for name in NAMES:
-                rec = found.get("named", {}).get(name)
-                text = describe_control(name, rec, brief=True) if rec else "not found by measurement"
-                lines.setdefault(name, []).append(f"{label}: {text}")
+        label = data.get("model", "?").replace("ToonTalker ", "")
+        per = {d: availability(found) for d, found in data.get("domains", {}).items()}
+        for name in NAMES:
+            by_text: dict[str, list[str]] = {}  # the same verdict for both domains is said once
+            for d, a in per.items():
+                by_text.setdefault(a[name], []).append(d)
+            parts = [f"{'works' if text == 'works' else 'n/a'} on {' and '.join(ds)} faces"
+                     + ("" if text == "works" else f" ({text.removeprefix('not available: ')})")
+                     for text, ds in by_text.items()]
+            lines.setdefault(name, []).append(f"{label}: {'; '.join(parts)}")
     return lines
 
 
-def _slider(tip: str) -> tuple:
-    return ("FLOAT", {"default": 0.0, "min": -SLIDER_RANGE, "max": SLIDER_RANGE, "step": 0.05, "tooltip": tip})
+def _slider(tip: str, advanced: bool = False) -> tuple:
+    opts = {"default": 0.0, "min": -SLIDER_RANGE, "max": SLIDER_RANGE, "step": 0.05, "tooltip": tip}
+    return ("FLOAT", {**opts, "advanced": True} if advanced else opts)
+
+
+def controls_ui(controls: dict, ignored: dict[str, str]) -> dict:
+    """What the editor's web extension shows: per named control whether this checkpoint offers it (and why not),
+    and the warning for rejected ones that were set (sliders not measured yet stay live)."""
+    measured = "named" in controls and not controls.get("unmeasured")
+    return {"offered": sorted(controls["named"]), "measured": measured,
+            "rejected": controls["rejected"] if measured else {}, "warning": ignored_message(ignored)}
 
 
 def _progress(total_hint: int = 1):
@@ -94,9 +110,11 @@ def _controls(model, domain: str, named_used: bool) -> dict:
 
 
 class MotionEditor:
-    DESCRIPTION = ("Edits canonical motion codes along the model's motion directions: named controls (head yaw, "
-                   "pitch, roll, position, size, mouth, eyes) found for each checkpoint by measurement, and the raw "
-                   "direction sliders " + raw_name(0) + "... Edits a still (source alone), every frame of a MOTION, or CANONICAL "
+    DESCRIPTION = ("Edits canonical motion codes along the model's motion directions: named controls (head turn, "
+                   "nod, tilt, position, size, mouth, eyes) found for each checkpoint by measurement, each moving "
+                   "one thing (a control the checkpoint cannot isolate is greyed out after the first run, with the "
+                   "reason in its tooltip, and ignored if set), and the raw direction sliders " + raw_name(0) +
+                   "... under Show Advanced. Edits a still (source alone), every frame of a MOTION, or CANONICAL "
                    "codes. All zero = no change. Changing a slider re-runs only this node (edit, decode and render "
                    "of one preview frame). The first run with a new checkpoint measures its controls (once; cached).")
     CATEGORY = CATEGORY
@@ -114,16 +132,16 @@ class MotionEditor:
 
     @classmethod
     def INPUT_TYPES(cls):
-        effects = _cached_effects()
+        known = _known_checkpoints()
         named = {}
         for name in NAMES:
-            what, unit, _ = QUANTITIES[name]
-            tip = f"{name.replace('_', ' ')}: moves the measured {what} ({unit}); positive = more."
-            if effects.get(name):
-                tip += f" Measured over -{SLIDER_RANGE:g}..+{SLIDER_RANGE:g}: " + " | ".join(effects[name])
+            tip = tooltip(name)
+            if known.get(name):
+                tip += " " + " | ".join(known[name]) + "."
             named[name] = _slider(tip)
-        raw = {raw_name(i): _slider(f"Raw motion direction {i}: the canonical effect of moving the motion vector "
-                                    "along learned motion base {i} (checkpoints with fewer bases: keep 0).".format(i=i))
+        raw = {raw_name(i): _slider(f"Raw motion {i} as the model learned it: often moves several things at once; "
+                                    f"for fine tuning (-{SLIDER_RANGE:g}..+{SLIDER_RANGE:g}; models with fewer "
+                                    "motions: keep 0).", advanced=True)
                for i in range(RAW_SLIDERS)}
         return {"required": {
             "model": (MODEL, {"tooltip": MODEL_TIP}),
@@ -147,6 +165,9 @@ class MotionEditor:
         src = source.encoded.to(dev)
         domain = motion.encoded.domain if motion is not None else src.domain
         controls = _controls(model, domain, any(values.get(n) for n in NAMES))
+        ignored = ignored_controls(controls, values)     # rejected named controls add nothing (one warning)
+        if ignored:
+            log.warning("ToonTalker Motion Editor: %s", ignored_message(ignored))
         weights = control_weights(controls, values)
         dirs = motion_directions(model, domain)
         with torch.inference_mode():
@@ -159,7 +180,7 @@ class MotionEditor:
         uid, home = model_uid(model), offload_device(model)
         preview = preview01.permute(0, 2, 3, 1).float().to(intermediate_device())
         shown = save_preview(preview01[0])
-        ui = {"images": [shown]} if shown else {}
+        ui = {"toontalker_controls": [controls_ui(controls, ignored)], **({"images": [shown]} if shown else {})}
         return {"ui": ui, "result": (CanonicalPayload(uid, src.domain, z.to(home)), MotionPayload(uid, out_motion.to(home)),
                                      preview, controls_table(controls))}
 
@@ -216,6 +237,9 @@ class MotionKeyframes:
         spec = parse_keyframes(keyframes)
         dev = _load(model)
         controls = _controls(model, domain, any(n in k.settings for k in spec.keys for n in NAMES))
+        ignored = {n: why for k in spec.keys for n, why in ignored_controls(controls, k.settings).items()}
+        if ignored:
+            log.warning("ToonTalker Motion Keyframes: %s", ignored_message(ignored))
         dirs = motion_directions(model, domain)
         neutral = (source.encoded.to(dev) if source is not None else dirs.probe)
         with torch.inference_mode():

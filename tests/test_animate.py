@@ -62,9 +62,24 @@ def test_animate_yaml_and_errors(setup, monkeypatch, capsys):
     assert np.load(d / "y.npy").shape[0] == 4
     assert run(d, ckpt, '[{"time": 1, "ease": "bounce"}]', "-o", str(d / "bad.npy")) == 2
     assert "unknown ease" in capsys.readouterr().err and not (d / "bad.npy").exists()
-    assert run(d, ckpt, '[{"time": 1, "set": {"mouth_open": 1}}]', "-o", str(d / "bad.npy")) == 2
+    # a named control the checkpoint does not offer is ignored with one warning line, not an error; the output
+    # is the unedited portrait. (Its controls as measured, written where discovery caches them: no discovery.)
+    from toontalker_core.motion import controls as C
+
+    model = load_model(ckpt)
+    why = "no mix of this model's motions can change the mouth visibly and steadily"
+    found = {"directions": model.cfg.motion_dim, "named": {}, "rejected": dict.fromkeys(C.NAMES, why)}
+    path = C.cache_path(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": C.CACHE_VERSION, "domains": dict.fromkeys(model.domains, found)}))
+    (d / "keys.json").write_text('[{"frame": 1, "set": {"mouth_open": 1}}, {"frame": 2, "set": {"mouth_open": -2}}]')
+    assert main(["animate", "--source_path", str(d / "portrait.png"), "--keyframes", str(d / "keys.json"),
+                 "--checkpoint", str(ckpt), "--crop", "none", "--device", "cpu", "--precision", "fp32",
+                 "-o", str(d / "ignored.npy"), "--frames", "3"]) == 0
     err = capsys.readouterr().err
-    assert err.startswith("error:") and "mouth_open" in err
+    assert err.count("warning: ignored for this model: mouth_open") == 1, err
+    out = np.load(d / "ignored.npy")
+    assert np.abs(out[1:] - out[0]).max() < 1e-5
 
 
 def test_animate_without_yaml_installed(setup, monkeypatch, capsys):

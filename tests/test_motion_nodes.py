@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import types
@@ -89,8 +90,10 @@ def test_raw_sliders_need_no_measurement(pack, env, tmp_path, monkeypatch):
         raise AssertionError("discovery ran although only raw sliders were used")
 
     monkeypatch.setattr(mod, "discover", refuse)
-    z, _, _, table = result(env["mod"].MotionEditor().edit(env["model"], env["source"], d00=1.0))
-    assert "not measured yet" in table
+    out = env["mod"].MotionEditor().edit(env["model"], env["source"], d00=1.0)
+    assert "not measured yet" in out["result"][3]
+    info = out["ui"]["toontalker_controls"][0]
+    assert not info["measured"] and info["rejected"] == {} and not info["warning"]  # sliders stay live
     with pytest.raises(AssertionError, match="discovery ran"):
         env["mod"].MotionEditor().edit(env["model"], env["source"], head_yaw=1.0)
 
@@ -154,3 +157,55 @@ def test_save_and_load_motion_nodes(env, monkeypatch):
             env["mod"].SaveMotion().save(model, motion, bad, 25.0)
     with pytest.raises(Exception, match="outside"):
         env["mod"].LoadMotion().load(model, "../../x.safetensors")
+
+
+JARGON = ("canonical", "eye distance", "luma", "threshold", "fraction", "measured quantity", "->", "motion base",
+          "nose tip", "midpoint", "ratio", "std", "vector", "head_", "_open", "_closed")
+
+
+def test_sliders_are_plain_and_raw_ones_advanced(env):
+    spec = env["mod"].MotionEditor.INPUT_TYPES()
+    named = {k: v for k, v in spec["required"].items() if v[0] == "FLOAT"}
+    raw = {k: v for k, v in spec["optional"].items() if v[0] == "FLOAT"}
+    assert set(named) == set(env["mod"].NAMES) and len(raw) == env["mod"].RAW_SLIDERS
+    for name, (_, opts) in {**named, **raw}.items():
+        tip = opts["tooltip"]
+        assert "(-3..+3" in tip, (name, tip)
+        assert not [w for w in JARGON if w in tip.lower()], (name, tip)
+        assert opts.get("advanced", False) is (name in raw), name     # raw directions fold under Show Advanced
+    assert named["head_yaw"][1]["tooltip"].startswith("Turns the head: - to the left, + to the right (-3..+3).")
+
+
+def _measured(env, named: dict, rejected: dict) -> None:
+    """Controls for the tiny model as if measured: written where discovery caches them."""
+    controls = importlib.import_module(env["mod"].__name__.rsplit(".", 2)[0] + ".toontalker_core.motion.controls")
+    model = env["model"]
+    path = controls.cache_path(model, controls.default_cache_dir())
+    data = {"version": controls.CACHE_VERSION, "model_id": "tiny", "model": "tiny test model", "domains": {d: {
+        "directions": 4, "named": named, "rejected": rejected} for d in ("real", "cartoon")}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_a_rejected_control_is_ignored_with_one_warning(env, caplog):
+    weights = [0.6, 0.0, 0.8, 0.0]
+    _measured(env, {"head_x": {"weights": weights, "steps": [-3, 0, 3], "values": [0.4, 0.5, 0.6], "side": {}}},
+              {n: "it cannot be separated: it would also tilt the head" for n in env["mod"].NAMES if n != "head_x"})
+    editor, model, source = env["mod"].MotionEditor(), env["model"], env["source"]
+    enc = source.encoded
+    base = enc.canon_T0 + enc.canon_T1
+    with caplog.at_level("WARNING", logger="toontalker"):
+        out = editor.edit(model, source, eyes_closed=2.0, mouth_open=-1.0)
+    assert torch.equal(out["result"][0].codes, base)                       # nothing changed, nothing raised
+    info = out["ui"]["toontalker_controls"][0]
+    assert info["measured"] and info["offered"] == ["head_x"]
+    assert "tilt the head" in info["rejected"]["eyes_closed"]
+    assert "eyes_closed" in info["warning"] and "mouth_open" in info["warning"] and "\n" not in info["warning"]
+    assert len([r for r in caplog.records if "ignored" in r.getMessage()]) == 1
+    dirs = env["edit"].motion_directions(model, "cartoon")
+    z = result(editor.edit(model, source, head_x=1.5, eyes_closed=3.0))[0]
+    delta = 1.5 * torch.einsum("k,kmd->md", torch.tensor(weights), dirs.vectors)
+    torch.testing.assert_close(z.codes, base + delta, atol=1e-5, rtol=0)  # the offered one works beside it
+    motion = env["mod"].MotionKeyframes().build(model, "cartoon", '[{"frame": 1, "set": {"eyes_closed": 2}}]', 3,
+                                                25.0, source=source)[0]
+    assert torch.equal(motion.encoded.canon_T1[1], enc.canon_T1[0])       # keyframes ignore it too

@@ -334,8 +334,8 @@ def motion_editor() -> Workflow:
     name = "i_edit_a_portrait_expression_with_the_motion_editor"
     nodes = [
         *encoded_portrait("source_cartoon.png", "cartoon"),
-        Node(4, "ToonTalkerMotionEditor", (760, TOP), (360, 1000), links={"model": (1, 0), "source": (3, 0)},
-             widgets={"head_yaw": 2.0, "head_roll": 2.5, "head_pitch": 0.0, "head_x": 0.0, "head_y": 0.0,
+        Node(4, "ToonTalkerMotionEditor", (760, TOP), (360, 420), links={"model": (1, 0), "source": (3, 0)},
+             widgets={"head_yaw": 0.0, "head_roll": 0.0, "head_pitch": 0.0, "head_x": 2.0, "head_y": 0.0,
                       "head_scale": 0.0, "mouth_open": 0.0, "eyes_closed": 0.0,
                       **{f"d{i:02d}": 0.0 for i in range(20)}}),
         Node(5, "SaveImage", (1160, TOP), (400, 440), links={"images": (4, 2)},
@@ -343,10 +343,11 @@ def motion_editor() -> Workflow:
         note(6, (
             "Edit a still portrait's pose and expression with the Motion Editor. Move a slider and queue: only the "
             "editor re-runs (edit, decode and render of one frame; Encode Source comes from the cache) and shows "
-            "the result on the node. The named controls were measured on this checkpoint (hover a slider for its "
-            "measured effect; a checkpoint measures its own on first use, once); the raw sliders d00.. move "
-            "along each learned motion base. Controls a checkpoint lacks must stay 0. Connect a MOTION or "
-            "CANONICAL input to edit every frame of a video instead.\n\n"
+            "the result on the node. Each named slider moves one thing; which ones a checkpoint can isolate is "
+            "measured (once, on first use; the demo model's ship with the pack): after a run the others are "
+            "greyed out, with the reason in their tooltip, and ignored if set. The raw sliders d00.. (Show "
+            "Advanced) move along each learned motion base. Connect a MOTION or CANONICAL input to edit every "
+            "frame of a video instead.\n\n"
             + INPUT_NOTE.format(files="source_cartoon.png", ckpt=CKPT)), 1100),
     ]
     return Workflow(name, "Edit a portrait's pose with the Motion Editor (fast preview)",
@@ -355,9 +356,9 @@ def motion_editor() -> Workflow:
 
 KEYFRAMES = """[
   {"time": 0.4},
-  {"time": 1.2, "set": {"head_roll": 3}, "ease": "ease_in_out"},
-  {"time": 2.0, "set": {"head_roll": -3}, "ease": "ease_in_out"},
-  {"time": 3.0, "set": {"head_yaw": 3, "head_scale": 2}, "ease": "ease_in_out"},
+  {"time": 1.2, "set": {"head_x": 3}, "ease": "ease_in_out"},
+  {"time": 2.0, "set": {"head_x": -3}, "ease": "ease_in_out"},
+  {"time": 3.0, "set": {"d03": 2.5}, "ease": "ease_in_out"},
   {"time": 3.8, "ease": "ease_out"}
 ]"""
 
@@ -383,7 +384,7 @@ def keyframe_animation() -> Workflow:
         note(10, (
             "Animate the sample cartoon with no driving video: Motion Keyframes turns a few keys (time in seconds "
             "or frame, Motion Editor settings or an expression photo, easing) into a MOTION that Canonical Motion "
-            "Transfer takes like an encoded video. Here: still, tilt right, tilt left, turn and lean in, back. "
+            "Transfer takes like an encoded video. Here: still, slide right, slide left, raw motion 3, back. "
             "Edit the keys and queue; the frames are written to a 4 s video at 25 fps. Save Motion keeps a "
             "motion for reuse.\n\n" + INPUT_NOTE.format(files="source_cartoon.png", ckpt=CKPT)), 1100),
     ]

@@ -61,8 +61,10 @@ def test_motion_nodes_in_object_info(server):
     for name in NEW:
         assert info[name]["category"] == "ToonTalker", name
     editor = info["ToonTalkerMotionEditor"]["input"]
-    # the shipped measurements of the bundled model are in the named sliders' tooltips
-    assert "Measured over -3..+3" in editor["required"]["head_roll"][1]["tooltip"]
+    # plain words, the range, and for which faces of the bundled model (its measurements ship) each one works
+    tip = editor["required"]["head_x"][1]["tooltip"]
+    assert tip.startswith("Moves the head sideways: - to the left, + to the right (-3..+3).") and "64px" in tip, tip
+    assert editor["optional"]["d00"][1].get("advanced") is True
     assert "d19" in editor["optional"] and info["ToonTalkerMotionEditor"]["output"][:2] == \
         ["TOONTALKER_CANONICAL", "TOONTALKER_MOTION"]
 
@@ -73,7 +75,7 @@ def test_motion_editor_workflow_and_slider_change(server):
     saved = first["outputs"]["5"]["images"][0]
     before = server.view(saved)
     changed = copy.deepcopy(prompt)
-    changed["4"]["inputs"]["head_roll"] = -2.5
+    changed["4"]["inputs"]["head_x"] = -2.5
     second = run_ok(server, changed, "slider change")
     assert executed(second) == {"4", "5"}, executed(second)  # loader, image and Encode Source come from the cache
     after = server.view(second["outputs"]["5"]["images"][0])
@@ -155,10 +157,10 @@ def test_moving_a_slider_changes_the_preview(server, tmp_path):
         run()
         first = preview()
         page.screenshot(path=str(tmp_path / "editor_before.png"))
-        # move the head_roll slider like a user: the widget's value through its callback
+        # move the head_x slider like a user: the widget's value through its callback
         moved = page.evaluate(f"""() => {{
             const node = {APP}.graph.getNodeById(4);
-            const w = node.widgets.find(w => w.name === 'head_roll');
+            const w = node.widgets.find(w => w.name === 'head_x');
             w.value = -2.5; w.callback?.(w.value);
             node.setDirtyCanvas(true, true);
             return w.value; }}""")

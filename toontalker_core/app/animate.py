@@ -28,7 +28,8 @@ from ..motion.keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
 from ..media import DEFAULT_FPS, FrameWriter, load_image, resize_to
 from ..media.writing import check_output
 from ..model.toontalker import DOMAINS
-from ..motion.controls import NAMES, cached_controls, control_weights, controls_table, load_controls, raw_only
+from ..motion.controls import (NAMES, cached_controls, control_weights, controls_table, ignored_controls,
+                               ignored_message, load_controls, raw_only)
 from ..motion.edit import edit_delta, motion_directions
 from .paths import find_checkpoint
 from ..precision import PRECISIONS, resolve_dtype
@@ -150,6 +151,9 @@ def run_animate(args: argparse.Namespace) -> Path | None:
     if args.list_controls:
         print(controls_table(controls))
         return None
+    ignored = {name: why for k in spec.keys for name, why in ignored_controls(controls, k.settings).items()}
+    if ignored:  # a control this checkpoint does not offer adds nothing: one line, not an error
+        log(f"warning: {ignored_message(ignored)}")
 
     size, auto = model.cfg.size, args.crop == "auto"
     face = _Face(source01, auto, size, f"the source image {args.source_path}")
