@@ -46,9 +46,18 @@ def test_template_browser_shows_titles_and_descriptions(page, server, artifacts)
         const h = c.querySelector('h3'), p = c.querySelector('p');
         const whole = e => e.scrollHeight <= e.clientHeight + 1 && e.scrollWidth <= e.clientWidth + 1;
         return {{name: c.dataset.testid.replace('template-workflow-', ''), title: h.textContent.trim(),
-                 description: p.textContent.trim(), titleWhole: whole(h), descriptionWhole: whole(p),
-                 thumb: c.querySelector('img')?.naturalWidth ?? 0}};
+                 description: p.textContent.trim(), titleWhole: whole(h), descriptionWhole: whole(p)}};
     }})""")
+    for card in cards:  # thumbnails load when their card scrolls into view
+        shown = page.locator(f"{CARDS}[data-testid$='{card['name']}'] img").first
+        shown.scroll_into_view_if_needed()
+        page.wait_for_function("(e) => e.complete && e.naturalWidth > 0", arg=shown.element_handle(),
+                               timeout=10_000)
+        card["thumb"] = shown.evaluate("(e) => [e.naturalWidth, e.naturalHeight, new URL(e.src).pathname]")
+    shot = artifacts / "template_browser_last.png"  # scrolled to the end: the chaining templates' diagrams
+    page.screenshot(path=str(shot))
+    print("screenshot:", shot)
+    page.locator(f"{CARDS}[data-testid$='{NAMES[0]}']").scroll_into_view_if_needed()
     shot = artifacts / "template_browser.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
@@ -56,7 +65,8 @@ def test_template_browser_shows_titles_and_descriptions(page, server, artifacts)
     for card, entry in zip(cards, INDEX):
         assert (card["title"], card["description"]) == (entry["title"], entry["description"]), card
         assert card["titleWhole"] and card["descriptionWhole"], f"cut off: {card}"
-        assert card["thumb"] > 0, f"{card['name']}: no thumbnail"
+        width, height, path = card["thumb"]
+        assert path.endswith(f"/ComfyUI-ToonTalker/{card['name']}.jpg") and width >= 64, card
 
     # a card loads its workflow (fetched from the pack's example_workflows/)
     page.locator(f"{CARDS}[data-testid$='{NAMES[0]}']").click()
@@ -124,7 +134,7 @@ def test_layout_as_the_editor_draws_it(page, server, artifacts, name):
             if ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah:
                 hits.append((a["id"], a["type"], b["id"], b["type"]))
     if name.startswith("f_"):
-        page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 0.55; "
+        page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [0, 0]; {APP}.canvas.ds.scale = 0.6; "
                       f"{APP}.graph.setDirtyCanvas(true, true); }}")
         drawn(page)
         shot = artifacts / f"layout_{name}.png"
