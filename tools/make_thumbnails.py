@@ -1,6 +1,7 @@
 """Run each example workflow (API twin) in a real ComfyUI and write a thumbnail of its result beside the UI
 workflow: example_workflows/<name>.jpg: two moments of the output video next to the driving frames, with the
-workflow's title (the template browser shows `<name>.jpg` for a custom node pack's templates).
+workflow's title (the template browser shows `<name>.jpg` for a custom node pack's templates). The chaining
+templates, whose models the user downloads, get a diagram of their chain instead (CHAINS below).
 
     # start a private server (temporary base directory, the pack linked in, the sample media copied):
     python tools/make_thumbnails.py --comfyui /path/to/ComfyUI [--python /path/to/its/python]
