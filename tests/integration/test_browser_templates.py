@@ -49,15 +49,17 @@ def test_template_browser_shows_titles_and_descriptions(page, server, artifacts)
                  description: p.textContent.trim(), titleWhole: whole(h), descriptionWhole: whole(p)}};
     }})""")
     for card in cards:  # thumbnails load when their card scrolls into view
-        shown = page.locator(f"{CARDS}[data-testid$='{card['name']}'] img").first
-        shown.scroll_into_view_if_needed()
-        page.wait_for_function("(e) => e.complete && e.naturalWidth > 0", arg=shown.element_handle(),
-                               timeout=10_000)
-        card["thumb"] = shown.evaluate("(e) => [e.naturalWidth, e.naturalHeight, new URL(e.src).pathname]")
+        element = page.locator(f"{CARDS}[data-testid$='{card['name']}']").element_handle()
+        element.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+        page.wait_for_function("(c) => [...c.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 0)",
+                               arg=element, timeout=10_000)
+        card["thumb"] = element.evaluate("(c) => { const i = [...c.querySelectorAll('img')].find(i => "
+                                         "i.naturalWidth > 0); return [i.naturalWidth, i.naturalHeight, "
+                                         "new URL(i.src).pathname]; }")
     shot = artifacts / "template_browser_last.png"  # scrolled to the end: the chaining templates' diagrams
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
-    page.locator(f"{CARDS}[data-testid$='{NAMES[0]}']").scroll_into_view_if_needed()
+    page.locator(f"{CARDS}[data-testid$='{NAMES[0]}']").evaluate("(c) => c.scrollIntoView({block: 'end'})")
     shot = artifacts / "template_browser.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
