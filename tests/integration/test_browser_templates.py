@@ -56,7 +56,9 @@ def test_template_browser_shows_titles_and_descriptions(page, server, artifacts)
                                arg=element, timeout=10_000)
         card["thumb"] = element.evaluate("(c) => { const i = [...c.querySelectorAll('img')].find(i => "
                                          "i.naturalWidth > 0); return [i.naturalWidth, i.naturalHeight]; }")
-    shot = artifacts / "template_browser_last.png"  # scrolled to the end: the chaining templates' diagrams
+    chains = page.locator(f"{CARDS}[data-testid*='_chain_']").first  # the chaining templates' diagrams
+    chains.evaluate("(c) => c.scrollIntoView({block: 'center'})")
+    shot = artifacts / "template_browser_chains.png"
     page.screenshot(path=str(shot))
     print("screenshot:", shot)
     page.locator(f"{CARDS}[data-testid$='{NAMES[0]}']").evaluate("(c) => c.scrollIntoView({block: 'end'})")
