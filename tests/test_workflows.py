@@ -230,6 +230,11 @@ def test_model_upscale_chain_upscales_the_face_crop_only():
     assert {api[src]["class_type"] for src, _ in crops} == {"ToonTalkerFaceCrop"}
     up_id, up = _by_type(api, "ImageUpscaleWithModel")
     assert up["inputs"]["image"] == [reenact_id, 0]
+    # a preview of the upscaled crops: an output node two links below the upscaler's loader, which ComfyUI
+    # therefore runs first (a missing upscaler stops the run before any ToonTalker node)
+    _, preview = _by_type(api, "PreviewImage")
+    loader_id, _ = _by_type(api, "UpscaleModelLoader")
+    assert preview["inputs"]["images"] == [up_id, 0] and up["inputs"]["upscale_model"] == [loader_id, 0]
     _, paste = _by_type(api, "ToonTalkerPasteBack")
     source_crop = reenact["inputs"]["source_image"][0]
     assert paste["inputs"]["rendered"] == [up_id, 0] and paste["inputs"]["crop"] == [source_crop, 1]
@@ -252,9 +257,10 @@ def test_diffusion_chain_uses_one_noise_for_every_frame():
     assert create["inputs"]["audio"] == [components, 1] and create["inputs"]["fps"] == [components, 2]
 
 
-def test_names_are_the_descriptions_and_titles_hold_no_values():
-    """Frontend 1.27 shows a pack template's file name as its title and description: names must read as
-    sentences and start with their order letter; node titles and group labels must not repeat widget values."""
+def test_names_read_as_sentences_and_titles_hold_no_values():
+    """Frontends without web/template_index.js show a pack template's file name as its title and description:
+    names must read as sentences and start with their order letter; node titles and group labels must not repeat
+    widget values."""
     import re
 
     assert NAMES == sorted(NAMES) and NAMES[0].startswith("a_")
@@ -281,3 +287,90 @@ def test_no_face_error_names_the_recovery_template(pack):
     assert paste["inputs"]["original"] == crops[manual[0]]["inputs"]["image"]
     encode = next(e for e in api.values() if e["class_type"] == "ToonTalkerEncodeSource")
     assert encode["inputs"]["image"] == [manual[0], 0]
+
+
+# ------------------------------------------------------------------------------------------- template browser
+INDEX = REPO / "web" / "template_index.json"
+
+
+def test_template_index_gives_every_template_a_short_title_and_one_line():
+    """web/template_index.js shows these in frontend 1.27's template browser: a card (16rem wide) shows a title
+    in two lines of text-lg and a description in two lines of text-sm, and the frontend turns '-' and '_' in a
+    custom template's description into spaces. The browser test measures that none is cut off; here the
+    lengths keep them well inside (about 24 and 32 characters a line)."""
+    index = load(INDEX)["templates"]
+    assert [t["name"] for t in index] == NAMES, "one entry per template, in name order"
+    titles = [t["title"] for t in index]
+    assert len(set(titles)) == len(titles), "titles tell the templates apart"
+    for t in index:
+        assert 10 <= len(t["title"]) <= 32, t
+        assert 20 <= len(t["description"]) <= 56 and "\n" not in t["description"], t
+        assert not set("-_") & set(t["description"]), f"{t['name']}: the frontend shows '-' and '_' as spaces"
+        words = lambda text: {w.strip(".,:;()'").lower() for w in text.split()}
+        assert words(t["description"]) - words(t["name"].replace("_", " ")), f"{t['name']}: just the name"
+        ui = load(WF_DIR / f"{t['name']}.json")
+        assert ui["extra"]["toontalker"]["title"] == t["title"]
+
+
+# ----------------------------------------------------------------------------------------- models to download
+MODEL_WIDGETS = {"UpscaleModelLoader": ("model_name", "upscale_models"),
+                 "CheckpointLoaderSimple": ("ckpt_name", "checkpoints")}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_models_the_user_downloads_are_listed_with_a_url(name):
+    """Every core loader names a file the workflow lists in `models` (workflow level and on the node, as
+    Comfy-Org's templates do), with a url frontend 1.27's missing-models dialog will download: huggingface.co
+    and a .safetensors file (it refuses others), into the loader's model folder."""
+    ui, api = load(WF_DIR / f"{name}.json"), api_of(WF_DIR / f"{name}.json")
+    listed = {m["name"]: m for m in ui.get("models", [])}
+    wanted = {}
+    for n in ui["nodes"]:
+        if n["type"] in MODEL_WIDGETS:
+            widget, folder = MODEL_WIDGETS[n["type"]]
+            file = api[str(n["id"])]["inputs"][widget]
+            assert file in n["widgets_values"]
+            wanted[file] = folder
+            assert n["properties"].get("models") == [listed.get(file)], f"node {n['id']}: properties.models"
+    assert set(listed) == set(wanted), f"models {sorted(listed)} vs loaders {sorted(wanted)}"
+    for file, m in listed.items():
+        assert m["directory"] == wanted[file], m
+        assert m["url"].startswith("https://huggingface.co/") and file.endswith(".safetensors"), m
+        assert m["url"].split("?")[0].endswith("/" + file), f"{m['url']} does not download {file}"
+
+
+def test_the_chaining_templates_need_their_models():
+    assert [m["name"] for m in load(WF_DIR / "g_chain_upscale_the_face_crop_with_a_model.json")["models"]] == [
+        "RealESRGAN_x4plus.safetensors"]
+    assert [m["name"] for m in load(WF_DIR / "h_chain_stylize_the_frames_with_stable_diffusion.json")["models"]] == [
+        "v1-5-pruned-emaonly-fp16.safetensors"]
+
+
+# ---------------------------------------------------------------------------------------------------- layout
+TITLE_H = 30  # LiteGraph.NODE_TITLE_HEIGHT: the title bar is drawn above a node's pos
+
+
+def node_box(node) -> tuple[float, float, float, float]:
+    (x, y), (w, h) = node["pos"], node["size"]
+    return x, y - TITLE_H, x + w, y + h
+
+
+def overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_two_nodes_overlap(name):
+    """With the sizes stored in the file, title bars included. The stored sizes are at least what frontend 1.27
+    draws (tests/integration/test_browser_templates.py compares them with the loaded graph's)."""
+    nodes = load(WF_DIR / f"{name}.json")["nodes"]
+    hits = [(a["id"], b["id"]) for k, a in enumerate(nodes) for b in nodes[k + 1:]
+            if overlaps(node_box(a), node_box(b))]
+    assert not hits, f"{name}: overlapping nodes {hits}"
+
+
+def test_overlap_check_sees_an_overlap():
+    a = {"pos": [400, 1010], "size": [240, 80]}  # template f's old Get Video Components and source Face Crop
+    b = {"pos": [420, 590], "size": [320, 446]}
+    assert overlaps(node_box(a), node_box(b)) and overlaps(node_box(b), node_box(a))
+    assert not overlaps(node_box(a), node_box({"pos": [700, 590], "size": [320, 446]}))

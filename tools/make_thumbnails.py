@@ -1,6 +1,7 @@
 """Run each example workflow (API twin) in a real ComfyUI and write a thumbnail of its result beside the UI
 workflow: example_workflows/<name>.jpg: two moments of the output video next to the driving frames, with the
-workflow's title (the template browser shows `<name>.jpg` for a custom node pack's templates).
+workflow's title (the template browser shows `<name>.jpg` for a custom node pack's templates). The chaining
+templates, whose models the user downloads, get a diagram of their chain instead (CHAINS below).
 
     # start a private server (temporary base directory, the pack linked in, the sample media copied):
     python tools/make_thumbnails.py --comfyui /path/to/ComfyUI [--python /path/to/its/python]
@@ -43,17 +44,6 @@ def video_frames(data: bytes | Path, picks: int) -> list[np.ndarray]:
         raise ValueError("the output video has no frames")
     idx = np.linspace(0, len(frames) - 1, picks + 2)[1:-1].round().astype(int)
     return [frames[i] for i in idx]
-
-
-def grid(frames: list[np.ndarray], cols: int, width: int) -> Image.Image:
-    rows = -(-len(frames) // cols)
-    h, w = frames[0].shape[:2]
-    sheet = np.zeros((rows * h, cols * w, 3), np.uint8)
-    for k, f in enumerate(frames):
-        r, c = divmod(k, cols)
-        sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = f
-    img = Image.fromarray(sheet)
-    return img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
 
 
 def _fit_height(frame: np.ndarray, height: int) -> Image.Image:
@@ -128,12 +118,25 @@ def save_small(img: Image.Image, path: Path) -> int:
     return path.stat().st_size
 
 
-# Templates that need a model the user brings (an upscaler, an SD checkpoint): their thumbnail shows the
-# pack's part of the graph, up to the node named here (with the links patched as given), captioned.
-USER_MODEL_STAGES = {
-    "g_chain_upscale_the_face_crop_with_a_model": ("10", {"10": {"rendered": ["7", 0]}}, "pasted back; + your upscale model"),
-    "h_chain_stylize_the_frames_with_stable_diffusion": ("6", {}, "into SD img2img with your checkpoint"),
+# Templates that need a model the user brings (an upscaler, an SD checkpoint), which cannot be run here: their
+# thumbnail is a diagram of the chain. The ToonTalker panels are real frames of the pack's part of the graph (run
+# up to the nodes named, with the links patched as given); the model's step is an empty dashed box with its
+# name, so that nothing passes for the model's output.
+CHAINS = {
+    "g_chain_upscale_the_face_crop_with_a_model": {
+        "patch": {"10": {"rendered": ["7", 0]}},  # Paste Back of the crop as ToonTalker made it
+        "panels": [("ToonTalker", "7", "face crop"), ("Upscaler x4", None, "RealESRGAN\nx4plus\n(your model)"),
+                   ("Paste back", "10", "into the source")],
+        "caption": "Upscale the face crop x4, paste it back",
+    },
+    "h_chain_stylize_the_frames_with_stable_diffusion": {
+        "patch": {},
+        "panels": [("Driving", "driving", "video frame"), ("ToonTalker", "5", "reenacted"),
+                   ("SD 1.5", None, "img2img:\nwatercolor,\ndenoise 0.35\n(your model)")],
+        "caption": "Restyle the frames with Stable Diffusion",
+    },
 }
+FOOTNOTE = "dashed: the model's step, not run for this picture"
 
 
 def upstream(prompt: dict, node: str) -> dict:
@@ -146,28 +149,77 @@ def upstream(prompt: dict, node: str) -> dict:
     return {k: v for k, v in prompt.items() if k in keep}
 
 
-def stage_prompt(prompt: dict, node: str, patch: dict) -> dict:
+def stage_prompt(prompt: dict, nodes: list[str], patch: dict) -> dict:
+    """The part of `prompt` that `nodes` need (after `patch`), with a Preview Image of each (id thumb_<node>)."""
     prompt = json.loads(json.dumps(prompt))
     for nid, inputs in patch.items():
         prompt[nid]["inputs"].update(inputs)
-    prompt = upstream(prompt, node)
-    prompt["thumb"] = {"class_type": "PreviewImage", "inputs": {"images": [node, 0]}}
-    return prompt
+    staged = {}
+    for node in nodes:
+        staged.update(upstream(prompt, node))
+        staged[f"thumb_{node}"] = {"class_type": "PreviewImage", "inputs": {"images": [node, 0]}}
+    return staged
 
 
-def stage_thumbnail(server: Server, entry: dict, caption: str) -> Image.Image:
+def _dashed_box(draw, box, color, dash: int = 6) -> None:
+    x0, y0, x1, y1 = box
+    for x in range(x0, x1, 2 * dash):
+        draw.line([(x, y0), (min(x + dash, x1), y0)], fill=color, width=2)
+        draw.line([(x, y1), (min(x + dash, x1), y1)], fill=color, width=2)
+    for y in range(y0, y1, 2 * dash):
+        draw.line([(x0, y), (x0, min(y + dash, y1))], fill=color, width=2)
+        draw.line([(x1, y), (x1, min(y + dash, y1))], fill=color, width=2)
+
+
+def chain_thumbnail(panels: list[tuple[str, np.ndarray | None, str]], caption: str, width: int = 288
+                    ) -> Image.Image:
+    """Panels left to right with arrows: a label above each, a frame (or, for None, a dashed box with the text
+    inside), a note under it; the caption and FOOTNOTE below. 4:3, the template browser's card shape."""
     from PIL import ImageDraw
 
-    items = entry["outputs"]["thumb"]["images"]
-    frames = [np.asarray(Image.open(io.BytesIO(server.view(items[i]))).convert("RGB"))
-              for i in np.linspace(0, len(items) - 1, 6)[1:-1].round().astype(int)]
-    img = grid(frames, 2, 256)
-    band = Image.new("RGB", (img.width, 22), (30, 30, 30))
-    ImageDraw.Draw(band).text((6, 5), caption, fill=(235, 235, 235))
-    out = Image.new("RGB", (img.width, img.height + band.height))
-    out.paste(img, (0, 0))
-    out.paste(band, (0, img.height))
-    return out
+    height, gap, side = round(width * 3 / 4), 16, (width - 2 * 16) // 3
+    sheet = Image.new("RGB", (width, height), (24, 26, 30))
+    draw = ImageDraw.Draw(sheet)
+    label_font, note_font = _font(12), _font(11)
+    top = 18 + (height - side - 92) // 2  # the whole block centred: labels, panels, notes, caption, footnote
+    for k, (label, frame, note) in enumerate(panels):
+        x = k * (side + gap)
+        draw.text((x + side / 2, top - 18), label, fill=(235, 235, 235), font=label_font, anchor="ma")
+        if frame is not None:
+            img = _fit_height(frame, side)
+            sheet.paste(img.crop(((img.width - side) // 2, 0, (img.width - side) // 2 + side, side)), (x, top))
+            draw.text((x + side / 2, top + side + 5), note, fill=(170, 170, 170), font=note_font, anchor="ma")
+        else:
+            _dashed_box(draw, (x + 1, top + 1, x + side - 2, top + side - 2), (255, 179, 71))
+            draw.multiline_text((x + side / 2, top + side / 2), note, fill=(255, 179, 71), font=note_font,
+                                anchor="mm", align="center", spacing=3)
+        if k:
+            ay = top + side // 2
+            draw.polygon([(x - gap + 4, ay - 6), (x - 4, ay), (x - gap + 4, ay + 6)], fill=(255, 179, 71))
+    y = top + side + 26
+    draw.text((6, y), caption, fill=(235, 235, 235), font=_font(13))
+    draw.text((6, y + 20), FOOTNOTE, fill=(150, 150, 150), font=note_font)
+    return sheet
+
+
+def make_chain(server: Server, name: str, prompt: dict) -> Image.Image:
+    spec = CHAINS[name]
+    nodes = [node for _, node, _ in spec["panels"] if node not in (None, "driving")]
+    entry = server.run(stage_prompt(prompt, nodes, spec["patch"]))
+    if entry["status"]["status_str"] != "success":
+        raise SystemExit(f"{name} failed: {history_messages(entry).get('execution_error')}")
+    driving, _ = _driving_and_caption(WORKFLOWS / "api" / f"{name}.json")
+    panels = []
+    for label, node, note in spec["panels"]:
+        if node is None:
+            frame = None
+        elif node == "driving":
+            frame = video_frames(driving, 1)[0]
+        else:  # the middle frame of what the node made
+            items = entry["outputs"][f"thumb_{node}"]["images"]
+            frame = np.asarray(Image.open(io.BytesIO(server.view(items[len(items) // 2]))).convert("RGB"))
+        panels.append((label, frame, note))
+    return chain_thumbnail(panels, spec["caption"])
 
 
 def make(server: Server, names: list[str] | None = None) -> list[tuple[str, float, int]]:
@@ -177,14 +229,11 @@ def make(server: Server, names: list[str] | None = None) -> list[tuple[str, floa
             continue
         t = time.perf_counter()
         prompt = json.loads(api.read_text())
-        if api.stem in USER_MODEL_STAGES:
-            node, patch, caption = USER_MODEL_STAGES[api.stem]
-            entry = server.run(stage_prompt(prompt, node, patch))
-            if entry["status"]["status_str"] != "success":
-                raise SystemExit(f"{api.stem} failed: {history_messages(entry).get('execution_error')}")
+        if api.stem in CHAINS:
             thumb = WORKFLOWS / f"{api.stem}.jpg"
-            size = save_small(stage_thumbnail(server, entry, caption), thumb)
-            print(f"{thumb.relative_to(REPO)}: {size} bytes (up to node {node}); run {time.perf_counter() - t:.1f} s")
+            size = save_small(make_chain(server, api.stem, prompt), thumb)
+            print(f"{thumb.relative_to(REPO)}: {size} bytes (a diagram of the chain); run "
+                  f"{time.perf_counter() - t:.1f} s")
             done.append((api.stem, time.perf_counter() - t, size))
             continue
         entry = server.run(prompt)

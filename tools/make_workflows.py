@@ -5,9 +5,11 @@
 
 This file holds the templates' specs; the formats (UI and API) are written by tools/workflow_format.py.
 
-Template names: ComfyUI's template browser (frontend 1.27) shows a custom pack's template by its file name only
-(title = the name, description = the name with "_" as spaces, thumbnail = <name>.jpg), so the names are the
-descriptions; the leading letter gives the order (web/template_order.js sorts the pack's list by name).
+Template browser: frontend 1.27 shows a custom pack's template by its file name only (title = the name, description
+= the name with "_" as spaces, thumbnail = <name>.jpg) and reads no index for it, so this file also writes
+web/template_index.json (each template's short title and one-line description, in order) for web/template_index.js,
+which lists the pack's templates with them. The file names still read as sentences (older frontends show them);
+the leading letter gives the order.
 
 Sample media the workflows read from ComfyUI/input (the pack copies them from samples/ on start-up when they
 are missing): source_real.png, source_cartoon.png, driving.mp4, driving_cartoon.mp4.
@@ -25,9 +27,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / "tests"))
 from pack_loader import load_pack  # noqa: E402  (the repository imported as ComfyUI does)
-from workflow_format import Node, Workflow, js_numbers, pack_schema, schemas, to_api, to_ui  # noqa: E402
+from workflow_format import ModelFile, Node, Workflow, js_numbers, pack_schema, schemas, to_api, to_ui  # noqa: E402
 
 OUT = REPO / "example_workflows"
+INDEX = REPO / "web" / "template_index.json"
 CKPT = "cross-domain-demo-64px.safetensors"
 SAMPLES = ("source_real.png", "source_cartoon.png", "driving.mp4", "driving_cartoon.mp4")
 
@@ -47,7 +50,7 @@ def loaders(source: str, video: str) -> list[Node]:
         Node(1, "ToonTalkerLoadCheckpoint", (40, TOP), (320, 130),
              widgets={"ckpt_name": CKPT, "device": "auto", "precision": "auto"}),
         Node(2, "LoadImage", (40, TOP + 190), (320, 360), widgets={"image": source}),
-        Node(3, "LoadVideo", (40, TOP + 610), (320, 380), widgets={"file": video}),
+        Node(3, "LoadVideo", (40, TOP + 610), (320, 400), widgets={"file": video}),
         Node(4, "GetVideoComponents", (400, TOP + 610), (240, 80), links={"video": (3, 0)}),
     ]
 
@@ -76,7 +79,8 @@ INPUT_NOTE = ("Inputs: {files} (the pack copies its samples into ComfyUI/input o
               "256 px checkpoint in ComfyUI/models/toontalker, pick it in the loader instead.")
 
 
-def all_in_one(name: str, title: str, source: str, video: str, route: str, about: str) -> Workflow:
+def all_in_one(name: str, title: str, description: str, source: str, video: str, route: str, about: str
+               ) -> Workflow:
     nodes = [
         note(8, about + "\n\n" + INPUT_NOTE.format(files=f"{source}, {video}", ckpt=CKPT), 1100),
         *loaders(source, video),
@@ -86,7 +90,7 @@ def all_in_one(name: str, title: str, source: str, video: str, route: str, about
                       "crop": "auto"}),
         *save(6, (5, 0), name, 840, TOP),
     ]
-    return Workflow(name, title, sorted(nodes, key=lambda n: n.id))
+    return Workflow(name, title, sorted(nodes, key=lambda n: n.id), description=description)
 
 
 def encoders(source_domain: str, driving_domain: str, x: float) -> list[Node]:
@@ -139,7 +143,8 @@ def staged_upscale() -> Workflow:
     groups = [("Load and encode once (cached)", [1, 2, 3, 4, 5, 6], "#3f789e"),
               ("Re-runs on a strength / mode change", [7, 8, 9], "#8A8"),
               ("Upscale and save", [10, 11, 12, 13], "#b58b2a")]
-    return Workflow(name, "Staged graph into an upscaling chain", nodes, groups)
+    return Workflow(name, "Staged nodes into an upscaler", nodes, groups,
+                    "Encode once, then transfer, decode, render and upscale.")
 
 
 def strength_comparison() -> Workflow:
@@ -166,7 +171,8 @@ def strength_comparison() -> Workflow:
     groups = [("Load and encode once (cached)", [1, 2, 3, 4, 5, 6], "#3f789e"),
               ("Left branch", [7, 8, 9], "#8A8"), ("Middle branch", [10, 11, 12], "#8A8"),
               ("Right branch", [13, 14, 15], "#8A8")]
-    return Workflow(name, "Three strengths side by side (shared, cached encoders)", nodes, groups)
+    return Workflow(name, "Three strengths side by side", nodes, groups,
+                    "One pair of cached encoders, three motion strengths.")
 
 
 NO_FACE = "f_no_face_found_draw_the_box_by_hand"
@@ -175,24 +181,25 @@ NO_FACE = "f_no_face_found_draw_the_box_by_hand"
 def no_face_manual_box() -> Workflow:
     """Recovery when detection misses a face: Face Crop with a manual box -> the staged nodes -> Paste Back."""
     name = NO_FACE
-    source_crop = face_crop(5, (2, 0), 420, TOP + 190, "tracked", "Face Crop (source: box by hand)")
+    # the crops sit right of Get Video Components (x 400-640), the Face Crop with its image preview is tall
+    source_crop = face_crop(5, (2, 0), 700, TOP, "tracked", "Face Crop (source: box by hand)")
     source_crop.widgets.update(box_mode="manual", box_x=8, box_y=4, box_size=240)
     nodes = loaders("source_cartoon.png", "driving.mp4") + [
         source_crop,
-        face_crop(6, (4, 0), 420, TOP + 860, "tracked", "Face Crop (driving frames)", fps=(4, 2)),
-        Node(7, "ToonTalkerEncodeSource", (820, TOP + 190), (320, 100), links={"model": (1, 0), "image": (5, 0)},
+        face_crop(6, (4, 0), 700, TOP + 530, "tracked", "Face Crop (driving frames)", fps=(4, 2)),
+        Node(7, "ToonTalkerEncodeSource", (1080, TOP), (320, 100), links={"model": (1, 0), "image": (5, 0)},
              widgets={"domain": "cartoon"}),
-        Node(8, "ToonTalkerEncodeDrivingMotion", (820, TOP + 390), (340, 260),
+        Node(8, "ToonTalkerEncodeDrivingMotion", (1080, TOP + 200), (340, 260),
              links={"model": (1, 0), "frames": (6, 0)}, widgets={"domain": "real", "batch_size": 16}),
-        Node(9, "ToonTalkerCanonicalTransfer", (1200, TOP), (360, 140), links={"source": (7, 0), "motion": (8, 0)},
+        Node(9, "ToonTalkerCanonicalTransfer", (1480, TOP), (360, 140), links={"source": (7, 0), "motion": (8, 0)},
              widgets={"strength": 1.0, "mode": "relative", "reference_frame": 0}),
-        Node(10, "ToonTalkerDecodeToDomain", (1200, TOP + 200), (280, 80),
+        Node(10, "ToonTalkerDecodeToDomain", (1480, TOP + 200), (280, 80),
              links={"model": (1, 0), "source": (7, 0), "canonical": (9, 0)}),
-        Node(11, "ToonTalkerWarpRender", (1200, TOP + 340), (280, 110),
+        Node(11, "ToonTalkerWarpRender", (1480, TOP + 340), (280, 110),
              links={"model": (1, 0), "source": (7, 0), "latents": (10, 0)},
              widgets={"batch_size": 8, "output_size": 0}),
-        paste_back(12, (11, 0), 1620, TOP),
-        *save(13, (12, 0), name, 1960, TOP),
+        paste_back(12, (11, 0), 1900, TOP),
+        *save(13, (12, 0), name, 2240, TOP),
         note(15, (
             "When a run stops with \"no face found\" (faces the detector misses: animals, unusual cartoons, "
             "masks), give the face's box by hand. The top Face Crop has box_mode manual: drag the box on the "
@@ -208,12 +215,22 @@ def no_face_manual_box() -> Workflow:
     groups = [("Crop: the source box by hand", [5, 6], "#b58b2a"),
               ("Reenact the crops", [7, 8, 9, 10, 11], "#3f789e"),
               ("Paste back into the source and save", [12, 13, 14], "#8A8")]
-    return Workflow(name, "No face found: draw the box by hand (Face Crop manual -> staged nodes -> Paste Back)",
-                    nodes, groups)
+    return Workflow(name, "No face found: draw the box", nodes, groups,
+                    "Draw the face box by hand when detection misses it.")
 
 
-UPSCALE_MODEL = "realesr-general-x4v3.pth"  # any spandrel model in ComfyUI/models/upscale_models
-SD_CKPT = "v1-5-pruned-emaonly-fp16.safetensors"  # any SD 1.x checkpoint in ComfyUI/models/checkpoints
+# The models the chaining templates name, with where the frontend's missing-models dialog downloads them (README,
+# "Chaining": which and why). Both .safetensors on huggingface.co: frontend 1.27 downloads nothing else (bar a
+# short list of urls) and safetensors load without unpickling.
+UPSCALER = ModelFile(  # Real-ESRGAN x4plus (xinntao, BSD-3-Clause), as Comfy-Org repackaged it for its templates
+    "RealESRGAN_x4plus.safetensors",
+    "https://huggingface.co/Comfy-Org/Real-ESRGAN_repackaged/resolve/main/RealESRGAN_x4plus.safetensors",
+    "upscale_models")
+SD15 = ModelFile(  # Stable Diffusion 1.5 (CreativeML OpenRAIL-M), Comfy-Org's archive of the runwayml release
+    "v1-5-pruned-emaonly-fp16.safetensors",
+    "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/v1-5-pruned-emaonly-fp16.safetensors",
+    "checkpoints")
+UPSCALE_MODEL, SD_CKPT = UPSCALER.name, SD15.name
 
 
 def face_crop(nid: int, image: tuple[int, int], x: float, y: float, crop_mode: str, title: str,
@@ -225,7 +242,7 @@ def face_crop(nid: int, image: tuple[int, int], x: float, y: float, crop_mode: s
     widgets = {i.name: spec[i.name][1]["default"] for i in schema.inputs if i.widget}
     widgets["crop_mode"] = crop_mode
     links = {"image": image, "model": (1, 0), **({"fps": fps} if fps else {})}
-    return Node(nid, "ToonTalkerFaceCrop", (x, y), (320, 420), links=links, widgets=widgets, title=title)
+    return Node(nid, "ToonTalkerFaceCrop", (x, y), (320, 450), links=links, widgets=widgets, title=title)
 
 
 def g_chain_upscale_the_face_crop_with_a_model() -> Workflow:
@@ -233,13 +250,18 @@ def g_chain_upscale_the_face_crop_with_a_model() -> Workflow:
     name = "g_chain_upscale_the_face_crop_with_a_model"
     nodes = loaders("source_real.png", "driving.mp4") + [
         face_crop(5, (2, 0), 700, TOP, "fixed", "Face Crop (source)"),
-        face_crop(6, (4, 0), 700, TOP + 480, "tracked", "Face Crop (driving)", fps=(4, 2)),
+        face_crop(6, (4, 0), 700, TOP + 530, "tracked", "Face Crop (driving)", fps=(4, 2)),
         Node(7, "ToonTalkerReenact", (1080, TOP), (360, 250),
              links={"model": (1, 0), "source_image": (5, 0), "driving_frames": (6, 0)},
              widgets={"route": "real video -> real portrait", "strength": 1.0, "mode": "relative",
                       "reference_frame": 0, "batch_size": 8, "crop": "none"}),
-        Node(8, "UpscaleModelLoader", (1080, TOP + 310), (360, 80), widgets={"model_name": UPSCALE_MODEL}),
+        Node(8, "UpscaleModelLoader", (1080, TOP + 310), (360, 80), widgets={"model_name": UPSCALE_MODEL},
+             models=(UPSCALER,)),
         Node(9, "ImageUpscaleWithModel", (1480, TOP + 310), (280, 50), links={"upscale_model": (8, 0), "image": (7, 0)}),
+        # The upscaled crops on view. It also makes a missing upscaler fail first: ComfyUI 0.3.64 does not check
+        # Load Upscale Model's value before running (a V3 node: its combo escapes validation), and runs first a
+        # node two links above an output node, so the loader runs before any ToonTalker node, not after them.
+        Node(14, "PreviewImage", (1480, TOP + 430), (320, 320), links={"images": (9, 0)}),
         paste_back(10, (9, 0), 1480, TOP),
         *save(11, (10, 0), name, 1820, TOP),
         note(13, (
@@ -250,15 +272,17 @@ def g_chain_upscale_the_face_crop_with_a_model() -> Workflow:
             "crops only, which is cheap; Paste Back puts the sharper face into the portrait at its own "
             "resolution (the crop transform is rescaled to the upscaled size, so no detail is thrown away), and "
             "the frames become a video with the driving clip's fps and audio.\n\n"
-            f"Upscale model: put one into ComfyUI/models/upscale_models and pick it ({UPSCALE_MODEL}, a "
-            "Real-ESRGAN Compact x4, is a good start; an x4 model turns a 256 px crop into 1024 px).\n"
+            "Preview Image shows the upscaled face crops.\n\n"
+            f"Upscale model: {UPSCALE_MODEL} (Real-ESRGAN x4plus, BSD-3-Clause) in ComfyUI/models/upscale_models; "
+            "the editor offers the download when it is missing. Any other spandrel model works too: pick it in "
+            "Load Upscale Model (an x4 model turns a 256 px crop into 1024 px).\n"
             + INPUT_NOTE.format(files="source_real.png, driving.mp4", ckpt=CKPT)), 1100),
     ]
     groups = [("Crop the faces at the model's resolution", [5, 6], "#3f789e"),
-              ("Reenact, upscale the crop, paste back", [7, 8, 9, 10], "#8A8"),
+              ("Reenact, upscale the crop, paste back", [7, 8, 9, 10, 14], "#8A8"),
               ("Save", [11, 12], "#b58b2a")]
-    return Workflow(name, "Model upscaler on the reenacted face, pasted back at the source resolution", nodes,
-                    groups)
+    return Workflow(name, "Upscale the face with a model", nodes, groups,
+                    "Real ESRGAN x4 on the face crop, pasted back sharp.")
 
 
 STYLE_PROMPT = "a watercolor painting of a person, soft brush strokes, muted colours, paper texture"
@@ -276,7 +300,7 @@ def h_chain_stylize_the_frames_with_stable_diffusion() -> Workflow:
                       "reference_frame": 0, "batch_size": 8, "crop": "auto"}),
         Node(6, "ImageScaleToTotalPixels", (420, TOP + 310), (320, 90), links={"image": (5, 0)},
              widgets={"upscale_method": "lanczos", "megapixels": 0.25}),
-        Node(7, "CheckpointLoaderSimple", (sd, TOP), (360, 100), widgets={"ckpt_name": SD_CKPT}),
+        Node(7, "CheckpointLoaderSimple", (sd, TOP), (360, 100), widgets={"ckpt_name": SD_CKPT}, models=(SD15,)),
         Node(8, "CLIPTextEncode", (sd, TOP + 160), (360, 160), links={"clip": (7, 1)},
              widgets={"text": STYLE_PROMPT}, title="CLIP Text Encode (style)"),
         Node(9, "CLIPTextEncode", (sd, TOP + 380), (360, 160), links={"clip": (7, 1)},
@@ -309,14 +333,16 @@ def h_chain_stylize_the_frames_with_stable_diffusion() -> Workflow:
             "Expect a steady style with some texture shimmer. For steadier results add a ControlNet (core Load "
             "ControlNet Model + Apply ControlNet, e.g. the core Canny node on the reenacted frames with an SD 1.5 "
             "canny/lineart model) or a temporal-attention pack (AnimateDiff-Evolved).\n\n"
-            f"Checkpoint: any SD 1.x checkpoint in ComfyUI/models/checkpoints ({SD_CKPT} here).\n"
+            f"Checkpoint: {SD_CKPT} (Stable Diffusion 1.5, CreativeML OpenRAIL-M) in ComfyUI/models/checkpoints; "
+            "the editor offers the download when it is missing. Any SD 1.x checkpoint works: pick it in Load "
+            "Checkpoint.\n"
             + INPUT_NOTE.format(files="source_real.png, driving.mp4", ckpt=CKPT)), 1100),
     ]
     groups = [("Reenact", [1, 2, 3, 4, 5, 6], "#3f789e"),
               ("Stable Diffusion img2img, same noise for every frame", [7, 8, 9, 10, 11, 12, 13, 14, 15], "#8A8"),
               ("Save", [16, 17], "#b58b2a")]
-    return Workflow(name, "Reenactment restyled by Stable Diffusion img2img (same noise every frame)", nodes,
-                    groups)
+    return Workflow(name, "Restyle with Stable Diffusion", nodes, groups,
+                    "SD 1.5 img2img on every frame, with one shared noise.")
 
 
 def encoded_portrait(image: str, domain: str) -> list[Node]:
@@ -350,8 +376,8 @@ def motion_editor() -> Workflow:
             "frame of a video instead.\n\n"
             + INPUT_NOTE.format(files="source_cartoon.png", ckpt=CKPT)), 1100),
     ]
-    return Workflow(name, "Edit a portrait's pose with the Motion Editor (fast preview)",
-                    sorted(nodes, key=lambda n: n.id))
+    return Workflow(name, "Pose a portrait with sliders", sorted(nodes, key=lambda n: n.id),
+                    description="Motion Editor: turn and tilt a still portrait.")
 
 
 KEYFRAMES = """[
@@ -388,13 +414,14 @@ def keyframe_animation() -> Workflow:
             "Edit the keys and queue; the frames are written to a 4 s video at 25 fps. Save Motion keeps a "
             "motion for reuse.\n\n" + INPUT_NOTE.format(files="source_cartoon.png", ckpt=CKPT)), 1100),
     ]
-    return Workflow(name, "Keyframe animation of a cartoon portrait, no driving video",
-                    sorted(nodes, key=lambda n: n.id))
+    return Workflow(name, "Keyframes, no driving video", sorted(nodes, key=lambda n: n.id),
+                    description="Animate a cartoon from a few keys: tilt, turn, lean in.")
 
 
 def workflows() -> list[Workflow]:
     return [
-        all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a real portrait (audio kept)",
+        all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a portrait",
+                   "Start here: one node animates a photo; audio kept.",
                    "source_real.png",
                    "driving.mp4", "real video -> real portrait",
                    "Start here. Real -> real with the all-in-one node: Load Video -> Get Video Components gives "
@@ -402,12 +429,14 @@ def workflows() -> list[Workflow]:
                    "the audio and the fps; the reenacted frames are put back together with the same audio and "
                    "fps. crop auto finds the faces, reenacts the face crops and pastes them back at the "
                    "source's resolution."),
-        all_in_one("b_real_video_drives_a_cartoon_r2c", "Real video drives a cartoon portrait (r2c)",
+        all_in_one("b_real_video_drives_a_cartoon_r2c", "Real video drives a cartoon",
+                   "A person's video moves a cartoon portrait (r2c).",
                    "source_cartoon.png",
                    "driving.mp4", "real video -> cartoon portrait (r2c)",
                    "Cross-domain r2c: a real person's video drives a cartoon portrait (needs a cross-domain "
                    "checkpoint; the demo model is one)."),
-        all_in_one("c_cartoon_video_drives_a_real_face_c2r", "Cartoon video drives a real portrait (c2r)",
+        all_in_one("c_cartoon_video_drives_a_real_face_c2r", "Cartoon video drives a face",
+                   "A cartoon video moves a real portrait (c2r).",
                    "source_real.png",
                    "driving_cartoon.mp4", "cartoon video -> real portrait (c2r)",
                    "Cross-domain c2r: a cartoon video drives a real portrait (needs a cross-domain checkpoint; "
@@ -429,7 +458,15 @@ def render_all(pack=None) -> dict[Path, str]:
     for wf in workflows():
         files[OUT / f"{wf.name}.json"] = json.dumps(js_numbers(to_ui(wf, sch)), indent=1) + "\n"
         files[OUT / "api" / f"{wf.name}.json"] = json.dumps(js_numbers(to_api(wf, sch)), indent=1) + "\n"
+    files[INDEX] = json.dumps(template_index(), indent=1, ensure_ascii=False) + "\n"
     return files
+
+
+def template_index() -> dict:
+    """What web/template_index.js shows in the template browser: the templates in order, each with its card's
+    title and one-line description."""
+    return {"templates": [{"name": wf.name, "title": wf.title, "description": wf.description}
+                          for wf in sorted(workflows(), key=lambda wf: wf.name)]}
 
 
 def main(argv: list[str] | None = None) -> int:

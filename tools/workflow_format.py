@@ -87,6 +87,7 @@ CORE: dict[str, Schema] = {
         Slot("negative", "CONDITIONING"), Slot("latent_image", "LATENT"), _w("denoise", "FLOAT")),
         (("LATENT", "LATENT"),)),
     "SaveImage": Schema("Save Image", (Slot("images", "IMAGE"), _w("filename_prefix", "STRING")), ()),
+    "PreviewImage": Schema("Preview Image", (Slot("images", "IMAGE"),), ()),
 }
 NODE_COLORS = {"Note": {"color": "#432", "bgcolor": "#653"}}  # what the frontend gives a new Note
 
@@ -111,6 +112,19 @@ def schemas(pack) -> dict[str, Schema]:
 
 
 # ------------------------------------------------------------------------------------------------ a workflow
+@dataclass(frozen=True)
+class ModelFile:
+    """A model a node loads that the user downloads: the frontend's missing-models dialog offers `url` when no
+    file `name` is in ComfyUI/models/<directory> (frontend 1.27 downloads only from huggingface.co or civitai.com,
+    and only .safetensors / .sft files, unless the url is on its own short list)."""
+    name: str
+    url: str
+    directory: str
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "url": self.url, "directory": self.directory}
+
+
 @dataclass
 class Node:
     id: int
@@ -120,14 +134,24 @@ class Node:
     links: dict[str, tuple[int, int]] = field(default_factory=dict)  # input name -> (source node id, output slot)
     widgets: dict[str, object] = field(default_factory=dict)
     title: str | None = None
+    models: tuple[ModelFile, ...] = ()  # files its widgets name that the user must download
 
 
 @dataclass
 class Workflow:
     name: str
-    title: str
+    title: str        # the template browser card's title: short enough to show whole
     nodes: list[Node]
     groups: list[tuple[str, list[int], str]] = field(default_factory=list)  # (title, member node ids, color)
+    description: str = ""  # the card's one line
+
+    @property
+    def models(self) -> list[ModelFile]:
+        """Every model file the workflow needs the user to download, once each, in node order."""
+        seen: list[ModelFile] = []
+        for n in sorted(self.nodes, key=lambda n: n.id):
+            seen += [m for m in n.models if m not in seen]
+        return seen
 
 
 # ------------------------------------------------------------------------------------------------ serializers
@@ -145,6 +169,8 @@ def _check(wf: Workflow, sch: dict[str, Schema]) -> None:
             assert want == got, f"{wf.name} node {n.id}.{k}: {got} into {want}"
         for k in n.widgets:
             assert k in names and names[k].widget, f"{wf.name} node {n.id}: no widget {k}"
+        for m in n.models:  # the frontend lists a node's model only when one of its widgets names the file
+            assert m.name in n.widgets.values(), f"{wf.name} node {n.id}: no widget names {m.name}"
         for i in s.inputs:
             if not i.optional and not i.ui_value:
                 assert i.name in n.links or i.name in n.widgets, f"{wf.name} node {n.id}: {i.name} unset"
@@ -254,6 +280,8 @@ def to_ui(wf: Workflow, sch: dict[str, Schema]) -> dict:
         if n.title:
             node["title"] = n.title
         node["properties"] = {} if n.type in UI_ONLY_TYPES else {"Node name for S&R": n.type}
+        if n.models:  # where Comfy-Org's own templates put them (the frontend reads both places)
+            node["properties"]["models"] = [m.as_json() for m in n.models]
         node["widgets_values"] = values
         node.update(NODE_COLORS.get(n.type, {}))
         nodes.append(node)
@@ -267,12 +295,15 @@ def to_ui(wf: Workflow, sch: dict[str, Schema]) -> dict:
         y1 = max(p[1] + s[1] for p, s in boxes) + 20
         groups.append({"id": k + 1, "title": title, "bounding": [x0, y0, x1 - x0, y1 - y0], "color": color,
                        "font_size": 24, "flags": {}})
-    return {
+    ui = {
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-toontalker/{wf.name}")), "revision": 0,
         "last_node_id": max(by_id), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": groups,
         "config": {}, "extra": {"ds": {"scale": 0.7, "offset": [0, 0]}, "toontalker": {"title": wf.title}},
         "version": 0.4,
     }
+    if wf.models:  # the workflow-level list (schema 0.4 `models`) the frontend checks on load
+        ui["models"] = [m.as_json() for m in wf.models]
+    return ui
 
 
 def js_numbers(value):

@@ -1,13 +1,14 @@
 """The chaining templates in a real ComfyUI, on tiny models this test makes (tests/integration/chain_models.py,
-run with ComfyUI's python): a ~20 KB random Real-ESRGAN Compact upscaler and the smallest random SD 1.x
-checkpoint ComfyUI's detection takes for SD15. The ToonTalker model is the bundled demo model.
+run with ComfyUI's python) under the file names the templates load: a ~20 KB random Real-ESRGAN Compact upscaler
+and the smallest random SD 1.x checkpoint ComfyUI's detection takes for SD15. The ToonTalker model is the bundled
+demo model.
 
     COMFYUI_PATH=/path/to/ComfyUI COMFYUI_PYTHON=/path/to/its/python pytest tests/integration/test_chaining.py
 
 Both run on the first FRAMES frames of samples/driving.mp4 (with its audio; a CPU-sized clip the test writes
 into ComfyUI/input) instead of the 100-frame sample; everything else as shipped, except:
 - g_chain_upscale_the_face_crop_with_a_model: a 256x256 video with the clip's frames and audio, the portrait untouched outside the
-  pasted face, the face moving.
+  pasted face, the face moving; the preview shows every upscaled crop (64 px x4).
 - h_chain_stylize_the_frames_with_stable_diffusion, with the sampling made small for this CPU (0.01 MP frames, 4 steps): the frames and
   audio come out (two KSampler chunks of Rebatch Latents); with seed_behavior fixed (the template) consecutive
   frames differ less than with a new noise per frame; on that second run the ToonTalker part comes from the
@@ -155,10 +156,12 @@ def stage_line(name: str, prompt: dict, per_node: dict[str, float]) -> str:
 
 
 def output_video(server: Server, entry: dict) -> tuple[np.ndarray, dict]:
-    """The one video of a run: frames float [N,H,W,3] in 0..1, and its fps / audio streams."""
+    """The one video a run saved (previews are temp files): frames float [N,H,W,3] in 0..1, and its fps / audio
+    streams."""
     import av
 
-    items = [v for out in entry["outputs"].values() for v in out.get("images", []) + out.get("videos", [])]
+    items = [v for out in entry["outputs"].values() for v in out.get("images", []) + out.get("videos", [])
+             if v.get("type") == "output"]
     assert len(items) == 1, entry["outputs"]
     data = server.view(items[0])
     if ARTIFACTS:
@@ -193,6 +196,12 @@ def test_model_upscale_template_runs(server):
         assert np.abs(frames[c] - src[None][c]).mean() < 0.03
     face = np.s_[:, 96:176, 80:176]
     assert flicker(frames[face]) > 2 * flicker(frames[corners[0]]), "the pasted face should move"
+    previews = entry["outputs"][node_of(prompt, "PreviewImage")]["images"]
+    assert len(previews) == FRAMES, "one upscaled face crop per frame on view"
+    from PIL import Image
+
+    crop = Image.open(io.BytesIO(server.view(previews[0])))
+    assert crop.size == (256, 256), crop.size  # the demo model's 64 px crop, x4
     TIMINGS.append(stage_line(f"g_chain_upscale_the_face_crop_with_a_model (cold, {FRAMES} frames)", prompt, per_node))
 
 
