@@ -17,7 +17,7 @@ NODES = {
     "ToonTalkerEncodeDrivingMotion": (EncodeDrivingMotion, "ToonTalker Encode Driving Motion",
                                       ("driving video", "encode video motion")),
     "ToonTalkerCanonicalTransfer": (CanonicalMotionTransfer, "ToonTalker Canonical Motion Transfer",
-                                    ("motion transfer", "motion strength")),
+                                    ("motion strength", "exaggerate motion")),
     "ToonTalkerDecodeToDomain": (DecodeToDomain, "ToonTalker Decode to Domain", ("decode latents",)),
     "ToonTalkerWarpRender": (WarpRender, "ToonTalker Warp Render", ("render frames",)),
     "ToonTalkerReenact": (ToonTalkerReenact, "ToonTalker Reenact",
