@@ -273,8 +273,8 @@ class SaveMotion:
         save_motion(path, motion.encoded, fps, model)
         rel = path.relative_to(folder).as_posix()
         # shown on the node by web/motion_files.js, which also refreshes Load Motion's list
-        return {"ui": {"text": [f"saved {MOTION_FOLDER}/{rel} ({len(motion.encoded)} frames at {fps:g} fps)"],
-                       "toontalker_motion_file": [rel]},
+        return {"ui": {"text": [rel],
+                       "toontalker_note": [f"saved {MOTION_FOLDER}/{rel} ({len(motion.encoded)} frames at {fps:g} fps)"]},
                 "result": (rel,)}
 
 

@@ -171,8 +171,8 @@ def test_motion_carries_its_fps_to_save_motion(env, monkeypatch, tmp_path):
     assert keyed.fps == fps == 12.5
     ret = save.save(model, keyed, "fps/keys")
     assert stored_fps(ret) == 12.5
-    assert ret["ui"]["text"] == [f"saved toontalker_motion/{ret['result'][0]} (6 frames at 12.5 fps)"]
-    assert ret["ui"]["toontalker_motion_file"] == [ret["result"][0]]
+    assert ret["ui"]["toontalker_note"] == [f"saved toontalker_motion/{ret['result'][0]} (6 frames at 12.5 fps)"]
+    assert ret["ui"]["text"] == [ret["result"][0]]
     assert stored_fps(save.save(model, keyed, "fps/keys", 30.0)) == 30.0  # the override (and old API prompts)
     frames = tiny_images(4, seed=6).permute(0, 2, 3, 1)
     video = mod.EncodeDrivingMotion().encode(model, frames, "real", 8, fps=24.0)["result"][0]

@@ -59,7 +59,7 @@ app.registerExtension({
         const onExecuted = proto.onExecuted;
         proto.onExecuted = function (message) {
             onExecuted?.apply(this, arguments);
-            const text = message?.text?.[0];
+            const text = message?.toontalker_note?.[0];
             if (text) {
                 this.toontalkerSaved = text;
                 this.toontalkerNoteH = LINE_H;
@@ -67,7 +67,7 @@ app.registerExtension({
                 if (this.size[1] < need) this.setSize([this.size[0], need]);
                 this.setDirtyCanvas(true, true);
             }
-            refreshMotionLists(message?.toontalker_motion_file?.[0]).catch(() => {});
+            refreshMotionLists(message?.text?.[0]).catch(() => {});
         };
         const onDrawForeground = proto.onDrawForeground;
         proto.onDrawForeground = function (ctx) {
