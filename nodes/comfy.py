@@ -210,11 +210,14 @@ def intermediate_device() -> torch.device:
 
 
 def current_node_id() -> str | None:
-    """The id of the node ComfyUI is executing (its execution context; None outside a run or without ComfyUI)."""
+    """The id of the node ComfyUI is executing (its execution context; in older versions the server's last
+    node; None outside a run or without ComfyUI)."""
     try:
         from comfy_execution.utils import get_executing_context  # type: ignore
     except ImportError:  # older ComfyUI or none
-        return None
+        server = _prompt_server()
+        node = getattr(server, "last_node_id", None)
+        return None if node is None else str(node)
     context = get_executing_context()
     return None if context is None else str(context.node_id)
 
