@@ -99,3 +99,37 @@ def test_run_chunks_reports_zero_before_the_first_chunk(recorded):
     assert [n for _, n in mods["memory"].run_chunks(5, 2, compute, phase="decoding")] == [2, 2, 1]
     assert events[:3] == [("progress", 0, 5), ("text", "decoding 0/5"), ("work", 0)]
     assert events[-2:] == [("progress", 5, 5), ("text", "decoding 5/5")]
+
+
+def test_text_goes_to_comfyuis_server_where_it_can(pack, monkeypatch):
+    """Through PromptServer.send_progress_text to the executing node (stand-ins of both ComfyUI modules); a server
+    without send_progress_text (older ComfyUI) is skipped silently, and so is a run with no node executing."""
+    import sys
+    import types
+
+    comfy = importlib.import_module(pack.__name__ + ".nodes.comfy")
+    sent = []
+
+    class Server:
+        def send_progress_text(self, text, node_id):
+            sent.append((node_id, text))
+
+        def send_sync(self, event, data, sid=None):
+            sent.append((event, data["message"]))
+
+    class PromptServer:
+        instance = Server()
+
+    context = types.SimpleNamespace(node_id="17", prompt_id="p", list_index=None)
+    monkeypatch.setitem(sys.modules, "server", types.SimpleNamespace(PromptServer=PromptServer))
+    monkeypatch.setitem(sys.modules, "comfy_execution.utils",
+                        types.SimpleNamespace(get_executing_context=lambda: context))
+    comfy.progress_text("rendering 3/10")
+    comfy.send_event("toontalker.warning", {"message": "m"})
+    assert sent == [("17", "rendering 3/10"), ("toontalker.warning", "m")]
+    context = None
+    comfy.progress_text("nothing runs")
+    PromptServer.instance = types.SimpleNamespace(send_sync=lambda *a: None)  # no progress text in this version
+    context = types.SimpleNamespace(node_id="18")
+    comfy.progress_text("older server")
+    assert sent == [("17", "rendering 3/10"), ("toontalker.warning", "m")]
