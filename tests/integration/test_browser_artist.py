@@ -17,10 +17,11 @@ pytestmark = pytest.mark.integration
 OPTIONS = ".p-autocomplete-option"
 
 
-def search_results(page, query: str) -> list[str]:
-    """Open the node search on the canvas, type `query` -> the titles it lists (the box stays open)."""
+def search_results(page, query: str, canvas_xy=(700, 500)) -> list[str]:
+    """Open the node search on the canvas (at an empty spot), type `query` -> the titles it lists (the box stays
+    open)."""
     for attempt in range(5):
-        page.mouse.dblclick(700, 500)
+        page.mouse.dblclick(*canvas_xy)
         try:
             page.wait_for_selector(".comfy-vue-node-search-container input", timeout=2_000)
             break
@@ -44,7 +45,7 @@ def test_search_aliases_find_the_loader(page, artifacts):
     page.wait_for_selector(".comfy-vue-node-search-container", state="detached", timeout=10_000)
     assert add_by_search(page, "toontalker model") == "ToonTalkerLoadCheckpoint"
     assert page.evaluate(f"() => {APP}.graph._nodes[0].title") == "ToonTalker Load Checkpoint"
-    titles = search_results(page, "animate face")
+    titles = search_results(page, "animate face", (1200, 750))  # off the loader just added at (700, 500)
     print("animate face:", titles[:5])
     assert any(t.startswith("ToonTalker Reenact") for t in titles), titles
     page.keyboard.press("Escape")
