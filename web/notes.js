@@ -12,7 +12,7 @@ app.registerExtension({
             const message = detail?.message;
             if (!message) return;
             const toast = app.extensionManager?.toast;
-            if (toast?.add) toast.add({ severity: "warn", summary: "ToonTalker", detail: message, life: 10000 });
+            if (toast?.add) toast.add({ severity: "warn", summary: "ToonTalker", detail: message, life: 15000 });
             else console.warn("ToonTalker:", message);
         });
     },

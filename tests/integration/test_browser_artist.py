@@ -103,24 +103,26 @@ def test_domain_mismatch_warns_on_the_node_and_as_a_toast(page, server, artifact
         if n["type"] == "ToonTalkerReenact":
             n["widgets_values"][0] = "real video -> real portrait"  # the cartoon source on the real route
     load_graph(page, graph)
+    page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [-250, -30]; {APP}.canvas.ds.scale = 0.9; }}")
     page.evaluate(LISTEN)
-    run_graph(page, server)
-    page.wait_for_selector(".p-toast-message", timeout=30_000)
+    page.evaluate(f"async () => {{ await {APP}.queuePrompt(0, 1); }}")
+    page.wait_for_selector(".p-toast-message", timeout=60_000)  # while the node runs (the toast fades later)
+    page.wait_for_function("() => window.ttEvents.filter(e => e.type === 'progress_text').length > 2",
+                           timeout=60_000)
+    drawn(page)
+    shot = artifacts / "domain_warning_toast_and_node.png"
+    page.screenshot(path=str(shot))
+    print("screenshot:", shot)
+    toast = page.inner_text(".p-toast-message")
+    run_graph(page, server)  # waits for the queue to empty
     events = page.evaluate("() => window.ttEvents")
     warnings = [e["text"] for e in events if e["type"] == "toontalker.warning"]
     print("warning:", warnings)
     assert warnings == ["the source looks like a cartoon but is encoded as real: set route to "
                         "'real video -> cartoon portrait (r2c)'"]
-    toast = page.inner_text(".p-toast-message")
     assert "looks like a cartoon" in toast
     texts = [e["text"] for e in events if e["type"] == "progress_text"]
     assert all(t.startswith("warning: the source looks like a cartoon") for t in texts[1:]), texts[:3]
-    page.evaluate(f"() => {{ {APP}.canvas.ds.offset = [-250, -30]; {APP}.canvas.ds.scale = 0.9; "
-                  f"{APP}.graph.setDirtyCanvas(true, true); }}")
-    drawn(page)
-    shot = artifacts / "domain_warning_toast_and_node.png"
-    page.screenshot(path=str(shot))
-    print("screenshot:", shot)
 
 
 BUILD_MOTION_GRAPH = f"""() => {{
