@@ -64,7 +64,9 @@ app.registerExtension({
                 this.toontalkerSaved = text;
                 this.toontalkerNoteH = LINE_H;
                 const need = this.computeSize()[1];
-                if (this.size[1] < need) this.setSize([this.size[0], need]);
+                const wide = Math.min(640, 16 + 6.6 * text.length);  // 12 px sans-serif: about 6.6 px a character
+                if (this.size[1] < need || this.size[0] < wide)
+                    this.setSize([Math.max(this.size[0], wide), Math.max(this.size[1], need)]);
                 this.setDirtyCanvas(true, true);
             }
             refreshMotionLists(message?.text?.[0]).catch(() => {});
