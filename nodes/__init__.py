@@ -12,7 +12,7 @@ from .render import DecodeToDomain, ToonTalkerReenact, WarpRender
 
 NODES = {
     "ToonTalkerLoadCheckpoint": (LoadToonTalkerCheckpoint, "ToonTalker Load Checkpoint",
-                                 ("toontalker model", "load model", "face reenactment model")),
+                                 ("toontalker model", "load model")),
     "ToonTalkerEncodeSource": (EncodeSource, "ToonTalker Encode Source", ("encode portrait", "source image")),
     "ToonTalkerEncodeDrivingMotion": (EncodeDrivingMotion, "ToonTalker Encode Driving Motion",
                                       ("driving video", "encode video motion")),

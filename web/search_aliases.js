@@ -49,10 +49,12 @@ function install(aliases) {
             const byName = new Map(this.nodeFuseSearch.data.map((d) => [d.name, d]));
             const passes = (d) => d && !found.includes(d) &&
                 filters.every(({ filterDef, value }) => filterDef.matches(d, value, { wildcard: "*" }));
-            const first = strong.map((t) => byName.get(t)).filter(passes);
-            const last = weak.map((t) => byName.get(t)).filter(passes);
-            // pack-named queries lead with the alias hits; plain words ("load model") put them after the
-            // title matches but inside the shown limit
+            // a query that names the pack ("toontalker model") and found none of its nodes by title leads with
+            // the alias hits; otherwise ("toontalker reenact", "load model") they follow the title matches,
+            // inside the shown limit
+            const ours = found.some((d) => d.name in aliases);
+            const first = (ours ? [] : strong).map((t) => byName.get(t)).filter(passes);
+            const last = [...(ours ? strong : []), ...weak].map((t) => byName.get(t)).filter(passes);
             const limit = options?.limit ?? Infinity;
             results = [...first, ...found.slice(0, Math.max(0, limit - first.length - last.length)), ...last];
         }

@@ -45,17 +45,24 @@ def test_search_aliases_find_the_loader(page, artifacts):
     page.wait_for_selector(".comfy-vue-node-search-container", state="detached", timeout=10_000)
     assert add_by_search(page, "toontalker model") == "ToonTalkerLoadCheckpoint"
     assert page.evaluate(f"() => {APP}.graph._nodes[0].title") == "ToonTalker Load Checkpoint"
-    titles = search_results(page, "animate face", (1200, 750))  # off the loader just added at (700, 500)
+    titles = search_results(page, "toontalker reenact", (1200, 750))  # off the loader just added at (700, 500)
+    assert titles[0].startswith("ToonTalker Reenact"), titles  # a title match stays ahead of alias matches
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".comfy-vue-node-search-container", state="detached", timeout=10_000)
+    titles = search_results(page, "animate face", (1200, 750))
     print("animate face:", titles[:5])
     assert any(t.startswith("ToonTalker Reenact") for t in titles), titles
     page.keyboard.press("Escape")
     assert pack_errors(page) == []
 
 
-LISTEN = f"""() => {{
-    const api = window.comfyAPI.api.api, t0 = performance.now();
+LISTEN = f"""() => {{  // (re)start the record; the listeners are added once per page
+    window.ttStart = performance.now();
     window.ttEvents = [];
-    const log = (type) => (e) => window.ttEvents.push({{type, t: (performance.now() - t0) / 1000,
+    if (window.ttListening) return;
+    window.ttListening = true;
+    const api = window.comfyAPI.api.api;
+    const log = (type) => (e) => window.ttEvents.push({{type, t: (performance.now() - window.ttStart) / 1000,
         node: e.detail?.node ?? e.detail?.nodeId ?? e.detail?.display_node ?? (typeof e.detail === 'string' ? e.detail : null),
         value: e.detail?.value, max: e.detail?.max, text: e.detail?.text ?? e.detail?.message}});
     for (const type of ['execution_start', 'executing', 'progress', 'progress_text', 'toontalker.warning',
