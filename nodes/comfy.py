@@ -258,6 +258,41 @@ def intermediate_device() -> torch.device:
     return model_management.intermediate_device() if model_management is not None else torch.device("cpu")
 
 
+def current_node_id() -> str | None:
+    """The id of the node ComfyUI is executing (its execution context; in older versions the server's last
+    node; None outside a run or without ComfyUI)."""
+    try:
+        from comfy_execution.utils import get_executing_context  # type: ignore
+    except ImportError:  # older ComfyUI or none
+        server = _prompt_server()
+        node = getattr(server, "last_node_id", None)
+        return None if node is None else str(node)
+    context = get_executing_context()
+    return None if context is None else str(context.node_id)
+
+
+def _prompt_server():
+    try:
+        from server import PromptServer  # type: ignore
+    except ImportError:
+        return None
+    return getattr(PromptServer, "instance", None)
+
+
+def progress_text(text: str) -> None:
+    """Show `text` on the running node (ComfyUI's progress text; silently nothing where that is missing)."""
+    server, node_id = _prompt_server(), current_node_id()
+    if server is not None and node_id is not None and hasattr(server, "send_progress_text"):
+        server.send_progress_text(text, node_id)
+
+
+def send_event(event: str, data: dict) -> None:
+    """A custom websocket message to the client that queued the run (the web/ extension listens)."""
+    server = _prompt_server()
+    if server is not None:
+        server.send_sync(event, data, getattr(server, "client_id", None))
+
+
 def check_interrupt() -> None:
     if model_management is not None:
         model_management.throw_exception_if_processing_interrupted()

@@ -98,7 +98,7 @@ class FaceCrop:
             c, t = cropper(to_device(frames[sl], dev))
             return c, t, paste_mask(t, MASK_FEATHER)  # the full-size mask one chunk at a time
 
-        for sl, (c, t, m) in run_chunks(n, batch, tracking(cropper, crop_chunk)):
+        for sl, (c, t, m) in run_chunks(n, batch, tracking(cropper, crop_chunk), phase="cropping faces"):
             crops.put(sl, c)
             transforms.append(t)
             mask[sl] = m
@@ -160,6 +160,6 @@ class PasteBack:
             orig = still if still is not None else to_device(originals[sl], dev)
             return paste_back(orig, to_device(crops[sl], dev), transform[sl], feather, color_match)
 
-        for sl, images in run_chunks(n, batch, paste_chunk):
+        for sl, images in run_chunks(n, batch, paste_chunk, phase="pasting back"):
             out.put(sl, images)
         return (out.result(),)

@@ -1,4 +1,4 @@
-"""Load ToonTalker Checkpoint."""
+"""ToonTalker Load Checkpoint."""
 from __future__ import annotations
 
 import os

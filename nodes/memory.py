@@ -14,8 +14,9 @@ from typing import Callable, Iterator, TypeVar
 import torch
 
 from ..toontalker_core import validate as V
-from .comfy import (ProgressBar, check_interrupt, free_memory_bytes, intermediate_device, load_for_compute,
-                    oom_errors, soft_empty_cache)
+from .comfy import (check_interrupt, free_memory_bytes, intermediate_device, load_for_compute, oom_errors,
+                    soft_empty_cache)
+from .feedback import Feedback
 
 T = TypeVar("T")
 
@@ -49,12 +50,14 @@ def prepare(model, batch_size: int, per_frame: int, fixed: int = 0) -> int:
     return batch_size
 
 
-def run_chunks(total: int, batch_size: int, compute: Callable[[slice], T]) -> Iterator[tuple[slice, T]]:
-    """(frames, compute(frames)) for consecutive slices of `batch_size`, with a ComfyUI progress bar and the
-    interrupt checked before each chunk. Out of memory: retry the same frames with half the batch (down to
-    one frame, then the error goes to the user)."""
+def run_chunks(total: int, batch_size: int, compute: Callable[[slice], T], feedback: Feedback | None = None,
+               phase: str = "frames") -> Iterator[tuple[slice, T]]:
+    """(frames, compute(frames)) for consecutive slices of `batch_size`, with progress (`phase` 0/total
+    before the first chunk, then after each) and the interrupt checked before each chunk. Out of memory: retry
+    the same frames with half the batch (down to one frame, then the error goes to the user)."""
     batch_size = V.number(batch_size, "batch_size", 1, whole=True)
-    bar = ProgressBar(total)
+    feedback = feedback or Feedback(total)
+    feedback.step(phase, 0, total)
     errors = oom_errors()
     start = 0
     while start < total:
@@ -70,7 +73,7 @@ def run_chunks(total: int, batch_size: int, compute: Callable[[slice], T]) -> It
             logging.warning("ToonTalker: out of memory, retrying with batch_size %d", batch_size)
             continue
         yield frames, result
-        bar.update(frames.stop - start)
+        feedback.step(phase, frames.stop, total)
         start = frames.stop
 
 

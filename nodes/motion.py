@@ -5,15 +5,21 @@ import torch
 
 from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
+from ..toontalker_core import validate as V
+from ..toontalker_core.domain_check import domain_warning
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.model.toontalker import DOMAINS
 from .comfy import offload_device
+from .feedback import Feedback
 from ..toontalker_core.memory import frame_bytes
 from .memory import prepare, run_chunks
 from .payloads import (CANONICAL, CATEGORY, IMAGE_TIP, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
                        SourcePayload, image_to_model, images_from_comfy, model_uid)
 
-MODEL_TIP = "A model from Load ToonTalker Checkpoint."
+MODEL_TIP = "A model from ToonTalker Load Checkpoint."
+# Defaults that agree with what a hand-built graph starts with: ComfyUI's Load Image lists a cartoon first (its
+# own example.png, then the pack's source_cartoon.png) and Load Video the pack's real driving.mp4.
+SOURCE_DOMAIN, DRIVING_DOMAIN = "cartoon", "real"
 
 
 class EncodeSource:
@@ -31,7 +37,7 @@ class EncodeSource:
             "model": (MODEL, {"tooltip": MODEL_TIP}),
             "image": ("IMAGE", {"tooltip": "The portrait. A batch is several sources, one per driving frame."
                                            " " + IMAGE_TIP}),
-            "domain": (list(DOMAINS), {"default": "real",
+            "domain": (list(DOMAINS), {"default": SOURCE_DOMAIN,
                                        "tooltip": "real: a photo of a person; cartoon: a drawn/animated face "
                                                   "(needs a cross-domain checkpoint)."}),
         }}
@@ -39,6 +45,9 @@ class EncodeSource:
     def encode(self, model, image, domain):
         model.require_domain(domain, "source")
         n = images_from_comfy(image, "image").shape[0]
+        feedback = Feedback(n)
+        feedback.phase("encoding source")
+        feedback.warn(check_domain(image, domain, "source"))
         prepare(model, n, frame_bytes(model, "source"))
         with torch.inference_mode():
             # resized a few at a time: a batch of full-size sources is never copied whole
@@ -62,15 +71,22 @@ class EncodeDrivingMotion:
             "model": (MODEL, {"tooltip": MODEL_TIP}),
             "frames": ("IMAGE", {"tooltip": "Driving frames, e.g. from Load Video -> Get Video Components. "
                                             + IMAGE_TIP}),
-            "domain": (list(DOMAINS), {"default": "real",
+            "domain": (list(DOMAINS), {"default": DRIVING_DOMAIN,
                                        "tooltip": "Domain of the driving video: real person or cartoon."}),
             "batch_size": ("INT", {"default": 16, "min": 1, "max": 256,
                                    "tooltip": "Frames encoded at once; lower it if memory runs short."}),
+        }, "optional": {
+            "fps": ("FLOAT", {"forceInput": True,
+                              "tooltip": "Optional: the video's frame rate (Get Video Components' fps); the "
+                                         "motion keeps it, so Save Motion stores it."}),
         }}
 
-    def encode(self, model, frames, domain, batch_size):
+    def encode(self, model, frames, domain, batch_size, fps=None):
         model.require_domain(domain, "driving")
         n = _batch(frames, "frames")
+        feedback = Feedback(n)
+        feedback.phase("loading model")
+        feedback.warn(check_domain(frames, domain, "driving video"))
         batch_size = prepare(model, batch_size, frame_bytes(model, "encode"))
         home = offload_device(model)
 
@@ -78,10 +94,12 @@ class EncodeDrivingMotion:
             return R.encode_reference(model, image_to_model(frames[sl], model, "frames"), domain).to(home)
 
         with torch.inference_mode():
-            encoded = S.EncodedMotion.cat([part for _, part in run_chunks(n, batch_size, encode_chunk)])
+            encoded = S.EncodedMotion.cat([part for _, part in run_chunks(n, batch_size, encode_chunk, feedback,
+                                                                            "encoding driving frames")])
         # Shown by the web extension as a plot on this node (relative to frame 0 until a transfer runs).
         ui = {"toontalker_motion": [{"magnitude": S.motion_magnitude(encoded.canon_T1, 0), "reference": 0}]}
-        return {"ui": ui, "result": (MotionPayload(model_uid(model), encoded),)}
+        fps = None if fps is None else V.fps(fps)
+        return {"ui": ui, "result": (MotionPayload(model_uid(model), encoded, fps),)}
 
 
 class CanonicalMotionTransfer:
@@ -112,7 +130,7 @@ class CanonicalMotionTransfer:
     def transfer(self, source, motion, strength, mode, reference_frame):
         if source.model_uid != motion.model_uid:
             raise InputError("'source' and 'motion' were encoded with different ToonTalker models: connect the "
-                             "same Load ToonTalker Checkpoint node to both encoders")
+                             "same ToonTalker Load Checkpoint node to both encoders")
         enc = motion.encoded
         # absolute mode does not use the reference: an out-of-range value only moves the plot's marker to 0
         idx = S.check_reference(reference_frame, len(enc)) if mode == "relative" else \
@@ -123,6 +141,11 @@ class CanonicalMotionTransfer:
         # The web extension redraws the upstream Encode Driving Motion plot with this reference marked.
         ui = {"toontalker_motion": [{"magnitude": S.motion_magnitude(enc.canon_T1, idx), "reference": idx}]}
         return {"ui": ui, "result": (CanonicalPayload(source.model_uid, source.encoded.domain, z),)}
+
+
+def check_domain(image, domain: str, role: str) -> str | None:
+    """The domain check's warning for an IMAGE input encoded as `domain` (None when it looks right or unsure)."""
+    return domain_warning(images_from_comfy(image, role), domain, role, lambda seen: f"set domain to {seen}")
 
 
 def _batch(images, name: str) -> int:

@@ -24,7 +24,7 @@ from ..toontalker_core.resources import PACK_ROOT
 from .comfy import ProgressBar, check_interrupt, folder_paths, intermediate_device, offload_device, save_preview
 from ..toontalker_core.memory import frame_bytes
 from .memory import prepare
-from .motion import MODEL_TIP
+from .motion import MODEL_TIP, SOURCE_DOMAIN
 from .payloads import (CANONICAL, CATEGORY, MODEL, MOTION, SOURCE, CanonicalPayload, MotionPayload,
                        model_uid, require_same_model)
 
@@ -181,8 +181,9 @@ class MotionEditor:
         preview = preview01.permute(0, 2, 3, 1).float().to(intermediate_device())
         shown = save_preview(preview01[0])
         ui = {"toontalker_controls": [controls_ui(controls, ignored)], **({"images": [shown]} if shown else {})}
-        return {"ui": ui, "result": (CanonicalPayload(uid, src.domain, z.to(home)), MotionPayload(uid, out_motion.to(home)),
-                                     preview, controls_table(controls))}
+        fps = None if motion is None else motion.fps
+        return {"ui": ui, "result": (CanonicalPayload(uid, src.domain, z.to(home)),
+                                     MotionPayload(uid, out_motion.to(home), fps), preview, controls_table(controls))}
 
 
 def _expression_code(payload, name: str) -> torch.Tensor:
@@ -211,7 +212,7 @@ class MotionKeyframes:
     def INPUT_TYPES(cls):
         return {"required": {
             "model": (MODEL, {"tooltip": MODEL_TIP}),
-            "domain": (list(DOMAINS), {"default": "real", "tooltip": "Whose motion directions the settings use "
+            "domain": (list(DOMAINS), {"default": SOURCE_DOMAIN, "tooltip": "Whose motion directions the settings use "
                                                                      "(the portrait's domain)."}),
             "keyframes": ("STRING", {"multiline": True, "default": EXAMPLE_KEYS,
                                      "tooltip": "JSON (or YAML) list of keys: {\"time\": seconds | \"frame\": index, "
@@ -247,7 +248,7 @@ class MotionKeyframes:
                 spec, length, fps, domain, neutral.canon_T1[0], neutral.motion[0],
                 lambda settings: edit_delta(dirs, control_weights(controls, settings))[0],
                 {k: _expression_code(p, f"expression_{k}").to(dev) for k, p in photos.items()})
-        return (MotionPayload(model_uid(model), motion.to(offload_device(model))), float(fps), len(motion))
+        return (MotionPayload(model_uid(model), motion.to(offload_device(model)), float(fps)), float(fps), len(motion))
 
 
 _SAFE_NAME = re.compile(r"^[\w\-. ]+(/[\w\-. ]+)*$")
@@ -256,8 +257,9 @@ _SAFE_NAME = re.compile(r"^[\w\-. ]+(/[\w\-. ]+)*$")
 class SaveMotion:
     DESCRIPTION = ("Saves a MOTION (canonical codes, domain, fps, model identity) as .safetensors under ComfyUI's "
                    "output/toontalker_motion/ (ComfyUI's file naming: prefix_00001_.safetensors; %date% and the like "
-                   "work in the prefix). Load Motion reuses it with the same checkpoint: a performance "
-                   "encoded once drives any number of portraits.")
+                   "work in the prefix) and shows the file's name on the node; ToonTalker Load Motion lists it at "
+                   "once. Load Motion reuses it with the same checkpoint: a performance encoded once drives any "
+                   "number of portraits.")
     CATEGORY = CATEGORY
     FUNCTION = "save"
     OUTPUT_NODE = True
@@ -267,21 +269,27 @@ class SaveMotion:
 
     @classmethod
     def INPUT_TYPES(cls):
+        # fps was a widget after filename_prefix: as an optional socket it leaves the widget order of saved
+        # workflows (filename_prefix first) as it was
         return {"required": {
             "model": (MODEL, {"tooltip": MODEL_TIP + " (its identity is stored: only it can load the file)."}),
             "motion": (MOTION, {"tooltip": "Encode Driving Motion, Motion Keyframes or Motion Editor output."}),
             "filename_prefix": ("STRING", {"default": "motion", "tooltip": "File name (a counter is added); "
                                                                            "sub/folders allowed."}),
-            "fps": ("FLOAT", {"default": DEFAULT_FPS, "min": 1.0, "max": 240.0, "step": 0.01,
-                              "tooltip": "Frame rate stored with the motion."}),
+        }, "optional": {
+            "fps": ("FLOAT", {"forceInput": True,
+                              "tooltip": "Optional: the frame rate to store instead of the motion's own (Motion "
+                                         "Keyframes and Load Motion give theirs; Encode Driving Motion the fps "
+                                         f"wired into it; else {DEFAULT_FPS:g})."}),
         }}
 
-    def save(self, model, motion, filename_prefix, fps):
+    def save(self, model, motion, filename_prefix, fps=None):
         require_same_model(model, motion=motion)
         prefix = filename_prefix.strip().strip("/")
         if not prefix or not _SAFE_NAME.match(prefix) or ".." in prefix.split("/"):
             raise InputError(f"filename_prefix '{filename_prefix}' is not a plain name: use letters, digits, "
                              "- _ . and / for sub-folders")
+        fps = fps if fps is not None else motion.fps if motion.fps is not None else DEFAULT_FPS
         folder = motion_dir()
         # ComfyUI's own naming, as its Save Image: %date% and the like in the prefix, the next free counter,
         # name_00001_.safetensors
@@ -289,7 +297,10 @@ class SaveMotion:
         path = Path(full) / f"{name}_{counter:05}_{EXT}"
         save_motion(path, motion.encoded, fps, model)
         rel = path.relative_to(folder).as_posix()
-        return {"ui": {"text": [rel]}, "result": (rel,)}
+        # shown on the node by web/motion_files.js, which also refreshes Load Motion's list
+        return {"ui": {"text": [rel],
+                       "toontalker_note": [f"saved {MOTION_FOLDER}/{rel} ({len(motion.encoded)} frames at {fps:g} fps)"]},
+                "result": (rel,)}
 
 
 def motion_files() -> list[str]:
@@ -312,8 +323,8 @@ class LoadMotion:
     def INPUT_TYPES(cls):
         return {"required": {
             "model": (MODEL, {"tooltip": MODEL_TIP + " Must be the checkpoint the motion was saved with."}),
-            "motion_file": (motion_files() or [""], {"tooltip": "A file in output/toontalker_motion/ (refresh "
-                                                                "the page after saving a new one)."}),
+            "motion_file": (motion_files() or [""], {"tooltip": "A file in output/toontalker_motion/ (the list "
+                                                                "updates when ToonTalker Save Motion has run)."}),
         }}
 
     @classmethod
@@ -326,10 +337,11 @@ class LoadMotion:
 
     def load(self, model, motion_file):
         if not motion_file:
-            raise InputError("no motion file chosen: save one with Save Motion, then refresh the page")
+            raise InputError("no motion file chosen: save one with ToonTalker Save Motion (the list updates when "
+                             "it has run)")
         folder = motion_dir().resolve()
         path = (folder / motion_file).resolve()
         if folder not in path.parents:
             raise InputError(f"motion_file '{motion_file}' is outside output/{MOTION_FOLDER}")
         motion, fps = load_motion(path, model)
-        return (MotionPayload(model_uid(model), motion.to(offload_device(model))), fps, len(motion))
+        return (MotionPayload(model_uid(model), motion.to(offload_device(model)), fps), fps, len(motion))

@@ -45,6 +45,7 @@ class SourcePayload:
 class MotionPayload:
     model_uid: str
     encoded: EncodedMotion
+    fps: float | None = None  # its frame rate where known (keyframes, a loaded file, a video's fps wired in)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def require_same_model(model: ToonTalker, **payloads) -> None:
     for name, payload in payloads.items():
         if payload.model_uid != uid:
             raise InputError(f"'{name}' was made with a different ToonTalker model than the one connected: "
-                             "connect the same Load ToonTalker Checkpoint node to every ToonTalker node")
+                             "connect the same ToonTalker Load Checkpoint node to every ToonTalker node")
 
 
 def images_from_comfy(image: torch.Tensor, name: str) -> torch.Tensor:

@@ -7,6 +7,7 @@ from ..toontalker_core import runtime as R
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core import validate as V
+from ..toontalker_core.domain_check import route_warnings
 from ..toontalker_core.face import FaceCropper, locate_face
 from ..toontalker_core.media import fit_longest, resize_frames
 from ..toontalker_core.memory import frame_bytes, full_res_batch
@@ -14,8 +15,9 @@ from ..toontalker_core.pipeline import crop_driving, paste_chunks, prepare_sourc
 from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
 from ..toontalker_core.video_source import reenact_source_chunk, tracked_codes
 from .comfy import offload_device
+from .feedback import Feedback
 from .memory import ImageBatch, prepare, run_chunks, tensor_bytes, tracking
-from .motion import MODEL_TIP, _batch
+from .motion import DRIVING_DOMAIN, MODEL_TIP, SOURCE_DOMAIN, _batch
 from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
                        image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
@@ -30,6 +32,13 @@ BATCH_TIP = "Frames processed at once; lower it if memory runs short."
 CROP_CHOICES = ("auto", "none")
 DECODE_BATCH = 64  # frames per Decode to Domain chunk: the backward transformer is light
 MAX_OUTPUT_SIZE = 8192
+
+
+def route_label(source_domain: str, driving_domain: str) -> str:
+    return next(label for label, pair in ROUTES.items() if pair == (source_domain, driving_domain))
+
+
+DEFAULT_ROUTE = route_label(SOURCE_DOMAIN, DRIVING_DOMAIN)  # r2c: see SOURCE_DOMAIN
 
 
 def _check_pairing(source: S.EncodedSource, n: int) -> None:
@@ -74,7 +83,7 @@ class DecodeToDomain:
             return R.decode(model, src(sl), canonical.codes[sl].to(model.device, model.dtype)).to(home)
 
         with torch.inference_mode():
-            latents = torch.cat([part for _, part in run_chunks(n, batch, decode_chunk)])
+            latents = torch.cat([part for _, part in run_chunks(n, batch, decode_chunk, phase="decoding")])
         return (LatentPayload(model_uid(model), source.encoded.domain, latents),)
 
 
@@ -118,7 +127,7 @@ class WarpRender:
             return resize_frames(R.render(model, src(sl), latents.latents[sl].to(model.device)), hw)
 
         with torch.inference_mode():
-            for sl, images in run_chunks(n, batch_size, render_chunk):
+            for sl, images in run_chunks(n, batch_size, render_chunk, phase="rendering"):
                 out.put(sl, images)
         return (out.result(),)
 
@@ -142,7 +151,7 @@ class ToonTalkerReenact:
                                                   "tracked, with the output at its length and the driving motion "
                                                   "looped)."}),
             "driving_frames": ("IMAGE", {"tooltip": "The driving video's frames, any size."}),
-            "route": (list(ROUTES), {"default": next(iter(ROUTES)),
+            "route": (list(ROUTES), {"default": DEFAULT_ROUTE,
                                      "tooltip": "Which domain drives which; cartoon routes need a cross-domain "
                                                 "checkpoint."}),
             "strength": ("FLOAT", {"default": 1.0, "min": -1.0, "max": 3.0, "step": 0.05,
@@ -167,9 +176,17 @@ class ToonTalkerReenact:
         model.check_route(source_domain, driving_domain)
         S.check_strength(strength)
         n = _batch(driving_frames, "driving_frames")
-        if crop == "auto" and _batch(source_image, "source_image") > 1:  # a video source: see video_source.py
+        _batch(source_image, "source_image")
+        feedback = Feedback(n)
+        feedback.phase("loading model")  # at once: the first update must not wait for the first chunk
+        for warning in route_warnings(images_from_comfy(source_image, "source_image"),
+                                      images_from_comfy(driving_frames, "driving_frames"), source_domain,
+                                      driving_domain, lambda s, d: f"set route to '{route_label(s, d)}'"):
+            feedback.warn(warning)
+        if crop == "auto" and source_image.shape[0] > 1:  # a video source: see video_source.py
             return (_reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain,
-                                          strength, mode, S.check_reference(reference_frame, n), batch_size),)
+                                          strength, mode, S.check_reference(reference_frame, n), batch_size,
+                                          feedback),)
         if _batch(source_image, "source_image") not in (1, n):
             raise InputError(f"'source_image' has {source_image.shape[0]} images for {n} driving frames: use "
                              "one source image, or exactly one per driving frame")
@@ -178,9 +195,10 @@ class ToonTalkerReenact:
             raise InputError(f"unknown crop '{crop}': use one of {', '.join(CROP_CHOICES)}")
         if crop == "auto":
             return (self._reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain,
-                                              strength, mode, ref, batch_size),)
+                                              strength, mode, ref, batch_size, feedback),)
         batch_size = prepare(model, batch_size, frame_bytes(model, "reenact") + frame_bytes(model, "source"))
         out = ImageBatch(n)
+        feedback.phase("encoding source")
         with torch.inference_mode():
             # with the fp16 guard: a source whose fp16 encoding overflows is encoded (and rendered) in fp32
             source = encode_source(model, image_to_model(source_image, model, "source_image"), source_domain)
@@ -192,13 +210,13 @@ class ToonTalkerReenact:
                 return reenact_batch(model, source.for_frames(sl), frames, driving_domain, strength, mode,
                                      reference.canon_T1)
 
-            for sl, images in run_chunks(n, batch_size, reenact_chunk):
+            for sl, images in run_chunks(n, batch_size, reenact_chunk, feedback, "rendering"):
                 out.put(sl, images)
         return (out.result(),)
 
     @staticmethod
     def _reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain, strength, mode,
-                             ref, batch_size):
+                             ref, batch_size, feedback):
         frames = images_from_comfy(driving_frames, "driving_frames")
         n = frames.shape[0]
         full_res = source_image.shape[1] * source_image.shape[2] + frames.shape[-2] * frames.shape[-1]
@@ -208,6 +226,7 @@ class ToonTalkerReenact:
         dev = model.device
         source = to_device(images_from_comfy(source_image, "source_image"), dev)
         reference = to_device(frames[ref], dev)
+        feedback.phase("detecting faces")
         box, _ = locate_face(source[0], what="'source_image'",
                              hint="give the box by hand: open the pack's template "
                                   f"{NO_FACE_TEMPLATE} (Face Crop manual -> staged nodes -> Paste Back)")
@@ -215,6 +234,7 @@ class ToonTalkerReenact:
         cropper.start(reference, what=f"driving frame {ref}",
                       hint="pick another reference_frame, or give the box by hand as in the pack's "
                            f"template {NO_FACE_TEMPLATE}")
+        feedback.phase("encoding source")
         plan = prepare_source(model, source, box, source_domain)
         reference_T1 = reference_code(model, cropper, reference, driving_domain)
 
@@ -224,13 +244,13 @@ class ToonTalkerReenact:
             return torch.cat(list(paste_chunks(plan, rendered, per_chunk=len(rendered))))
 
         out = ImageBatch(n)
-        for sl, images in run_chunks(n, batch_size, tracking(cropper, reenact_chunk)):
+        for sl, images in run_chunks(n, batch_size, tracking(cropper, reenact_chunk), feedback, "rendering"):
             out.put(sl, images)
         return out.result()
 
 
 def _reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain, strength, mode, ref,
-                          batch_size):
+                          batch_size, feedback):
     """crop auto with several source frames: the source is a video (its length; the driving motion loops)."""
     n = source_image.shape[0]
     full_res = source_image.shape[1] * source_image.shape[2] + driving_frames.shape[1] * driving_frames.shape[2]
@@ -241,6 +261,7 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
     frames = images_from_comfy(driving_frames, "driving_frames")
 
     reference = to_device(frames[ref], dev)
+    feedback.phase("detecting faces")
     driving = FaceCropper(model.cfg.size, "tracked")
     driving.start(reference, what=f"driving frame {ref}", hint="pick another reference_frame")
     ref_T1 = reference_code(model, driving, reference, driving_domain)
@@ -248,12 +269,14 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
     # smoothing is causal, so the frames kept are unchanged)
     m = min(n, frames.shape[0])
     codes = torch.cat([c for _, c in run_chunks(m, batch_size, tracking(
-        driving, lambda sl: tracked_codes(model, to_device(frames[sl], dev), driving, driving_domain)))])
+        driving, lambda sl: tracked_codes(model, to_device(frames[sl], dev), driving, driving_domain)), feedback,
+        "encoding driving frames")])
     cropper = FaceCropper(model.cfg.size, "tracked")
     cropper.start(to_device(source[0], dev), what="the first source frame",
                   hint=f"give the box by hand as in the pack's template {NO_FACE_TEMPLATE}")
     out = ImageBatch(n)
     for sl, images in run_chunks(n, batch_size, tracking(cropper, lambda sl: reenact_source_chunk(
-            model, to_device(source[sl], dev), sl.start, cropper, codes, source_domain, strength, mode, ref_T1))):
+            model, to_device(source[sl], dev), sl.start, cropper, codes, source_domain, strength, mode, ref_T1)),
+            feedback, "rendering"):
         out.put(sl, images)
     return out.result()

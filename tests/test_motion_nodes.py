@@ -209,3 +209,43 @@ def test_a_rejected_control_is_ignored_with_one_warning(env, caplog):
     motion = env["mod"].MotionKeyframes().build(model, "cartoon", '[{"frame": 1, "set": {"eyes_closed": 2}}]', 3,
                                                 25.0, source=source)[0]
     assert torch.equal(motion.encoded.canon_T1[1], enc.canon_T1[0])       # keyframes ignore it too
+
+
+def test_motion_carries_its_fps_to_save_motion(env, monkeypatch, tmp_path):
+    """Issue 23.8: Save Motion stores the motion's own fps (Motion Keyframes, Load Motion, Encode Driving Motion
+    with the video's fps wired in); its optional fps input overrides it; the node shows what it wrote."""
+    monkeypatch.setattr(env["mod"], "folder_paths", types.SimpleNamespace(
+        get_save_image_path=save_path_like_comfyui, get_user_directory=lambda: str(tmp_path)))
+    model, mod, save = env["model"], env["motion"], env["mod"].SaveMotion()
+    read = importlib.import_module(env["mod"].__name__.rsplit(".", 2)[0] + ".toontalker_core.motion.file").read_motion
+
+    def stored_fps(ret):
+        return read(env["mod"].motion_dir() / ret["result"][0])[1]
+
+    keyed, fps, _ = env["mod"].MotionKeyframes().build(model, "cartoon", '[{"time": 0.2}]', 6, 12.5)
+    assert keyed.fps == fps == 12.5
+    ret = save.save(model, keyed, "fps/keys")
+    assert stored_fps(ret) == 12.5
+    assert ret["ui"]["toontalker_note"] == [f"saved toontalker_motion/{ret['result'][0]} (6 frames at 12.5 fps)"]
+    assert ret["ui"]["text"] == [ret["result"][0]]
+    assert stored_fps(save.save(model, keyed, "fps/keys", 30.0)) == 30.0  # the override (and old API prompts)
+    frames = tiny_images(4, seed=6).permute(0, 2, 3, 1)
+    video = mod.EncodeDrivingMotion().encode(model, frames, "real", 8, fps=24.0)["result"][0]
+    assert video.fps == 24.0 and stored_fps(save.save(model, video, "fps/video")) == 24.0
+    unknown = mod.EncodeDrivingMotion().encode(model, frames, "real", 8)["result"][0]
+    assert unknown.fps is None and stored_fps(save.save(model, unknown, "fps/video")) == 25.0  # DEFAULT_FPS
+    loaded = env["mod"].LoadMotion().load(model, ret["result"][0])[0]
+    assert loaded.fps == 12.5
+    edited = env["mod"].MotionEditor().edit(model, env["source"], motion=loaded)["result"][1]
+    assert edited.fps == 12.5
+    with pytest.raises(Exception, match="fps"):
+        mod.EncodeDrivingMotion().encode(model, frames, "real", 8, fps=0.0)
+
+
+def test_save_motion_keeps_the_widget_order_of_saved_workflows(env):
+    """fps left the widgets for an optional socket: filename_prefix stays the first (and only) widget, so a saved
+    workflow's widgets_values [prefix, fps] still puts its prefix in place."""
+    spec = env["mod"].SaveMotion.INPUT_TYPES()
+    widgets = [n for n, (kind, opts) in spec["required"].items() if kind in ("STRING", "FLOAT", "INT")]
+    assert widgets == ["filename_prefix"]
+    assert spec["optional"]["fps"][1]["forceInput"] is True

@@ -14,7 +14,7 @@ the leading letter gives the order.
 Sample media the workflows read from ComfyUI/input (the pack copies them from samples/ on start-up when they
 are missing): source_real.png, source_cartoon.png, driving.mp4, driving_cartoon.mp4.
 Checkpoint: cross-domain-demo-64px.safetensors (the bundled
-demo model, listed by Load ToonTalker Checkpoint without copying anything).
+demo model, listed by ToonTalker Load Checkpoint without copying anything).
 """
 from __future__ import annotations
 
@@ -109,14 +109,14 @@ def branch(nid: int, strength: float, x: float, y: float, label: str | None = No
     return [
         Node(nid, "ToonTalkerCanonicalTransfer", (x, y), (360, 140), links={"source": (5, 0), "motion": (6, 0)},
              widgets={"strength": strength, "mode": "relative", "reference_frame": 0},
-             title=f"Canonical Motion Transfer{suffix}" if label else None),
+             title=f"ToonTalker Canonical Motion Transfer{suffix}" if label else None),
         Node(nid + 1, "ToonTalkerDecodeToDomain", (x + 400, y), (280, 80),
              links={"model": (1, 0), "source": (5, 0), "canonical": (nid, 0)},
-             title=f"Decode to Domain{suffix}" if label else None),
+             title=f"ToonTalker Decode to Domain{suffix}" if label else None),
         Node(nid + 2, "ToonTalkerWarpRender", (x + 720, y), (280, 110),
              links={"model": (1, 0), "source": (5, 0), "latents": (nid + 1, 0)},
              widgets={"batch_size": 8, "output_size": 0},
-             title=f"Warp Render{suffix}" if label else None),
+             title=f"ToonTalker Warp Render{suffix}" if label else None),
     ]
 
 
@@ -182,11 +182,11 @@ def no_face_manual_box() -> Workflow:
     """Recovery when detection misses a face: Face Crop with a manual box -> the staged nodes -> Paste Back."""
     name = NO_FACE
     # the crops sit right of Get Video Components (x 400-640), the Face Crop with its image preview is tall
-    source_crop = face_crop(5, (2, 0), 700, TOP, "tracked", "Face Crop (source: box by hand)")
+    source_crop = face_crop(5, (2, 0), 700, TOP, "tracked", "ToonTalker Face Crop (source: box by hand)")
     source_crop.widgets.update(box_mode="manual", box_x=8, box_y=4, box_size=240)
     nodes = loaders("source_cartoon.png", "driving.mp4") + [
         source_crop,
-        face_crop(6, (4, 0), 700, TOP + 530, "tracked", "Face Crop (driving frames)", fps=(4, 2)),
+        face_crop(6, (4, 0), 700, TOP + 530, "tracked", "ToonTalker Face Crop (driving frames)", fps=(4, 2)),
         Node(7, "ToonTalkerEncodeSource", (1080, TOP), (320, 100), links={"model": (1, 0), "image": (5, 0)},
              widgets={"domain": "cartoon"}),
         Node(8, "ToonTalkerEncodeDrivingMotion", (1080, TOP + 200), (340, 260),
@@ -249,8 +249,8 @@ def g_chain_upscale_the_face_crop_with_a_model() -> Workflow:
     """Reenact the face crop at the model's resolution, upscale only the crop with a model, paste it back."""
     name = "g_chain_upscale_the_face_crop_with_a_model"
     nodes = loaders("source_real.png", "driving.mp4") + [
-        face_crop(5, (2, 0), 700, TOP, "fixed", "Face Crop (source)"),
-        face_crop(6, (4, 0), 700, TOP + 530, "tracked", "Face Crop (driving)", fps=(4, 2)),
+        face_crop(5, (2, 0), 700, TOP, "fixed", "ToonTalker Face Crop (source)"),
+        face_crop(6, (4, 0), 700, TOP + 530, "tracked", "ToonTalker Face Crop (driving)", fps=(4, 2)),
         Node(7, "ToonTalkerReenact", (1080, TOP), (360, 250),
              links={"model": (1, 0), "source_image": (5, 0), "driving_frames": (6, 0)},
              widgets={"route": "real video -> real portrait", "strength": 1.0, "mode": "relative",

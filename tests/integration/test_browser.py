@@ -276,17 +276,21 @@ def test_domain_colours_on_nodes_added_by_hand_and_loaded(page, server, artifact
     fresh_canvas(page)
     assert add_by_search(page, "Encode Source ToonTalker", (300, 300)) == "ToonTalkerEncodeSource"
     enc = f"{APP}.graph._nodes.find(n => n.type === 'ToonTalkerEncodeSource')"
-    assert page.evaluate(f"() => [{enc}.widgets.find(w => w.name === 'domain').value, {enc}.bgcolor]") == \
-        ["real", COLORS["real"]]
+    # defaults follow the first listed media (a cartoon image, a real video: issue 23.5)
+    domain = lambda: page.evaluate(f"() => [{enc}.widgets.find(w => w.name === 'domain').value, {enc}.bgcolor]")
+    assert domain() == ["cartoon", COLORS["cartoon"]]
+    click_combo_arrow(page, enc, "domain", right=False)
+    assert domain() == ["real", COLORS["real"]]
     click_combo_arrow(page, enc, "domain")
-    assert page.evaluate(f"() => [{enc}.widgets.find(w => w.name === 'domain').value, {enc}.bgcolor]") == \
-        ["cartoon", COLORS["cartoon"]]
+    assert domain() == ["cartoon", COLORS["cartoon"]]
 
-    assert add_by_search(page, "ToonTalker Reenact all-in-one", (300, 650)) == "ToonTalkerReenact"
+    assert add_by_search(page, "ToonTalker Reenact", (300, 650)) == "ToonTalkerReenact"
     reenact = f"{APP}.graph._nodes.find(n => n.type === 'ToonTalkerReenact')"
     route = lambda: page.evaluate(f"() => [{reenact}.widgets.find(w => w.name === 'route').value, {reenact}.bgcolor]")
-    assert route()[1] == COLORS["real"], route()
-    click_combo_arrow(page, reenact, "route")  # real -> real  =>  real video -> cartoon portrait
+    assert route() == ["real video -> cartoon portrait (r2c)", COLORS["mixed"]], route()
+    click_combo_arrow(page, reenact, "route", right=False)  # r2c  =>  real video -> real portrait
+    assert route() == ["real video -> real portrait", COLORS["real"]], route()
+    click_combo_arrow(page, reenact, "route")  # and back to r2c
     assert "cartoon" in route()[0] and route()[1] == COLORS["mixed"], route()
     page.evaluate(f"() => {APP}.graph.setDirtyCanvas(true, true)")
     drawn(page)

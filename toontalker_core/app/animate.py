@@ -25,6 +25,7 @@ from ..errors import InputError, ToonTalkerError
 from ..face import CropTransform, crop, locate_face, paste_back
 from .. import validate as V
 from ..motion.keyframes import MAX_FRAMES, keyframe_motion, parse_keyframes
+from ..domain_check import domain_warning
 from ..media import DEFAULT_FPS, FrameWriter, load_image, resize_to
 from ..media.writing import check_output
 from ..model.toontalker import DOMAINS
@@ -133,6 +134,10 @@ def run_animate(args: argparse.Namespace) -> Path | None:
     _check_numbers(args)
     photos = _expressions(args.expression)
     source01 = load_image(args.source_path)
+    if not args.quiet:  # before the model load: a mismatch is said at once
+        line = domain_warning(source01, args.domain, "source", lambda seen: f"pass --domain {seen}")
+        if line:
+            log(f"warning: {line}")
     V.number(args.batch_size, "--batch-size", 1, whole=True)
     inputs = (args.source_path, args.keyframes, *photos.values())
     if not args.list_controls:  # the output is checked before the model load and any measurement

@@ -26,6 +26,7 @@ import torch
 
 from . import download
 from .. import stages as S
+from ..domain_check import route_warnings
 from ..model.checkpoint import convert, load_model
 from ..errors import InputError, ToonTalkerError
 from ..face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face
@@ -139,6 +140,7 @@ def run_reenact(args: argparse.Namespace) -> Path:
         timing = info
         alpha = _source_alpha(args.source_path) if args.crop == "auto" else None  # kept in PNG output
         plan = _CropPlan(args, source01, info, ref_index) if args.crop == "auto" else None  # no face: fail fast
+    _check_domains(args, source01, ref_index, source_domain, driving_domain, warn)
     if timing.timestamps is not None:
         log(f"note: {timing.path} has a variable frame rate ({timing.num_frames} frames over "
             f"{timing.timestamps[-1]:.2f} s); the output video keeps its timing")
@@ -169,6 +171,20 @@ def run_reenact(args: argparse.Namespace) -> Path:
             writer.write(_for_writer(writer, frames))
     log(f"wrote {writer.count} frames to {args.output}")
     return Path(args.output)
+
+
+def _check_domains(args: argparse.Namespace, source01, ref_index: int, source_domain: str, driving_domain: str,
+                   warn) -> None:
+    """A warning line for an input that looks like the other domain than the route encodes it as (image
+    statistics of the source, or a video source's first frame, and the driving reference frame)."""
+    source = source01 if source01 is not None else read_frame(args.source_path, 0, args.allow_truncated)
+    driving = read_frame(args.driving_path, ref_index, args.allow_truncated)
+
+    def fix(s: str, d: str) -> str:
+        return f"run crossdomain --type {next(k for k, v in ROUTES.items() if v == (s, d))}"
+
+    for line in route_warnings(source, driving, source_domain, driving_domain, fix):
+        warn(line)
 
 
 def _writer(args: argparse.Namespace, info, ckpt: Path, alpha, log) -> FrameWriter:
