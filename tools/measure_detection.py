@@ -11,9 +11,10 @@ Scenes mode (`toontalker_train.scenes`, everything generated here): 1-4 faces pe
 and centre error (in % of the true side) of the hits. Size bins are given twice: in frame pixels and as the
 face's side in the detector's 192 px letterbox (what the network sees).
 
-Stills (real/*.jpg, cartoon/*.jpg): found or not, score and box of the primary face (the ensemble gets the
-tiled second look, as the CLI gives a source image). Videos (driving/*.mp4):
-the fraction of frames (every `--stride`-th) with a face. `--compare` adds the single bundled detectors and,
+Stills (real/*.jpg, cartoon/*.jpg): found or not, score and box of the primary face (the default and the
+BlazeFace ensemble get the tiled second look, as the CLI gives a source image). Videos (driving/*.mp4):
+the fraction of frames (every `--stride`-th) with a face, and how many frames had more than one (each clip
+shows one person). `--compare` adds ToonNet alone, the single BlazeFace detectors and,
 when they are installed, other candidates (OpenCV 4.x Haar cascades, the `animeface` package) for reference;
 none of those is a dependency of the project. `--review DIR` writes each still and the first frame of each
 video with the detected box and the crop box drawn on it.
@@ -183,9 +184,13 @@ def measure_scenes(n: int, seed: int, styles: str, only: list[str]) -> None:
         print(f"| {name} | " + " | ".join(fn(stats[d]) for d in names) + " |")
 
 
+DEFAULT_NAME = "default (BlazeFace + ToonNet)"
+
+
 def detectors(compare: bool) -> dict:
-    out = {"toontalker (short+full ensemble)": _ours()}
+    out = {DEFAULT_NAME: _ours(), "BlazeFace ensemble (before)": _ours(("short", "full"))}
     if compare:
+        out["ToonNet alone"] = _ours(("toon",))
         out["blazeface short only"] = _ours(("short",))
         out["blazeface full only"] = _ours(("full",))
         for name, fn in (("opencv haar frontalface_default", _haar("frontalface_default")),
@@ -232,7 +237,8 @@ def main() -> int:
     if args.review:
         args.review.mkdir(parents=True, exist_ok=True)
     dets = detectors(args.compare)
-    still_dets = {**dets, "toontalker (short+full ensemble)": _ours(tiles=True)}  # stills: as the CLI does
+    # stills: with the tiled second look, as the CLI does
+    still_dets = {**dets, DEFAULT_NAME: _ours(tiles=True), "BlazeFace ensemble (before)": _ours(("short", "full"), True)}
     names = list(dets)
     rows = []
     for still in sorted(args.media.glob("real/*.jpg")) + sorted(args.media.glob("cartoon/*.jpg")):
@@ -250,6 +256,7 @@ def main() -> int:
         print(rows[-1], file=sys.stderr, flush=True)
     for video in sorted(args.media.glob("driving/*.mp4")):
         hits = {n: 0 for n in names}
+        multi = {n: 0 for n in names}  # frames with more than one face: one person per clip, so false alarms
         secs = {n: 0.0 for n in names}
         count, size, first = 0, "", True
         for chunk in iter_driving(video, chunk_size=16):
@@ -261,13 +268,15 @@ def main() -> int:
                         found = dets[name](frame)
                         secs[name] += time.perf_counter() - t0
                         hits[name] += bool(found)
+                        multi[name] += len(found) > 1
                         if first and args.review and name == names[0]:
                             best = max(found, key=lambda f: f[4] * (f[2] - f[0])) if found else None
                             _draw(frame, best, args.review / f"detect_driving_{video.stem}_frame0.png")
                     first = False
                 count += 1
         used = -(-count // args.stride)
-        cells = [f"{hits[n] / used:.1%} ({hits[n]}/{used}, {1000 * secs[n] / used:.0f} ms)" for n in names]
+        cells = [f"{hits[n] / used:.1%} ({hits[n]}/{used}, {multi[n]} with >1, {1000 * secs[n] / used:.0f} ms)"
+                 for n in names]
         rows.append((f"driving/{video.name}", size, str(used), cells))
         print(rows[-1], file=sys.stderr, flush=True)
     print("| file | size | frames | " + " | ".join(names) + " |")
