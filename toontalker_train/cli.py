@@ -147,7 +147,8 @@ def cmd_detector(args) -> int:
     from .detector import train
 
     last = train(Path(args.out), args.minutes, Path(args.export) if args.export else None, batch=args.batch,
-                 lr=args.lr, bank_size=args.bank, seed=args.seed, threads=args.threads, resume=args.resume)
+                 lr=args.lr, bank_size=args.bank, seed=args.seed, threads=args.threads, resume=args.resume,
+                 photo=args.photo)
     print(f"last checkpoint: {last}", file=sys.stderr)
     return 0
 
@@ -187,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: on a loaded 2-core machine a second thread made every step slower)")
-    d.add_argument("--resume", action="store_true", help="continue OUT/ckpt_latest.pt")
+    d.add_argument("--resume", action="store_true", help="continue OUT/ckpt_latest.pt (the schedule goes on)")
+    d.add_argument("--photo", type=float, default=0.0, help="share of face-free photographs as backgrounds")
     return parser
 
 

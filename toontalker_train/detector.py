@@ -28,7 +28,7 @@ from toontalker_core.atomic import atomic_write
 from toontalker_core.face.toonnet import SIZE, STRIDE, ToonNet, fold_norms
 
 from .cartoon_styles import TRAIN_STYLES, render_styles
-from .scenes import BACKGROUNDS, REAL_STILLS, background, place_faces, real_cutout, scale_face
+from .scenes import BACKGROUNDS, REAL_STILLS, background, photo_background, place_faces, real_cutout, scale_face
 
 ASPECTS = (1.0, 4 / 3, 16 / 9, 3 / 4, 9 / 16, 2.0)
 
@@ -49,11 +49,15 @@ def _u(g, lo=0.0, hi=1.0):
     return lo + (hi - lo) * float(torch.rand((), generator=g))
 
 
-def sample_image(bank, g: torch.Generator, real: float = 0.2, empty: float = 0.1):
-    """One letterboxed training image [3,S,S] and its face boxes [k,4] in its pixels."""
+def sample_image(bank, g: torch.Generator, real: float = 0.2, empty: float = 0.1, photo: float = 0.0):
+    """One letterboxed training image [3,S,S] and its face boxes [k,4] in its pixels. `photo`: the share of
+    face-free photographs as backgrounds (the second run: against false alarms on real video backgrounds)."""
     aspect = ASPECTS[int(torch.randint(len(ASPECTS), (1,), generator=g))]
     ch, cw = (round(SIZE / aspect), SIZE) if aspect > 1 else (SIZE, round(SIZE * aspect))  # aspect = w / h
-    img = background(BACKGROUNDS[int(torch.randint(len(BACKGROUNDS), (1,), generator=g))], ch, cw, g)
+    if _u(g) < photo:
+        img = photo_background(ch, cw, g)
+    else:
+        img = background(BACKGROUNDS[int(torch.randint(len(BACKGROUNDS), (1,), generator=g))], ch, cw, g)
     n = 0 if _u(g) < empty else int(torch.randint(1, 5, (1,), generator=g))
     faces = []
     for _ in range(n):
@@ -126,7 +130,7 @@ def export(net: ToonNet, path: Path) -> None:
 
 def train(out: Path, minutes: float, export_to: Path | None = None, batch: int = 32, lr: float = 3e-3,
           bank_size: int = 2000, seed: int = 0, threads: int = 1, save_every: float = 120.0,
-          resume: bool = False) -> Path:
+          resume: bool = False, photo: float = 0.0) -> Path:
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
@@ -159,7 +163,7 @@ def train(out: Path, minutes: float, export_to: Path | None = None, batch: int =
         frac = spent / budget
         for group in opt.param_groups:  # short warm-up, then cosine over the time budget
             group["lr"] = lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * frac))
-        images, boxes = zip(*(sample_image(bank, g) for _ in range(batch)))
+        images, boxes = zip(*(sample_image(bank, g, photo=photo) for _ in range(batch)))
         heat, reg, mask = targets(list(boxes))
         total, focal, box = loss_fn(net(torch.stack(images)), heat, reg, mask)
         opt.zero_grad()

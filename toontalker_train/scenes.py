@@ -68,6 +68,51 @@ def background(kind: str, h: int, w: int, g: torch.Generator) -> torch.Tensor:
     return img.clamp(0, 1)
 
 
+# Photographs without faces for backgrounds (training only; the measuring set keeps BACKGROUNDS): files of the
+# scikit-image wheel with their licence as its `skimage/data/_fetchers.py` states it (see DATA.md), and the
+# portrait stills away from their faces.
+PHOTOS = {"coffee.png": "CC0", "rocket.jpg": "public domain (SpaceX)", "hubble_deep_field.jpg": "public domain (NASA)",
+          "brick.png": "CC0", "grass.png": "CC0", "gravel.png": "CC0", "motorcycle_left.png": "CC0",
+          "clock_motion.png": "public domain"}
+PORTRAITS = ("astronaut", "grace_hopper", "camera")
+
+
+@functools.lru_cache(maxsize=None)
+def _photo(name: str) -> torch.Tensor:
+    if name in STILLS:
+        st = STILLS[name]
+        path = package_data_dir(st.package) / st.file
+    else:
+        path = package_data_dir("skimage") / name
+    img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(img).permute(2, 0, 1).contiguous()
+
+
+def photo_background(h: int, w: int, g: torch.Generator) -> torch.Tensor:
+    """[3,h,w]: a random crop of a face-free photograph (for a portrait still: a crop that keeps clear of its
+    face box by half a box), resized."""
+    names = list(PHOTOS) + list(PORTRAITS)
+    name = names[int(torch.randint(len(names), (1,), generator=g))]
+    img = _photo(name)
+    H, W = img.shape[-2:]
+    for _ in range(30):
+        side = _rand(g, 0.25, 1.0).item() * min(H, W)
+        ch, cw = (side, side * w / h) if w <= h else (side * h / w, side)
+        ch, cw = int(min(ch, H)), int(min(cw, W))
+        y0, x0 = int(_rand(g, 0, H - ch).item()), int(_rand(g, 0, W - cw).item())
+        if name in STILLS:
+            (cx, cy), half = STILLS[name].center, 1.5 * STILLS[name].half
+            if x0 < cx + half and cx - half < x0 + cw and y0 < cy + half and cy - half < y0 + ch:
+                continue
+        break
+    else:
+        return background("noise", h, w, g)
+    crop = img[:, y0:y0 + ch, x0:x0 + cw]
+    if float(_rand(g)) < 0.5:
+        crop = crop.flip(-1)
+    return F.interpolate(crop[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0].clamp(0, 1)
+
+
 @functools.lru_cache(maxsize=None)
 def real_cutout(name: str) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float, float, float]]:
     """A real still's face region: (colour [3,S,S], alpha [1,S,S], face box in it), S = 3.2 x the box side."""
