@@ -130,3 +130,24 @@ def test_cartoon_only_faces_get_template_keypoints():
         assert all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in face.keypoints)
         return
     pytest.fail("BlazeFace found every face of this set: pick a seed with a cartoon it misses")
+
+
+def test_detector_training_checkpoints_exports_and_resumes(tmp_path):
+    from safetensors.torch import load_file
+
+    from toontalker_train.cli import main
+
+    out, weights = tmp_path / "run", tmp_path / "toonnet.safetensors"
+    args = ["detector", "--out", str(out), "--bank", "8", "--batch", "2", "--export", str(weights), "--photo", "0.5"]
+    threads = torch.get_num_threads()  # the CLI sets its own; the rest of the session keeps the suite's
+    try:
+        assert main(args + ["--minutes", "0.02"]) == 0
+        first = torch.load(out / "ckpt_latest.pt", weights_only=True)
+        assert first["step"] >= 1 and (out / "bank_8.pt").is_file()
+        net = ToonNet()
+        net.load_state_dict(load_file(str(weights)))   # folded: loads into the shipped architecture, strictly
+        assert main(args + ["--minutes", "0.04", "--resume"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    second = torch.load(out / "ckpt_latest.pt", weights_only=True)
+    assert second["step"] > first["step"] and second["spent"] > first["spent"]

@@ -1,13 +1,15 @@
 """Training of ToonNet, the pack's small face detector (toontalker_core/face/toonnet.py), on the CPU.
 
-    python -m toontalker_train detector --out RUN --minutes 30 --export toontalker_core/face/models/toonnet.safetensors
+    python -m toontalker_train detector --out RUN --minutes 32 --bank 3000 --export toontalker_core/face/models/toonnet.safetensors
+    python -m toontalker_train detector --out RUN --minutes 37 --bank 3000 --resume --photo 0.4 --export ...
 
 Data, all made here (DATA.md): a bank of procedural cartoon faces of the TRAINING styles
 (`cartoon_styles.TRAIN_STYLES`; the held-out styles are never drawn), rendered once with alpha and box, and the
 project's public-domain real stills (`scenes.REAL_STILLS`, boxes from the bundled BlazeFace ensemble), pasted
 at random sizes (7 px up to 3/4 of the frame, log-uniform) onto the scene backgrounds (`scenes.background`),
 0-4 faces per image, in frames of random aspect letterboxed to 192 px as at inference; then brightness,
-contrast, grey, blur and noise jitter.
+contrast, grey, blur and noise jitter. `--photo F`: a share F of the backgrounds are crops of face-free
+public-domain / CC0 photographs (`scenes.photo_background`), against false alarms on real video backgrounds.
 
 Loss (CenterNet): focal loss on a Gaussian centre heatmap (sigma grows with the face), L1 on the centre offset
 and the log box size at each face's centre cell. AdamW with a cosine schedule over the time budget; every

@@ -3,7 +3,7 @@
 CenterNet-style and fully convolutional: a letterboxed 192 px image gives, per cell of a 24 x 24 grid
 (stride 8), a face-centre score, the centre's offset in its cell and the box's width and height (log, in
 cells). Depthwise-separable blocks down to stride 32, then a light top-down path back to stride 8.
-About 80 k parameters; the weights (`models/toonnet.safetensors`, BatchNorm folded into the convolutions)
+About 104 k parameters; the weights (`models/toonnet.safetensors`, BatchNorm folded into the convolutions)
 were trained by `python -m toontalker_train detector` on the project's procedural cartoons and public-domain
 stills (toontalker_train/detector.py).
 
