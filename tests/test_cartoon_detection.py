@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import REPO
+from toontalker_core.errors import InputError
 from toontalker_core.face import detect_faces, primary_face
 from toontalker_core.face.blazeface import one_cpu_thread
 from toontalker_core.face.detect import BLAZEFACE, TEMPLATE_KEYPOINTS
@@ -26,7 +27,8 @@ def test_styles_split_and_render_with_boxes_on_the_face():
         with one_cpu_thread(torch.device("cpu")):  # many small ops: a second thread only waits (blazeface.py)
             colour, alpha, boxes = render_style(style, 2, g, size=64, supersample=1)
         assert colour.shape == (2, 3, 64, 64) and alpha.shape == (2, 1, 64, 64)
-        assert 0 <= float(colour.min()) and float(colour.max()) <= 1 and 0 <= float(alpha.min()) <= float(alpha.max()) <= 1
+        assert 0 <= float(colour.min()) and float(colour.max()) <= 1
+        assert 0 <= float(alpha.min()) <= float(alpha.max()) <= 1
         for a, (x0, y0, x1, y1) in zip(alpha, boxes.tolist()):
             assert 0 <= x0 < x1 <= 64 and 0 <= y0 < y1 <= 64, (style, (x0, y0, x1, y1))
             assert 20 < x1 - x0 < 50 and x1 - x0 == pytest.approx(y1 - y0)   # square, about 0.6 of the tile
@@ -113,6 +115,12 @@ def test_default_detector_finds_held_out_cartoon_styles():
     old_recall, _, _ = _measure(BLAZEFACE)
     assert recall >= 0.9 and precision >= 0.9 and iou >= 0.65, (recall, precision, iou)
     assert recall >= old_recall + 0.3, (recall, old_recall)   # the reason ToonNet exists
+
+
+def test_unknown_detector_names_are_one_clear_error():
+    for models in (("short", "toonnet"), ()):
+        with pytest.raises(InputError, match="unknown or no detector in models=.*use some of"):
+            detect_faces(torch.rand(3, 64, 64), models=models)
 
 
 def test_cartoon_only_faces_get_template_keypoints():

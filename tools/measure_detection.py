@@ -118,6 +118,10 @@ def match(found, truth, iou: float = 0.5):
     return hit, false
 
 
+def _total(table: dict, i: int) -> int:
+    return sum(v[i] for v in table.values())
+
+
 def _count(table: dict, key: str, ok: bool) -> None:
     v = table.setdefault(key, [0, 0])
     v[0] += ok
@@ -173,8 +177,9 @@ def measure_scenes(n: int, seed: int, styles: str, only: list[str]) -> None:
     print("| overall | " + " | ".join(heads) + " |")
     print("| --- | " + " | ".join("---" for _ in heads) + " |")
     rows = {
-        "recall (IoU 0.5)": lambda s: f"{sum(v[0] for v in s['kind'].values()) / max(1, sum(v[1] for v in s['kind'].values())):.1%}",
-        "precision (IoU 0.5)": lambda s: f"{1 - s['false'] / max(1, s['found']):.1%} ({s['found'] - s['false']}/{s['found']})",
+        "recall (IoU 0.5)": lambda s: f"{_total(s['kind'], 0) / max(1, _total(s['kind'], 1)):.1%}",
+        "precision (IoU 0.5)": lambda s: (f"{1 - s['false'] / max(1, s['found']):.1%} "
+                                          f"({s['found'] - s['false']}/{s['found']})"),
         "false alarms per frame": lambda s: f"{s['false'] / max(1, frames):.2f}",
         "mean IoU of hits": lambda s: f"{sum(s['iou']) / max(1, len(s['iou'])):.3f}",
         "mean centre error of hits": lambda s: f"{100 * sum(s['centre']) / max(1, len(s['centre'])):.1f} % of side",
@@ -238,7 +243,8 @@ def main() -> int:
         args.review.mkdir(parents=True, exist_ok=True)
     dets = detectors(args.compare)
     # stills: with the tiled second look, as the CLI does
-    still_dets = {**dets, DEFAULT_NAME: _ours(tiles=True), "BlazeFace ensemble (before)": _ours(("short", "full"), True)}
+    still_dets = {**dets, DEFAULT_NAME: _ours(tiles=True),
+                  "BlazeFace ensemble (before)": _ours(("short", "full"), True)}
     names = list(dets)
     rows = []
     for still in sorted(args.media.glob("real/*.jpg")) + sorted(args.media.glob("cartoon/*.jpg")):

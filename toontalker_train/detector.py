@@ -1,7 +1,9 @@
 """Training of ToonNet, the pack's small face detector (toontalker_core/face/toonnet.py), on the CPU.
 
-    python -m toontalker_train detector --out RUN --minutes 32 --bank 3000 --export toontalker_core/face/models/toonnet.safetensors
-    python -m toontalker_train detector --out RUN --minutes 37 --bank 3000 --resume --photo 0.4 --export ...
+    python -m toontalker_train detector --out RUN --minutes 32 --bank 3000 --export OUT.safetensors
+    python -m toontalker_train detector --out RUN --minutes 37 --bank 3000 --resume --photo 0.4 --export OUT.safetensors
+
+(the shipped weights: OUT = toontalker_core/face/models/toonnet; see DATA.md)
 
 Data, all made here (DATA.md): a bank of procedural cartoon faces of the TRAINING styles
 (`cartoon_styles.TRAIN_STYLES`; the held-out styles are never drawn), rendered once with alpha and box, and the

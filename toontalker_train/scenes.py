@@ -48,7 +48,8 @@ def background(kind: str, h: int, w: int, g: torch.Generator) -> torch.Tensor:
         period = float(_rand(g, 0.02, 0.25)) * max(h, w)
         a2 = float(_rand(g, 0, math.pi))
         phase = (math.cos(a2) * xx * w + math.sin(a2) * yy * h) / period
-        img = torch.where((phase % 1 < 0.5)[None], img, c2.expand(3, h, w) * 0.5 + 0.5 * torch.rand(3, 1, 1, generator=g))
+        other = c2.expand(3, h, w) * 0.5 + 0.5 * torch.rand(3, 1, 1, generator=g)
+        img = torch.where((phase % 1 < 0.5)[None], img, other)
     elif kind == "clutter":
         for _ in range(int(torch.randint(5, 30, (1,), generator=g))):
             col = torch.rand(3, 1, 1, generator=g)

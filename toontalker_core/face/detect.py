@@ -33,7 +33,7 @@ BLAZEFACE = ("short", "full")
 TOON = "toon"
 DEFAULT_MODELS = (*BLAZEFACE, TOON)
 THRESHOLD = 0.4
-TOON_THRESHOLD = 0.55   # ToonNet's own score scale (chosen on training-style scenes; see DATA.md); moves with `threshold`
+TOON_THRESHOLD = 0.55   # ToonNet's score scale, chosen on training-style scenes (DATA.md); moves with `threshold`
 TOON_MIN_SIZE = 10      # px, in its 192 px letterbox and in the source: smaller boxes are mostly noise
 # BlazeFace's keypoints relative to its box (x, y in 0..1), mean over frontal real and cartoon portraits
 # (samples/, the shared test stills): right eye, left eye, nose, mouth, right ear, left ear
@@ -124,10 +124,12 @@ def _cluster(scores: torch.Tensor, boxes: torch.Tensor, kps: torch.Tensor, model
 
 
 def _detect_batch(images: torch.Tensor, threshold: float, models) -> list[list[Face]]:
-    """One look at whole images (letterboxed): BlazeFace's ensemble, then ToonNet's faces where it found none."""
-    unknown = set(models) - {*BLAZEFACE, TOON}
+    """One look at whole images (letterboxed): BlazeFace's ensemble, then ToonNet's faces where BlazeFace found
+    none."""
+    unknown = sorted(set(models) - {*BLAZEFACE, TOON})
     if unknown or not models:
-        raise InputError(f"detect_faces: unknown detector(s) {sorted(unknown)}; use some of {DEFAULT_MODELS}")
+        raise InputError(f"detect_faces: unknown or no detector in models={tuple(models)}; "
+                         f"use some of {DEFAULT_MODELS}")
     blaze = tuple(m for m in models if m != TOON)
     boxed: dict[int, tuple] = {}  # letterboxes by size: BlazeFace full range and ToonNet share the 192 px one
 
