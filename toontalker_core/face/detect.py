@@ -1,4 +1,4 @@
-"""Face detection for real and cartoon faces: an ensemble of the bundled BlazeFace detectors.
+"""Face detection for real and cartoon faces: the bundled BlazeFace detectors' ensemble plus the pack's ToonNet.
 
 Each image is letterboxed (centred on black, aspect kept), resized with anti-aliasing to each detector's input
 size, and the candidates of all detectors are merged by weighted non-maximum suppression. A face's score is the
@@ -9,8 +9,9 @@ hence the default threshold 0.4.
 BlazeFace misses many 2-D cartoons (big eyes, no nose, thick outlines, animal heads), so the default adds the
 pack's own ToonNet (`toonnet.py`, trained here on procedural cartoons and public-domain stills): its faces
 join BlazeFace's unless they overlap one (BlazeFace's box and keypoints are kept there, with the higher of the
-two scores). A face only ToonNet found gets template keypoints placed in its box (BlazeFace's mean layout on
-frontal faces), so crop code that reads keypoints keeps working; code that measures with the keypoints asks
+two scores). ToonNet looks twice, at 192 and 384 px, the second time for small faces only. A face only
+ToonNet found gets template keypoints placed in its box (BlazeFace's mean layout on frontal faces), so crop
+code that reads keypoints keeps working; code that measures with the keypoints asks
 for BlazeFace alone (`models=BLAZEFACE`, as motion/measure.py does).
 
 `detect_faces` returns every face per image, best first; `primary_face` picks the one to animate (largest,
@@ -34,7 +35,9 @@ TOON = "toon"
 DEFAULT_MODELS = (*BLAZEFACE, TOON)
 THRESHOLD = 0.4
 TOON_THRESHOLD = 0.55   # ToonNet's score scale, chosen on training-style scenes (DATA.md); moves with `threshold`
-TOON_MIN_SIZE = 10      # px, in its 192 px letterbox and in the source: smaller boxes are mostly noise
+TOON_MIN_SIZE = 10      # px, in each look's letterbox and in the source: smaller boxes are mostly noise
+TOON_FINE_EXTRA = 0.15  # the second look's faces need this much more score (small things are easier to mistake)
+TOON_FINE_MAX = 32      # px in the 192 px letterbox: the largest face taken from the second look at 384 px
 # BlazeFace's keypoints relative to its box (x, y in 0..1), mean over frontal real and cartoon portraits
 # (samples/, the shared test stills): right eye, left eye, nose, mouth, right ear, left ear
 TEMPLATE_KEYPOINTS = ((0.29, 0.30), (0.71, 0.30), (0.50, 0.55), (0.49, 0.74), (0.07, 0.37), (0.93, 0.38))
@@ -163,25 +166,29 @@ def _same_face(a, b) -> bool:
 
 
 def _toon_batch(images: torch.Tensor, threshold: float, letterbox) -> list[list[Face]]:
-    """ToonNet's faces in source pixels, with template keypoints."""
+    """ToonNet's faces in source pixels, with template keypoints. A second look at twice the input size finds
+    the small faces (up to TOON_FINE_MAX px in the first look's terms); it only adds faces the first look has
+    not found (so a big face's eye, seen as a face at the larger size, cannot replace the face)."""
     h, w = images.shape[-2:]
     net = load_toonnet(images.device)
-    lb, sx, sy, px, py = letterbox(TOON_SIZE)
-    out = []
-    for scores, boxes in decode(net(lb), max(threshold, 0.05)):
-        found = []
-        for score, (x0, y0, x1, y1) in zip(scores.tolist(), boxes.tolist()):
-            if min(x1 - x0, y1 - y0) < TOON_MIN_SIZE:
-                continue
-            x0, x1 = (x0 - px) / sx, (x1 - px) / sx
-            y0, y1 = (y0 - py) / sy, (y1 - py) / sy
-            if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h or min(x1 - x0, y1 - y0) < TOON_MIN_SIZE:
-                continue  # outside the image, or under 10 source px (an upscaled tile's noise)
-            if any(_same_face((x0, y0, x1, y1), f.box) for f in found):
-                continue  # a second peak on the same face (an eye, or face + hair), lower score
-            kps = [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in TEMPLATE_KEYPOINTS]
-            found.append(Face((x0, y0, x1, y1), score, kps))
-        out.append(found)
+    out = [[] for _ in range(images.shape[0])]
+    fine = threshold + TOON_FINE_EXTRA
+    for size in (TOON_SIZE, 2 * TOON_SIZE):
+        lb, sx, sy, px, py = letterbox(size)
+        for found, (scores, boxes) in zip(out, decode(net(lb), max(threshold, 0.05))):
+            for score, (x0, y0, x1, y1) in zip(scores.tolist(), boxes.tolist()):
+                side = min(x1 - x0, y1 - y0)  # in this look's letterbox
+                if side < TOON_MIN_SIZE or (size > TOON_SIZE and (side * TOON_SIZE / size > TOON_FINE_MAX
+                                                                  or score < fine)):
+                    continue
+                x0, x1 = (x0 - px) / sx, (x1 - px) / sx
+                y0, y1 = (y0 - py) / sy, (y1 - py) / sy
+                if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h or min(x1 - x0, y1 - y0) < TOON_MIN_SIZE:
+                    continue  # outside the image, or under 10 source px (an upscaled tile's noise)
+                if any(_same_face((x0, y0, x1, y1), f.box) for f in found):
+                    continue  # a second peak on the same face (an eye, or face + hair), lower score
+                kps = [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in TEMPLATE_KEYPOINTS]
+                found.append(Face((x0, y0, x1, y1), score, kps))
     return out
 
 
