@@ -7,6 +7,7 @@
     python -m toontalker_train eval MODEL.safetensors --out DIR  # held-out metrics vs baselines
     python -m toontalker_train export RUN2/ckpt_latest.pt OUT.safetensors
     python -m toontalker_train make-data cartoon|real OUT_DIR --clips 10 --frames 100
+    python -m toontalker_train detector --out RUN --minutes 30 --export toontalker_core/face/models/toonnet.safetensors
 
 Data (`--real`, `--cartoon`): `synthetic` (the built-in generators) or a folder of videos / frame folders
 (one clip each), cropped with `--crop face|center|none`.
@@ -142,6 +143,16 @@ def cmd_make_data(args) -> int:
     return 0
 
 
+def cmd_detector(args) -> int:
+    from .detector import train
+
+    last = train(Path(args.out), args.minutes, Path(args.export) if args.export else None, batch=args.batch,
+                 lr=args.lr, bank_size=args.bank, seed=args.seed, threads=args.threads, resume=args.resume,
+                 photo=args.photo)
+    print(f"last checkpoint: {last}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m toontalker_train", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,10 +178,23 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--size", type=int, default=64)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--video", action="store_true", help="write .mp4 files instead of PNG folders")
+    d = sub.add_parser("detector", help="train ToonNet, the pack's small face detector (cartoon + real)")
+    d.add_argument("--out", required=True, help="run folder: face bank, checkpoint, log.jsonl")
+    d.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget (the lr schedule follows it)")
+    d.add_argument("--export", help="write the folded .safetensors weights here at every checkpoint")
+    d.add_argument("--batch", type=int, default=32)
+    d.add_argument("--lr", type=float, default=3e-3)
+    d.add_argument("--bank", type=int, default=2000, help="cartoon faces rendered once for the run")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: on a loaded 2-core machine a second thread made every step slower)")
+    d.add_argument("--resume", action="store_true", help="continue OUT/ckpt_latest.pt (the schedule goes on)")
+    d.add_argument("--photo", type=float, default=0.0, help="share of face-free photographs as backgrounds")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(max(1, getattr(args, "threads", 1)))
-    return {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "make-data": cmd_make_data}[args.command](args)
+    return {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "make-data": cmd_make_data,
+            "detector": cmd_detector}[args.command](args)

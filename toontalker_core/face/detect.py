@@ -1,10 +1,18 @@
-"""Face detection for real and cartoon faces: an ensemble of the bundled BlazeFace detectors.
+"""Face detection for real and cartoon faces: the bundled BlazeFace detectors' ensemble plus the pack's ToonNet.
 
 Each image is letterboxed (centred on black, aspect kept), resized with anti-aliasing to each detector's input
 size, and the candidates of all detectors are merged by weighted non-maximum suppression. A face's score is the
 mean over the detectors of their best score on it: measured on the shared test media, real and cartoon faces
 score >= 0.45 while textured backgrounds and random blobs stay <= 0.35 (one detector alone reaches 0.6 there),
 hence the default threshold 0.4.
+
+BlazeFace misses many 2-D cartoons (big eyes, no nose, thick outlines, animal heads), so the default adds the
+pack's own ToonNet (`toonnet.py`, trained here on procedural cartoons and public-domain stills): its faces
+join BlazeFace's unless they overlap one (BlazeFace's box and keypoints are kept there, with the higher of the
+two scores). ToonNet looks twice, at 192 and 384 px, the second time for small faces only. A face only
+ToonNet found gets template keypoints placed in its box (BlazeFace's mean layout on frontal faces), so crop
+code that reads keypoints keeps working; code that measures with the keypoints asks
+for BlazeFace alone (`models=BLAZEFACE`, as motion/measure.py does).
 
 `detect_faces` returns every face per image, best first; `primary_face` picks the one to animate (largest,
 weighted by confidence). `detect_faces(..., tiles=True)` gives images without a face a second look on
@@ -19,9 +27,20 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from .blazeface import load_blazeface, one_cpu_thread
+from .toonnet import SIZE as TOON_SIZE
+from .toonnet import decode, load_toonnet
 
-DEFAULT_MODELS = ("short", "full")
+BLAZEFACE = ("short", "full")
+TOON = "toon"
+DEFAULT_MODELS = (*BLAZEFACE, TOON)
 THRESHOLD = 0.4
+TOON_THRESHOLD = 0.55   # ToonNet's score scale, chosen on training-style scenes (DATA.md); moves with `threshold`
+TOON_MIN_SIZE = 10      # px, in each look's letterbox and in the source: smaller boxes are mostly noise
+TOON_FINE_EXTRA = 0.15  # the second look's faces need this much more score (small things are easier to mistake)
+TOON_FINE_MAX = 32      # px in the 192 px letterbox: the largest face taken from the second look at 384 px
+# BlazeFace's keypoints relative to its box (x, y in 0..1), mean over frontal real and cartoon portraits
+# (samples/, the shared test stills): right eye, left eye, nose, mouth, right ear, left ear
+TEMPLATE_KEYPOINTS = ((0.29, 0.30), (0.71, 0.30), (0.50, 0.55), (0.49, 0.74), (0.07, 0.37), (0.93, 0.38))
 CANDIDATE_FLOOR = 0.1   # anchors below this take no part in the vote
 IOU_MERGE = 0.3
 
@@ -108,12 +127,78 @@ def _cluster(scores: torch.Tensor, boxes: torch.Tensor, kps: torch.Tensor, model
 
 
 def _detect_batch(images: torch.Tensor, threshold: float, models) -> list[list[Face]]:
-    """One look at whole images (letterboxed)."""
+    """One look at whole images (letterboxed): BlazeFace's ensemble, then ToonNet's faces where BlazeFace found
+    none."""
+    unknown = sorted(set(models) - {*BLAZEFACE, TOON})
+    if unknown or not models:
+        raise InputError(f"detect_faces: unknown or no detector in models={tuple(models)}; "
+                         f"use some of {DEFAULT_MODELS}")
+    blaze = tuple(m for m in models if m != TOON)
+    boxed: dict[int, tuple] = {}  # letterboxes by size: BlazeFace full range and ToonNet share the 192 px one
+
+    def letterbox(size: int) -> tuple:
+        if size not in boxed:
+            boxed[size] = _letterbox(images, size)
+        return boxed[size]
+
+    faces = _blaze_batch(images, threshold, blaze, letterbox) if blaze else [[] for _ in range(images.shape[0])]
+    if TOON in models:
+        for found, extra in zip(faces, _toon_batch(images, TOON_THRESHOLD + threshold - THRESHOLD, letterbox)):
+            for t in extra:  # best first
+                same = [f for f in found if _same_face(t.box, f.box)]
+                if same:
+                    same[0].score = max(same[0].score, t.score)  # BlazeFace's box and keypoints stay
+                else:
+                    found.append(t)
+    return faces
+
+
+def _same_face(a, b) -> bool:
+    """Two boxes that overlap (IoU > IOU_MERGE) or where one mostly holds the other (over half of the smaller
+    one's area): faces do not nest, so a box around a face and its body, or on an eye, is the same face."""
+    ta, tb = torch.tensor(a), torch.tensor([b])
+    if float(_box_iou(ta, tb)[0]) > IOU_MERGE:
+        return True
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy > 0.5 * max(smaller, 1e-9)
+
+
+def _toon_batch(images: torch.Tensor, threshold: float, letterbox) -> list[list[Face]]:
+    """ToonNet's faces in source pixels, with template keypoints. A second look at twice the input size finds
+    the small faces (up to TOON_FINE_MAX px in the first look's terms); it only adds faces the first look has
+    not found (so a big face's eye, seen as a face at the larger size, cannot replace the face)."""
+    h, w = images.shape[-2:]
+    net = load_toonnet(images.device)
+    out = [[] for _ in range(images.shape[0])]
+    fine = threshold + TOON_FINE_EXTRA
+    for size in (TOON_SIZE, 2 * TOON_SIZE):
+        lb, sx, sy, px, py = letterbox(size)
+        for found, (scores, boxes) in zip(out, decode(net(lb), max(threshold, 0.05))):
+            for score, (x0, y0, x1, y1) in zip(scores.tolist(), boxes.tolist()):
+                side = min(x1 - x0, y1 - y0)  # in this look's letterbox
+                if side < TOON_MIN_SIZE or (size > TOON_SIZE and (side * TOON_SIZE / size > TOON_FINE_MAX
+                                                                  or score < fine)):
+                    continue
+                x0, x1 = (x0 - px) / sx, (x1 - px) / sx
+                y0, y1 = (y0 - py) / sy, (y1 - py) / sy
+                if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h or min(x1 - x0, y1 - y0) < TOON_MIN_SIZE:
+                    continue  # outside the image, or under 10 source px (an upscaled tile's noise)
+                if any(_same_face((x0, y0, x1, y1), f.box) for f in found):
+                    continue  # a second peak on the same face (an eye, or face + hair), lower score
+                kps = [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in TEMPLATE_KEYPOINTS]
+                found.append(Face((x0, y0, x1, y1), score, kps))
+    return out
+
+
+def _blaze_batch(images: torch.Tensor, threshold: float, models, letterbox) -> list[list[Face]]:
+    """BlazeFace's ensemble on whole images (letterboxed)."""
     h, w = images.shape[-2:]
     cand: list[list[tuple]] = [[] for _ in range(images.shape[0])]
     for m, name in enumerate(models):
         net = load_blazeface(name, images.device)
-        lb, sx, sy, px, py = _letterbox(images, net.size)
+        lb, sx, sy, px, py = letterbox(net.size)
         scores, boxes, kps = net(lb)
         s = net.size
         # (cx, cy, w, h) in 0..1 of the letterbox -> (x0, y0, x1, y1) in source pixels
@@ -180,7 +265,8 @@ def detect_faces(images: torch.Tensor, threshold: float = THRESHOLD, *, tiles: b
                  models: tuple[str, ...] = DEFAULT_MODELS) -> list[list[Face]]:
     """Faces in each image of a batch [B,3,H,W] (or one [3,H,W]) in [0,1] -> per image a list of `Face`,
     best score first. Runs on the images' device. `tiles`: images where the whole-image look finds nothing
-    get a second, slower look on overlapping tiles."""
+    get a second, slower look on overlapping tiles. `models`: "short" and "full" (BlazeFace) and "toon"
+    (ToonNet); `BLAZEFACE` alone gives the faces with real keypoints only."""
     batch = _as_batch(images)
     with one_cpu_thread(batch.device):
         faces = _detect_batch(batch, threshold, models)

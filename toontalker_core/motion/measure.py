@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..face import detect_faces, primary_face
+from ..face.detect import BLAZEFACE
 
 # name -> (what it measures, unit, smallest change over the slider range that counts as an effect)
 QUANTITIES = {
@@ -56,7 +57,7 @@ def measure(images01: torch.Tensor, reference: int = 0) -> list[dict[str, float]
     x = images01.float().clamp(0, 1)
     if x.shape[-1] != DETECT_SIZE:
         x = F.interpolate(x, size=(DETECT_SIZE, DETECT_SIZE), mode="bicubic", align_corners=False).clamp(0, 1)
-    faces = [primary_face(f) for f in detect_faces(x)]
+    faces = [primary_face(f) for f in detect_faces(x, models=BLAZEFACE)]  # its keypoints are measured
     luma = _luma(x)
     ref_face = faces[reference]
     ref_regions = _regions(ref_face.keypoints) if ref_face is not None else None
