@@ -135,8 +135,8 @@ def test_driving_faces_pair_with_source_faces_left_to_right():
                                                                               ["cartoon"] * 2)])
     for i in range(2):
         own = (masks[i] == 1) & (masks[1 - i] == 0)
-        mine = run_one(model, source, boxes[i], "cartoon", driving, parse_driving_face(str(i)).one, "absolute")
-        theirs = run_one(model, source, boxes[i], "cartoon", driving, parse_driving_face(str(1 - i)).one,
+        mine = run_one(model, source, boxes[i], "cartoon", driving, parse_driving_face(str(i)), "absolute")
+        theirs = run_one(model, source, boxes[i], "cartoon", driving, parse_driving_face(str(1 - i)),
                          "absolute")
         assert torch.allclose(out[:, :, own], mine[:, :, own], atol=1e-5)
         assert (out[:, :, own] - theirs[:, :, own]).abs().mean() > 1e-3

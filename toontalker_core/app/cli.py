@@ -283,7 +283,7 @@ def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn,
     if choice.kind == "paired":
         raise InputError("--driving-face paired needs the driving faces found by the detector: drop --driving-box")
     reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
-    cropper = _make_cropper(args, info, warn, choice.one)
+    cropper = _make_cropper(args, info, warn, choice)
     cropper.start(reference, what=f"driving frame {ref_index} of {args.driving_path}",
                   hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE",
                   several="pass --driving-face N (position from the left) or paired"

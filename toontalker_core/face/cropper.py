@@ -52,19 +52,21 @@ def locate_face(image: torch.Tensor, *, box=None, scale: float = DEFAULT_SCALE, 
                 choose: Callable[[list[Face]], Face | None] = primary_face,
                 several: str | None = None) -> tuple[torch.Tensor, Face | None]:
     """Crop box [3] (x, y, size) for a still [3,H,W] in [0,1]: the manual `box` if given, else around the
-    detected face that `choose` picks (the primary one by default). Raises NoFaceError when there is none;
-    warns (`warn`, default warnings.warn) about faces under 32 px and, given the hint `several`, that the
-    image has several faces."""
+    detected face that `choose` picks (the primary one by default). Raises NoFaceError when there is none
+    (InputError when `choose` is a FaceChoice whose position is not there); warns (`warn`, default
+    warnings.warn) about faces under 32 px and, given the hint `several` (for the default, largest face), that
+    the image has several faces."""
     h, w = image.shape[-2:]
     if box is not None:
         return manual_box(box, (h, w)), None
     found = detect_faces(image, threshold, tiles=True)[0]
     face = choose(found)
+    if face is None and found and isinstance(choose, FaceChoice):
+        choose.pick(found, what)  # a position that is not there: the error names the choice
     if face is None:
         raise NoFaceError(f"no face found in {what} ({w}x{h}); {hint}")
     if several is not None and len(found) > 1:
-        (warn or _default_warn)(f"found {len(found)} faces in {what}, using the "
-                                f"{'largest' if choose is primary_face else 'chosen one'}; {several}")
+        (warn or _default_warn)(f"found {len(found)} faces in {what}, using the largest; {several}")
     return _face_box(face, (h, w), scale, offset, what, warn), face
 
 

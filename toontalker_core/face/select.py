@@ -52,9 +52,7 @@ class FaceChoice:
         ordered = left_to_right(faces)
         return ordered[self.positions[0]] if self.positions[0] < len(ordered) else None
 
-    @property
-    def single(self) -> bool:
-        return self.kind == "largest" or (self.kind == "positions" and len(self.positions) == 1)
+    __call__ = one  # a FaceChoice is a face picker (FaceCropper's and locate_face's `choose`)
 
 
 def _positions(text: str, flag: str, allowed: str) -> tuple[int, ...]:
