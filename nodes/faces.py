@@ -29,7 +29,8 @@ FACE_INPUTS = {
 
 def check_one_face(faces: str, driving_face: str) -> None:
     """A video source (several source frames) follows one face."""
-    if parse_faces(faces, "faces").kind != "largest" or parse_driving_face(driving_face, "driving_face").kind == "paired":
+    paired = parse_driving_face(driving_face, "driving_face").kind == "paired"
+    if parse_faces(faces, "faces").kind != "largest" or paired:
         raise InputError("a video source (several source_image frames) follows one face: set faces and "
                          "driving_face to largest, or connect one source image")
 

@@ -91,7 +91,8 @@ def moving_scene(n: int = 150, fps: float = 25.0, seed: int = 0, drops=((40, 46)
             dx = FACE_TILE / 2 + 4 if cx[i] > WIDTH / 2 else WIDTH - FACE_TILE / 2 - 4
             dy = FACE_TILE / 2 + 4 if cy[i] > HEIGHT / 2 else HEIGHT - FACE_TILE / 2 - 4
             paste(frames[i], tiles[1], dx, dy)
-            far[i] = torch.tensor([round(dx - FACE_TILE / 2) + FACE_TILE / 2, round(dy - FACE_TILE / 2) + FACE_TILE / 2])
+            corner = torch.tensor([round(dx - FACE_TILE / 2), round(dy - FACE_TILE / 2)], dtype=torch.float64)
+            far[i] = corner + FACE_TILE / 2  # the pasted tile's centre
     return Scene(frames, torch.stack([cx, cy], dim=1), far, visible)
 
 
