@@ -1,6 +1,6 @@
 """Time and memory of reenacting 1, 2, 4 faces in one picture (multiface.reenact_faces), bundled 64 px model.
 
-    python benchmarks/bench_faces.py [--faces 1,2,4] [--frames 32] [--repeats 3] [--threads 2] [--device cpu]
+    python benchmarks/bench_faces.py [--faces 1,2,4] [--frames 32] [--repeats 3] [--threads 1] [--device cpu]
 
 The source is a 512x512 canvas with K copies of the sample portrait (256 px each, a 2x2 grid: the canvas does
 not change with K, only the number of faces); the driving clip is the first frames of samples/driving.mp4.
@@ -89,7 +89,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--faces", default="1,2,4")
     p.add_argument("--frames", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: on a busy shared CPU two threads ran 3-5x slower, not faster)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=3, help="runs per face count; the fastest is shown")
     p.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process: one face count
