@@ -5,12 +5,14 @@ frames) come back to its intermediate device chunk by chunk.
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, FaceCropper,
-                                    paste_back, paste_mask)
+                                    parse_driving_face, paste_back, paste_mask)
 from ..toontalker_core.media.common import DEFAULT_FPS
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
 from ..toontalker_core.memory import FULL_RES_BYTES_PER_PIXEL, full_res_batch
@@ -70,10 +72,15 @@ class FaceCrop:
                                   "tooltip": "Output crop size when no model is connected: the model's resolution "
                                              "(256 for the published checkpoints, 64 for the bundled demo "
                                              "model)."}),
+            # new inputs go last: saved workflows keep their widget order
+            "face": ("STRING", {"default": "largest", **advanced,
+                                "tooltip": "Which face to crop when the image has several: largest, or a "
+                                           "position counted from 0 at the left (0 = the leftmost face)."}),
         }}
 
     def crop(self, image, box_mode, box_x, box_y, box_size, crop_mode, model=None, fps=DEFAULT_FPS,
-             scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET, smoothing=1.0, reference_frame=0, crop_size=256):
+             scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET, smoothing=1.0, reference_frame=0, crop_size=256,
+             face="largest"):
         frames = images_from_comfy(image, "image")
         n, (h, w) = frames.shape[0], frames.shape[-2:]
         ref = S.check_reference(reference_frame, n)
@@ -83,8 +90,12 @@ class FaceCrop:
             crop_size = model.cfg.size
         box = (box_x, box_y, box_size) if box_mode == "manual" else None
         notes = []
+        choice = parse_driving_face(face, "face")
+        if choice.kind == "paired":
+            raise InputError("face 'paired' pairs faces of two pictures; Face Crop takes largest or one position "
+                             "from the left (0 = leftmost)")
         cropper = FaceCropper(crop_size, crop_mode, scale=scale, offset=offset, smoothing=smoothing, fps=fps,
-                              box=box, warn=notes.append)
+                              box=box, warn=notes.append, choose=choice)
         batch = full_res_batch(h * w)
         dev = work_device()
         reserve_memory(dev, batch * h * w * FULL_RES_BYTES_PER_PIXEL)
@@ -103,6 +114,10 @@ class FaceCrop:
             transforms.append(t)
             mask[sl] = m
         transform = CropTransform.cat(transforms)
+        if crop_mode == "tracked" and box is None and (line := cropper.report()):
+            notes.append(line)
+        for line in notes:
+            logging.warning("ToonTalker Face Crop: %s", line)
         # For the web extension's box editor: the reference frame (a temp preview file) and its crop box.
         ui = {"toontalker_crop": [{"image_size": [w, h],
                                    "box": [round(v, 2) for v in transform.boxes[ref].tolist()],

@@ -8,16 +8,18 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core import validate as V
 from ..toontalker_core.domain_check import route_warnings
-from ..toontalker_core.face import FaceCropper, locate_face
+from ..toontalker_core.face import FaceCropper
 from ..toontalker_core.media import fit_longest, resize_frames
 from ..toontalker_core.memory import frame_bytes, full_res_batch
-from ..toontalker_core.pipeline import crop_driving, paste_chunks, prepare_source, reference_code
+from ..toontalker_core.multiface import paste_faces, plan_faces
+from ..toontalker_core.pipeline import reference_code
 from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
 from ..toontalker_core.video_source import reenact_source_chunk, tracked_codes
 from .comfy import offload_device
 from .feedback import Feedback
 from .memory import ImageBatch, prepare, run_chunks, tensor_bytes, tracking
 from .motion import DRIVING_DOMAIN, MODEL_TIP, SOURCE_DOMAIN, _batch
+from .faces import FACE_INPUTS, check_one_face, locate_node_faces, report_tracking
 from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
                        image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
@@ -166,10 +168,12 @@ class ToonTalkerReenact:
                                           "tooltip": "auto: find the faces, reenact the face crops and paste them "
                                                      "back into the source at its resolution; none: resize the "
                                                      "whole images to the model size."}),
+            # several faces (crop auto, one source image); new inputs go last: saved workflows keep their order
+            **FACE_INPUTS,
         }}
 
     def reenact(self, model, source_image, driving_frames, route, strength, mode, reference_frame, batch_size,
-                crop="auto"):
+                crop="auto", faces="largest", driving_face="largest", face_domains=""):
         if route not in ROUTES:
             raise InputError(f"unknown route '{route}': use one of {', '.join(ROUTES)}")
         source_domain, driving_domain = ROUTES[route]
@@ -184,6 +188,7 @@ class ToonTalkerReenact:
                                       driving_domain, lambda s, d: f"set route to '{route_label(s, d)}'"):
             feedback.warn(warning)
         if crop == "auto" and source_image.shape[0] > 1:  # a video source: see video_source.py
+            check_one_face(faces, driving_face)
             return (_reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain,
                                           strength, mode, S.check_reference(reference_frame, n), batch_size,
                                           feedback),)
@@ -195,7 +200,8 @@ class ToonTalkerReenact:
             raise InputError(f"unknown crop '{crop}': use one of {', '.join(CROP_CHOICES)}")
         if crop == "auto":
             return (self._reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain,
-                                              strength, mode, ref, batch_size, feedback),)
+                                              strength, mode, ref, batch_size, feedback, faces, driving_face,
+                                              face_domains),)
         batch_size = prepare(model, batch_size, frame_bytes(model, "reenact") + frame_bytes(model, "source"))
         out = ImageBatch(n)
         feedback.phase("encoding source")
@@ -216,36 +222,32 @@ class ToonTalkerReenact:
 
     @staticmethod
     def _reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain, strength, mode,
-                             ref, batch_size, feedback):
+                             ref, batch_size, feedback, faces="largest", driving_face="largest", face_domains=""):
         frames = images_from_comfy(driving_frames, "driving_frames")
         n = frames.shape[0]
         full_res = source_image.shape[1] * source_image.shape[2] + frames.shape[-2] * frames.shape[-1]
-        per_frame = frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source")
-        # full-size frames dominate: chunks sized from the frame size, whatever batch_size asks
-        batch_size = min(full_res_batch(full_res), prepare(model, batch_size, per_frame))
         dev = model.device
         source = to_device(images_from_comfy(source_image, "source_image"), dev)
         reference = to_device(frames[ref], dev)
         feedback.phase("detecting faces")
-        box, _ = locate_face(source[0], what="'source_image'",
-                             hint="give the box by hand: open the pack's template "
-                                  f"{NO_FACE_TEMPLATE} (Face Crop manual -> staged nodes -> Paste Back)")
-        cropper = FaceCropper(model.cfg.size, "tracked")
-        cropper.start(reference, what=f"driving frame {ref}",
-                      hint="pick another reference_frame, or give the box by hand as in the pack's "
-                           f"template {NO_FACE_TEMPLATE}")
+        # every chosen source face and the driving face(s) that drive them (one for all, or paired)
+        boxes, domains, croppers = locate_node_faces(model, source, reference, ref, source_domain, faces,
+                                                     driving_face, face_domains)
         feedback.phase("encoding source")
-        plan = prepare_source(model, source, box, source_domain)
-        reference_T1 = reference_code(model, cropper, reference, driving_domain)
+        per_frame = len(boxes) * (frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
+        # full-size frames dominate: chunks sized from the frame size, whatever batch_size asks
+        batch_size = min(full_res_batch(full_res), prepare(model, batch_size, per_frame))
+        face_plan = plan_faces(model, source, boxes, domains, croppers, reference, driving_domain)
 
         def reenact_chunk(sl):  # the pipeline's steps, one chunk at a time: crop, reenact, paste back
-            crops = crop_driving(model, cropper, to_device(frames[sl], dev))
-            rendered = reenact_batch(model, plan.encoded, crops, driving_domain, strength, mode, reference_T1)
-            return torch.cat(list(paste_chunks(plan, rendered, per_chunk=len(rendered))))
+            crops = face_plan.crop(model, to_device(frames[sl], dev))
+            rendered = face_plan.render(model, crops, driving_domain, strength, mode)
+            return torch.cat(list(paste_faces(face_plan.plans, rendered, per_chunk=len(crops))))
 
         out = ImageBatch(n)
-        for sl, images in run_chunks(n, batch_size, tracking(cropper, reenact_chunk), feedback, "rendering"):
+        for sl, images in run_chunks(n, batch_size, tracking(face_plan, reenact_chunk), feedback, "rendering"):
             out.put(sl, images)
+        report_tracking(face_plan)
         return out.result()
 
 

@@ -223,3 +223,56 @@ def test_bad_crop_settings_fail_cleanly(face_files, tmp_path, capsys, extra, mes
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def two_face_src(face_files):
+    """Two copies of the real sample portrait side by side (source 0 from the left is the larger one)."""
+    from toontalker_core.media import load_image
+
+    real = load_image("samples/source_real.png")
+    img = torch.full((3, 200, 400), 0.9)
+    img[:, 10:190, 10:190] = torch.nn.functional.interpolate(real[None], size=(180, 180), mode="area")[0]
+    img[:, 30:170, 240:380] = torch.nn.functional.interpolate(real[None], size=(140, 140), mode="area")[0]
+    path = face_files["dir"] / "two.png"
+    Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def test_crop_auto_reenacts_every_chosen_face_and_keeps_the_rest(face_files, two_face_src, tmp_path, capsys):
+    from toontalker_core.face import locate_faces, parse_faces
+
+    src = np.asarray(Image.open(two_face_src))
+    out = tmp_path / "all"
+    assert crop_run(face_files, out, "--faces", "all", "--face-domains", "real", src=two_face_src) == 0
+    err = capsys.readouterr().err
+    assert err.count("source face crop") == 2
+    frames = [np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
+    boxes, _ = locate_faces(torch.from_numpy(src).permute(2, 0, 1) / 255.0, parse_faces("all"))
+    outside = np.ones(src.shape[:2], dtype=bool)
+    for x, y, s in boxes.tolist():
+        outside[max(0, int(y)):int(np.ceil(y + s)), max(0, int(x)):int(np.ceil(x + s))] = False
+    for x, y, s in boxes.tolist():
+        face = np.s_[int(y + s / 3):int(y + 2 * s / 3), int(x + s / 3):int(x + 2 * s / 3)]
+        assert np.abs(frames[0][face].astype(int) - src[face]).max() > 10     # each face re-rendered
+    assert all(np.array_equal(f[outside], src[outside]) for f in frames)      # nothing else changed
+    # the default takes the largest face and says how to get the others, once
+    assert crop_run(face_files, tmp_path / "one.npy", src=two_face_src) == 0
+    err = capsys.readouterr().err
+    assert err.count("found 2 faces in the source image") == 1 and "--faces all" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--faces", "0,5"], "--faces 0,5: the source image .* has 2 faces"),
+    (["--faces", "all", "--face-domains", "real,real,real"], "names 3 domains for 2 chosen faces"),
+    (["--faces", "all", "--driving-face", "paired"], "--driving-face paired: driving frame 0 .* has 1 face for 2"),
+    (["--driving-face", "sideways"], "--driving-face 'sideways' is not understood"),
+])
+def test_face_choices_fail_with_one_line(face_files, two_face_src, tmp_path, capsys, extra, message):
+    import re
+
+    out = tmp_path / "x.npy"
+    assert crop_run(face_files, out, "--quiet", *extra, src=two_face_src) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert not out.exists()

@@ -24,22 +24,27 @@ def video(positions: list[tuple[int, int] | None], h: int = 240, w: int = 320) -
     return frames
 
 
-def test_tracked_crops_follow_the_face_and_reuse_the_last_box_when_it_is_missing():
-    positions = [(40, 50)] * 4 + [(140, 60)] * 4 + [None] * 3 + [(140, 60)] * 3
+def test_tracked_crops_hold_through_a_cut_then_restart_on_the_new_face_and_hold_through_a_gap():
+    # a cut moves the face 100 px at frame 4: held for the 6-frame hold (25 fps), then the track restarts there
+    positions = [(40, 50)] * 4 + [(140, 60)] * 10 + [None] * 3 + [(140, 60)] * 3
     frames = video(positions)
-    cropper = FaceCropper(64, "tracked", fps=25)
+    notes = []
+    cropper = FaceCropper(64, "tracked", fps=25, warn=notes.append)
     ref_box = cropper.start(frames[0])
     chunks = [cropper(frames[i:i + 5]) for i in range(0, len(frames), 5)]  # streamed in chunks of 5
     crops = torch.cat([c for c, _ in chunks])
     boxes = torch.cat([t.boxes for _, t in chunks])
-    assert crops.shape == (14, 3, 64, 64)
-    assert cropper.frames == 14 and cropper.missed == 3
+    assert crops.shape == (20, 3, 64, 64)
+    assert cropper.frames == 20 and cropper.missed == 6 + 3
     centre = boxes[:, 0] + boxes[:, 2] / 2
-    assert abs(float(centre[3] - (ref_box[0] + ref_box[2] / 2))) < 3       # still head: box stays put
-    assert float(centre[7]) > float(centre[3]) + 80                         # the jump is followed ...
-    assert torch.allclose(boxes[8:11], boxes[7:8].expand(3, 3), atol=2.0)  # ... and held while the face is gone
-    # the crop of a settled frame shows the face centred
-    assert abs(float(centre[13]) - (140 + 64)) < 12
+    ref_centre = float(ref_box[0] + ref_box[2] / 2)
+    assert (centre[:10] - ref_centre).abs().max() < 3                       # no jump during the hold ...
+    assert abs(float(centre[10]) - (140 + 64)) < 12                         # ... then at once on the new face
+    assert torch.allclose(boxes[14:17], boxes[13:14].expand(3, 3), atol=2.0)  # held while the face is gone
+    assert abs(float(centre[19]) - (140 + 64)) < 12
+    assert notes == ["only a face far from the tracked one at frames 4-9; holding the predicted box (6 frames)"]
+    assert cropper.report() == ("no tracked face in 9 of 20 frames (2 gaps, the longest 6 from frame 4); 6 of "
+                                "them showed only another face, which was ignored; the predicted box was held")
 
 
 def test_fixed_mode_and_manual_box_use_one_box():

@@ -1,11 +1,15 @@
-"""Generate the project's own sample driving video from a public-domain portrait.
+"""Generate the project's own sample driving video from a public-domain portrait, and the two-face picture.
 
     python tools/make_sample_media.py [--source samples/source_real.png] [--out samples/driving.mp4]
+    python tools/make_sample_media.py --two-faces samples/source_two_faces.png
 
 The portrait is animated with smooth synthetic head motion (roll, nods, turns, a slow lean
 in/out) by an affine warp, and a soft synthesized melody is muxed in as AAC so that audio copying
 can be exercised. Everything is computed, so the output is as free to redistribute as the source
 and is deterministic (same input -> same frames and samples).
+
+`--two-faces OUT` puts the two sample portraits side by side (the real one on the left, the cartoon on the
+right) on a plain background: a picture with two faces of different domains, made only from the samples.
 """
 from __future__ import annotations
 
@@ -89,6 +93,30 @@ def melody(seconds: float, rate: int = AUDIO_RATE) -> np.ndarray:
     return (0.25 * out * fade).astype(np.float32)
 
 
+TWO_FACES_SIZE = (304, 608)  # (H, W): two 256 px portraits, 32 px apart, 16-24 px margins
+
+
+def two_faces(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """[3,H,W] in [0,1]: two 256 px portraits [3,256,256] side by side on a light grey background."""
+    img = torch.full((3, *TWO_FACES_SIZE), 0.9)
+    img[:, 24:280, 16:272] = left
+    img[:, 24:280, 336:592] = right
+    return img
+
+
+def write_two_faces(out: Path) -> None:
+    from PIL import Image
+
+    from toontalker_core.atomic import atomic_write
+
+    img = two_faces(resize_to(load_image(REPO / "samples" / "source_real.png"), 256),
+                    resize_to(load_image(REPO / "samples" / "source_cartoon.png"), 256))
+    pixels = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    with atomic_write(out) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG")
+    print(f"wrote {out} ({TWO_FACES_SIZE[1]}x{TWO_FACES_SIZE[0]})")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--source", type=Path, default=REPO / "samples" / "source_real.png")
@@ -97,11 +125,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--crf", type=int, default=18, help="x264 quality (lower = larger file)")
+    p.add_argument("--two-faces", type=Path, metavar="OUT",
+                   help="write the two sample portraits side by side to OUT (a PNG) instead of a video")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.two_faces is not None:
+        write_two_faces(args.two_faces)
+        return
     source = resize_to(load_image(args.source), args.size)
     n = int(round(args.seconds * args.fps))
     motion = head_motion(np.arange(n) / args.fps)

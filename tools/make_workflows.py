@@ -12,7 +12,7 @@ which lists the pack's templates with them. The file names still read as sentenc
 the leading letter gives the order.
 
 Sample media the workflows read from ComfyUI/input (the pack copies them from samples/ on start-up when they
-are missing): source_real.png, source_cartoon.png, driving.mp4, driving_cartoon.mp4.
+are missing): source_real.png, source_cartoon.png, source_two_faces.png, driving.mp4, driving_cartoon.mp4.
 Checkpoint: cross-domain-demo-64px.safetensors (the bundled
 demo model, listed by ToonTalker Load Checkpoint without copying anything).
 """
@@ -32,7 +32,7 @@ from workflow_format import ModelFile, Node, Workflow, js_numbers, pack_schema, 
 OUT = REPO / "example_workflows"
 INDEX = REPO / "web" / "template_index.json"
 CKPT = "cross-domain-demo-64px.safetensors"
-SAMPLES = ("source_real.png", "source_cartoon.png", "driving.mp4", "driving_cartoon.mp4")
+SAMPLES = ("source_real.png", "source_cartoon.png", "source_two_faces.png", "driving.mp4", "driving_cartoon.mp4")
 
 
 # --------------------------------------------------------------------------------------------------- the spec
@@ -79,6 +79,9 @@ INPUT_NOTE = ("Inputs: {files} (the pack copies its samples into ComfyUI/input o
               "256 px checkpoint in ComfyUI/models/toontalker, pick it in the loader instead.")
 
 
+ONE_FACE = {"faces": "largest", "driving_face": "largest", "face_domains": ""}  # the all-in-one node's defaults
+
+
 def all_in_one(name: str, title: str, description: str, source: str, video: str, route: str, about: str
                ) -> Workflow:
     nodes = [
@@ -87,7 +90,7 @@ def all_in_one(name: str, title: str, description: str, source: str, video: str,
         Node(5, "ToonTalkerReenact", (420, TOP), (360, 250),
              links={"model": (1, 0), "source_image": (2, 0), "driving_frames": (4, 0)},
              widgets={"route": route, "strength": 1.0, "mode": "relative", "reference_frame": 0, "batch_size": 8,
-                      "crop": "auto"}),
+                      "crop": "auto", **ONE_FACE}),
         *save(6, (5, 0), name, 840, TOP),
     ]
     return Workflow(name, title, sorted(nodes, key=lambda n: n.id), description=description)
@@ -254,7 +257,7 @@ def g_chain_upscale_the_face_crop_with_a_model() -> Workflow:
         Node(7, "ToonTalkerReenact", (1080, TOP), (360, 250),
              links={"model": (1, 0), "source_image": (5, 0), "driving_frames": (6, 0)},
              widgets={"route": "real video -> real portrait", "strength": 1.0, "mode": "relative",
-                      "reference_frame": 0, "batch_size": 8, "crop": "none"}),
+                      "reference_frame": 0, "batch_size": 8, "crop": "none", **ONE_FACE}),
         Node(8, "UpscaleModelLoader", (1080, TOP + 310), (360, 80), widgets={"model_name": UPSCALE_MODEL},
              models=(UPSCALER,)),
         Node(9, "ImageUpscaleWithModel", (1480, TOP + 310), (280, 50), links={"upscale_model": (8, 0), "image": (7, 0)}),
@@ -297,7 +300,7 @@ def h_chain_stylize_the_frames_with_stable_diffusion() -> Workflow:
         Node(5, "ToonTalkerReenact", (420, TOP), (360, 250),
              links={"model": (1, 0), "source_image": (2, 0), "driving_frames": (4, 0)},
              widgets={"route": "real video -> real portrait", "strength": 1.0, "mode": "relative",
-                      "reference_frame": 0, "batch_size": 8, "crop": "auto"}),
+                      "reference_frame": 0, "batch_size": 8, "crop": "auto", **ONE_FACE}),
         Node(6, "ImageScaleToTotalPixels", (420, TOP + 310), (320, 90), links={"image": (5, 0)},
              widgets={"upscale_method": "lanczos", "megapixels": 0.25}),
         Node(7, "CheckpointLoaderSimple", (sd, TOP), (360, 100), widgets={"ckpt_name": SD_CKPT}, models=(SD15,)),
@@ -418,6 +421,23 @@ def keyframe_animation() -> Workflow:
                     description="Animate a cartoon from a few keys: tilt, turn, lean in.")
 
 
+def two_faces() -> Workflow:
+    """The all-in-one node on a picture with two faces of different domains, both driven by one video."""
+    name = "k_one_video_drives_two_faces_a_real_one_and_a_cartoon"
+    wf = all_in_one(name, "One video drives two faces", "A real face and a cartoon in one picture, both move.",
+                    "source_two_faces.png", "driving.mp4", "real video -> real portrait",
+                    "Several faces in one picture: ToonTalker Reenact (crop auto) with faces = all finds every "
+                    "face, crops, encodes and reenacts each on its own and pastes them all back; the rest of the "
+                    "picture stays as it was. face_domains gives each face's domain from left to right (here "
+                    "the real astronaut, then the cartoon), so one cross-domain checkpoint animates both. "
+                    "driving_face picks the face in the video that drives them (largest, or a position from the "
+                    "left); paired gives the i-th driving face to the i-th source face. faces also takes "
+                    "positions (0,2) or largest. These inputs are under Show Advanced.")
+    reenact = next(n for n in wf.nodes if n.id == 5)
+    reenact.widgets.update({"faces": "all", "driving_face": "largest", "face_domains": "real,cartoon"})
+    return wf
+
+
 def workflows() -> list[Workflow]:
     return [
         all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a portrait",
@@ -448,6 +468,7 @@ def workflows() -> list[Workflow]:
         h_chain_stylize_the_frames_with_stable_diffusion(),
         motion_editor(),
         keyframe_animation(),
+        two_faces(),
     ]
 
 

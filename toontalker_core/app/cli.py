@@ -29,10 +29,11 @@ from .. import stages as S
 from ..domain_check import route_warnings
 from ..model.checkpoint import convert, load_model
 from ..errors import InputError, ToonTalkerError
-from ..face import CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face
+from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face,
+                    locate_faces, parse_domains, parse_driving_face, parse_faces, primary_face)
 from ..media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
-from ..pipeline import reenact_full_frames
+from ..multiface import driving_croppers, reenact_faces
 from ..video_source import encode_tracked_driving, reenact_video_source, source_video_info
 from ..memory import full_res_batch
 from .. import validate as V
@@ -98,6 +99,15 @@ def _crop_flags(p: argparse.ArgumentParser) -> None:
                    help="crop box in source pixels (top-left corner and side); skips face detection on the source")
     g.add_argument("--driving-box", type=float, nargs=3, metavar=("X", "Y", "SIZE"),
                    help="one crop box for every driving frame, in driving pixels; skips detection on the driving input")
+    g.add_argument("--faces", default="largest", metavar="all|largest|0,2",
+                   help="source faces to reenact: all, the largest (default), or positions counted from 0 at the "
+                        "left, e.g. 0,2; each is cropped, encoded once and pasted back")
+    g.add_argument("--driving-face", default="largest", metavar="largest|N|paired",
+                   help="the driving face that drives every source face: the largest (default) or position N from "
+                        "the left; paired: the i-th driving face from the left drives the i-th source face")
+    g.add_argument("--face-domains", default="", metavar="DOMAINS",
+                   help="domain of each chosen source face, left to right, e.g. cartoon,real (a real face and a "
+                        "cartoon in one picture); one value applies to all; default: the route's source domain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,40 +227,83 @@ class _CropPlan:
     def __init__(self, args: argparse.Namespace, source01: torch.Tensor, info, ref_index: int) -> None:
         warn = (lambda msg: None) if args.quiet else (lambda msg: _log(f"warning: {msg}"))
         self.source01 = source01
-        self.source_box, _ = locate_face(
-            source01, box=args.source_box, scale=args.crop_scale, offset=args.crop_offset, warn=warn,
-            what=f"the source image {args.source_path}", hint="pass its position with --source-box X Y SIZE")
-        self.reference, self.cropper = _driving_cropper(args, info, ref_index, warn)
+        choice, driving_choice = parse_faces(args.faces), parse_driving_face(args.driving_face)
+        what, hint = f"the source image {args.source_path}", "pass its position with --source-box X Y SIZE"
+        if args.source_box is not None or choice.kind == "largest":
+            box, _ = locate_face(source01, box=args.source_box, scale=args.crop_scale, offset=args.crop_offset,
+                                 warn=warn, what=what, hint=hint,
+                                 several="pass --faces all, or positions from the left such as --faces 0,2")
+            self.source_boxes = box[None]
+        else:
+            self.source_boxes, _ = locate_faces(source01, choice, scale=args.crop_scale, offset=args.crop_offset,
+                                                warn=warn, what=what, hint=hint)
+        parse_domains(args.face_domains, len(self.source_boxes), "real")  # checked now, resolved in run()
+        self.reference, self.croppers = _driving_croppers(args, info, ref_index, warn, len(self.source_boxes),
+                                                          driving_choice)
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
-        x, y, side = self.source_box.tolist()
+        domains = parse_domains(args.face_domains, len(self.source_boxes), source_domain)
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
-        log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {self.source01.shape[2]}x"
-            f"{self.source01.shape[1]}; driving crop: {driving}")
+        h, w = self.source01.shape[1:]
+        for (x, y, side), domain in zip(self.source_boxes.tolist(), domains):
+            log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {w}x{h}"
+                + (f" ({domain})" if len(domains) > 1 or domain != source_domain else ""))
+        log(f"driving crop: {driving}" + (f", {len(self.croppers)} driving faces paired left to right"
+                                          if len(self.croppers) > 1 else ""))
         with _progress(info.num_frames, args.quiet) as progress, writer:
-            for frames in reenact_full_frames(model, self.source01[None], self.source_box, self.cropper,
-                                              self.reference, _driving_chunks(args, read_chunk), source_domain,
-                                              driving_domain, strength, args.mode, args.feather, args.color_match,
-                                              args.pad_mode, on_chunk=progress.update, batch_size=batch, warn=warn,
-                                              out_dtype=torch.float32 if writer.mode == "npy" else torch.uint8):
+            for frames in reenact_faces(model, self.source01[None], self.source_boxes, domains, self.croppers,
+                                        self.reference, _driving_chunks(args, read_chunk), driving_domain, strength,
+                                        args.mode, args.feather, args.color_match, args.pad_mode,
+                                        on_chunk=progress.update, batch_size=batch, warn=warn,
+                                        out_dtype=torch.float32 if writer.mode == "npy" else torch.uint8):
                 writer.write(_for_writer(writer, frames))
-        if self.cropper.missed:
-            log(f"no face found in {self.cropper.missed} of {self.cropper.frames} driving frames: "
-                "they reused the previous frame's box")
+        _report_tracking(self.croppers, log)
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
 
 
-def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn) -> tuple[torch.Tensor, FaceCropper]:
-    """(the reference frame, a FaceCropper started on it): the driving face, found before the model loads."""
+def _report_tracking(croppers, log) -> None:
+    """One line per tracker that lost its face on some frames (how many, the longest gap, what was held)."""
+    for cropper in croppers:
+        line = cropper.report()
+        if line:
+            log(f"note: {line}")
+
+
+def _driving_croppers(args: argparse.Namespace, info, ref_index: int, warn, n_sources: int,
+                      choice) -> tuple[torch.Tensor, list]:
+    """(the reference frame, the driving croppers started on it: one, or one per source face when paired)."""
+    if args.driving_box is not None or choice.kind != "paired":
+        reference, cropper = _driving_cropper(args, info, ref_index, warn, choice)
+        return reference, [cropper]
     check_blend(args.feather, args.color_match)
     reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
-    cropper = FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset,
-                          smoothing=args.smoothing, fps=info.fps, pad_mode=args.pad_mode, box=args.driving_box,
-                          warn=warn)
+    croppers = driving_croppers(reference, n_sources, choice, lambda choose: _make_cropper(args, info, warn, choose),
+                                what=f"driving frame {ref_index} of {args.driving_path}",
+                                hint="choose a frame with every face via --reference-frame")
+    return reference, croppers
+
+
+def _make_cropper(args: argparse.Namespace, info, warn, choose=primary_face) -> FaceCropper:
+    return FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset, smoothing=args.smoothing,
+                       fps=info.fps, pad_mode=args.pad_mode, box=args.driving_box, warn=warn,
+                       what=f" of {args.driving_path}", choose=choose)
+
+
+def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn,
+                     choice=None) -> tuple[torch.Tensor, FaceCropper]:
+    """(the reference frame, a FaceCropper started on it): the driving face, found before the model loads."""
+    check_blend(args.feather, args.color_match)
+    choice = choice or parse_driving_face(args.driving_face)
+    if choice.kind == "paired":
+        raise InputError("--driving-face paired needs the driving faces found by the detector: drop --driving-box")
+    reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
+    cropper = _make_cropper(args, info, warn, choice)
     cropper.start(reference, what=f"driving frame {ref_index} of {args.driving_path}",
-                  hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE")
+                  hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE",
+                  several="pass --driving-face N (position from the left) or paired"
+                  if choice.kind == "largest" else None)
     return reference, cropper
 
 
@@ -262,11 +315,14 @@ class _VideoSourcePlan:
     def __init__(self, args: argparse.Namespace, source_info, info, ref_index: int, warn) -> None:
         if args.crop != "auto":
             raise InputError("a video source needs --crop auto (its face is tracked through the frames)")
+        if parse_faces(args.faces).kind != "largest" or parse_driving_face(args.driving_face).kind == "paired":
+            raise InputError("a video source follows one face: --faces and --driving-face paired work with a still "
+                             "source image")
         self.source_info = source_info
         self.reference, self.driving = _driving_cropper(args, info, ref_index, warn)
         self.source = FaceCropper(256, "tracked", scale=args.crop_scale, offset=args.crop_offset,
                                   smoothing=args.smoothing, fps=source_info.fps, pad_mode=args.pad_mode,
-                                  box=args.source_box, warn=warn)
+                                  box=args.source_box, warn=warn, what=f" of {args.source_path}")
         self.source.start(read_frame(args.source_path, 0, args.allow_truncated),
                           what=f"the first frame of the source video {args.source_path}",
                           hint="pass its face position with --source-box X Y SIZE")
@@ -286,6 +342,7 @@ class _VideoSourcePlan:
                                                ref_T1, args.feather, on_chunk=progress.update,
                                                color_match=args.color_match, pad_mode=args.pad_mode, warn=warn):
                 writer.write(_for_writer(writer, frames))
+        _report_tracking([self.driving, self.source], log)
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
 

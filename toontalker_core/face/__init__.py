@@ -29,11 +29,19 @@ Smoothing (`smoothing.py`)
     OneEuroFilter(fps, strength), BoxSmoother(fps, strength), smooth_boxes(boxes [N,3], fps, strength, smoother)
         strength: 0 = off, 1 = default; the filter state streams across calls.
 
-Streaming (`cropper.py`)
-    locate_face(image [3,H,W], box=None, scale, offset) -> (crop box [3], Face | None)   raises NoFaceError
-    FaceCropper(crop_size, mode="tracked"|"fixed", scale, offset, smoothing, fps, box=None)
+Several faces (`select.py`): positions count from 0 at the left
+    parse_faces("all"|"largest"|"0,2") / parse_driving_face("largest"|"1"|"paired") -> FaceChoice
+        .pick(faces) -> chosen faces left to right; .one(faces) -> Face | None
+    parse_domains("cartoon,real", n, default) -> one domain per chosen face
+
+Streaming (`cropper.py`, `track.py`)
+    locate_face(image [3,H,W], box=None, scale, offset, choose=primary_face) -> (crop box [3], Face | None)
+    locate_faces(image [3,H,W], choice) -> (crop boxes [K,3], faces)        both raise NoFaceError
+    FaceCropper(crop_size, mode="tracked"|"fixed", scale, offset, smoothing, fps, box=None, choose=...)
         .start(reference_frame) -> box; cropper(chunk [n,3,H,W]) -> (crops [n,3,S,S], CropTransform);
-        .reference_crop(frame); .frames, .missed (frames without a face that reused the last box)
+        .reference_crop(frame); .frames, .missed (frames without the face: the predicted box was held);
+        .report() -> one line about those frames, or None
+    BoxTrack: gating on the predicted box, a bounded hold with decaying motion, re-acquiring after it
 
 Typical use (what the CLI does):
 
@@ -46,14 +54,17 @@ Typical use (what the CLI does):
         frames = paste_back(source01, rendered, t_src.repeat(len(rendered)), feather=0.1)
 """
 from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, CropTransform, crop, crop_boxes, padded_region
-from .cropper import CROP_MODES, TINY_FACE, FaceCropper, NoFaceError, locate_face, manual_box
+from .cropper import CROP_MODES, TINY_FACE, FaceCropper, NoFaceError, locate_face, locate_faces, manual_box
 from .detect import THRESHOLD, Face, detect_faces, primary_face
 from .paste import check_blend, crop_mask, match_color, paste_back, paste_mask
+from .select import FaceChoice, left_to_right, parse_domains, parse_driving_face, parse_faces
 from .smoothing import BoxSmoother, OneEuroFilter, smooth_boxes
+from .track import BoxTrack, Gap, hold_frames
 
 __all__ = [
     "CROP_MODES", "DEFAULT_OFFSET", "DEFAULT_SCALE", "PAD_MODES", "THRESHOLD", "TINY_FACE", "BoxSmoother",
-    "CropTransform", "Face", "FaceCropper", "NoFaceError", "OneEuroFilter", "check_blend", "crop", "crop_boxes",
-    "crop_mask", "detect_faces", "locate_face", "manual_box", "match_color", "padded_region", "paste_back", "paste_mask",
-    "primary_face", "smooth_boxes",
+    "BoxTrack", "CropTransform", "Face", "FaceChoice", "FaceCropper", "Gap", "NoFaceError", "OneEuroFilter",
+    "check_blend", "crop", "crop_boxes", "crop_mask", "detect_faces", "hold_frames", "left_to_right",
+    "locate_face", "locate_faces", "manual_box", "match_color", "padded_region", "parse_domains",
+    "parse_driving_face", "parse_faces", "paste_back", "paste_mask", "primary_face", "smooth_boxes",
 ]

@@ -1,10 +1,10 @@
 """Where to crop: the source still (`locate_face`) and a streamed driving video (`FaceCropper`).
 
 `FaceCropper` takes the driving video chunk by chunk, so a long video is never held in memory. In `tracked`
-mode it detects the face in every frame (one batched detector call per chunk), keeps following the same face
-(best overlap with the previous box), reuses the last good box where no face is found (counted in
-`.missed`), and smooths the crop boxes with a one-euro filter whose state carries across chunks. In `fixed`
-mode every frame uses the reference frame's box (no per-frame detection).
+mode it detects the faces in every frame (one batched detector call per chunk) and follows one of them with a
+`track.BoxTrack`: gated on the predicted box, held with decaying motion through frames without it (counted in
+`.missed`, reported once through `warn`), smoothed with a one-euro filter whose state carries across chunks.
+In `fixed` mode every frame uses the reference frame's box (no per-frame detection).
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import torch
 from ..errors import InputError
 from ..media.common import DEFAULT_FPS
 from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, MAX_BOX_RATIO, CropTransform, check_box_size, crop, crop_boxes
-from .detect import THRESHOLD, Face, _box_iou, detect_faces, primary_face
-from .smoothing import BoxSmoother
+from .detect import THRESHOLD, Face, detect_faces, primary_face
+from .select import FaceChoice
+from .track import BoxTrack
 
 CROP_MODES = ("tracked", "fixed")
 TINY_FACE = 32  # px: smaller faces are processed with a warning
@@ -47,24 +48,53 @@ def manual_box(box, image_hw: tuple[int, int]) -> torch.Tensor:
 def locate_face(image: torch.Tensor, *, box=None, scale: float = DEFAULT_SCALE, offset: float = DEFAULT_OFFSET,
                 threshold: float = THRESHOLD, what: str = "the source image",
                 hint: str = "give the crop box by hand (x, y, size in pixels)",
-                warn: Callable[[str], None] | None = None) -> tuple[torch.Tensor, Face | None]:
+                warn: Callable[[str], None] | None = None,
+                choose: Callable[[list[Face]], Face | None] = primary_face,
+                several: str | None = None) -> tuple[torch.Tensor, Face | None]:
     """Crop box [3] (x, y, size) for a still [3,H,W] in [0,1]: the manual `box` if given, else around the
-    primary detected face. Raises NoFaceError when there is none; warns (`warn`, default warnings.warn)
-    about faces under 32 px."""
-    warn = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
+    detected face that `choose` picks (the primary one by default). Raises NoFaceError when there is none
+    (InputError when `choose` is a FaceChoice whose position is not there); warns (`warn`, default
+    warnings.warn) about faces under 32 px and, given the hint `several` (for the default, largest face), that
+    the image has several faces."""
     h, w = image.shape[-2:]
     if box is not None:
         return manual_box(box, (h, w)), None
-    face = primary_face(detect_faces(image, threshold, tiles=True)[0])
+    found = detect_faces(image, threshold, tiles=True)[0]
+    face = choose(found)
+    if face is None and found and isinstance(choose, FaceChoice):
+        choose.pick(found, what)  # a position that is not there: the error names the choice
     if face is None:
         raise NoFaceError(f"no face found in {what} ({w}x{h}); {hint}")
+    if several is not None and len(found) > 1:
+        (warn or _default_warn)(f"found {len(found)} faces in {what}, using the largest; {several}")
+    return _face_box(face, (h, w), scale, offset, what, warn), face
+
+
+def locate_faces(image: torch.Tensor, choice: FaceChoice, *, scale: float = DEFAULT_SCALE,
+                 offset: float = DEFAULT_OFFSET, threshold: float = THRESHOLD, what: str = "the source image",
+                 hint: str = "give the crop box by hand (x, y, size in pixels)",
+                 warn: Callable[[str], None] | None = None) -> tuple[torch.Tensor, list[Face]]:
+    """Crop boxes [K,3] for the faces of a still [3,H,W] that `choice` picks (left to right) and the faces.
+    Raises NoFaceError when there is none, InputError when a chosen position is not there."""
+    h, w = image.shape[-2:]
+    faces = choice.pick(detect_faces(image, threshold, tiles=True)[0], what)
+    if not faces:
+        raise NoFaceError(f"no face found in {what} ({w}x{h}); {hint}")
+    return torch.stack([_face_box(f, (h, w), scale, offset, what, warn) for f in faces]), faces
+
+
+def _default_warn(msg: str) -> None:
+    warnings.warn(msg, stacklevel=4)
+
+
+def _face_box(face: Face, hw: tuple[int, int], scale: float, offset: float, what: str, warn) -> torch.Tensor:
     if face.size < TINY_FACE:
-        warn(f"the face in {what} is only {face.size:.0f} px wide; results will be blurry "
-             f"(a face of at least {TINY_FACE} px works better)")
+        (warn or _default_warn)(f"the face in {what} is only {face.size:.0f} px wide; results will be blurry "
+                                f"(a face of at least {TINY_FACE} px works better)")
     box = crop_boxes([face], scale, offset)[0]
-    check_box_size(float(box[2]), (h, w), f"the crop box around the face in {what} (crop scale {scale:g})",
+    check_box_size(float(box[2]), hw, f"the crop box around the face in {what} (crop scale {scale:g})",
                    "use a smaller crop scale")
-    return box, face
+    return box
 
 
 def _clamp_box_size(boxes: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
@@ -86,7 +116,8 @@ class FaceCropper:
     def __init__(self, crop_size: int, mode: str = "tracked", *, scale: float = DEFAULT_SCALE,
                  offset: float = DEFAULT_OFFSET, smoothing: float = 1.0, fps: float = DEFAULT_FPS,
                  pad_mode: str = "reflect", threshold: float = THRESHOLD, box=None,
-                 warn: Callable[[str], None] | None = None) -> None:
+                 warn: Callable[[str], None] | None = None, hold: int | None = None, what: str = "",
+                 choose: Callable[[list[Face]], Face | None] = primary_face) -> None:
         if mode not in CROP_MODES:
             raise InputError(f"crop mode must be one of {', '.join(CROP_MODES)}, got '{mode}'")
         self.crop_size, self.mode = int(crop_size), mode
@@ -94,22 +125,39 @@ class FaceCropper:
         crop_boxes(torch.zeros(1, 4), scale, offset)  # validates scale/offset early
         self.manual = box
         self.warn = warn
-        self.smoother = BoxSmoother(fps, smoothing)
+        # `what` names the video in messages (" of driving.mp4"); `choose` picks the face to follow in the
+        # reference frame (and on re-acquiring), e.g. by position when a frame has several
+        self.track = BoxTrack(fps, smoothing, hold, warn=self._warn, what=what)
+        self.choose = choose
         self.reference_box: torch.Tensor | None = None
-        self.last_face: tuple[float, float, float, float] | None = None
         self.frames = 0
-        self.missed = 0
         self.source_size: tuple[int, int] | None = None
 
     def start(self, reference_frame: torch.Tensor, what: str = "the driving reference frame",
-              hint: str = "choose another reference frame or give the crop box by hand") -> torch.Tensor:
-        """Find the face in the reference frame [3,H,W] -> its crop box [3]."""
+              hint: str = "choose another reference frame or give the crop box by hand",
+              several: str | None = None) -> torch.Tensor:
+        """Find the face in the reference frame [3,H,W] -> its crop box [3]. `several`: the hint of the warning
+        given when the frame has several faces."""
         self.source_size = tuple(reference_frame.shape[-2:])
-        box, face = locate_face(reference_frame, box=self.manual, scale=self.scale, offset=self.offset,
-                                threshold=self.threshold, what=what, hint=hint, warn=self.warn)
+        box, _ = locate_face(reference_frame, box=self.manual, scale=self.scale, offset=self.offset,
+                             threshold=self.threshold, what=what, hint=hint, warn=self._warn, choose=self.choose,
+                             several=several)
         self.reference_box = box
-        self.last_face = face.box if face is not None else None
         return box
+
+    def _warn(self, msg: str) -> None:
+        (self.warn or _default_warn)(msg)
+
+    @property
+    def missed(self) -> int:
+        """Frames so far in which the tracked face was not found (the predicted or last box was used)."""
+        return sum(g.length for g in self.track.gaps)
+
+    def report(self) -> str | None:
+        """One line about the frames without the face (None when there were none); also reports a gap still
+        open at the end of the video (through `warn`, if no gap was reported yet)."""
+        self.track.finish()
+        return self.track.report(self.frames)
 
     def reference_crop(self, reference_frame: torch.Tensor) -> torch.Tensor:
         """The reference frame cropped with its own box -> [1,3,S,S]."""
@@ -119,26 +167,14 @@ class FaceCropper:
     def _track(self, frames: torch.Tensor) -> torch.Tensor:
         boxes = []
         for found in detect_faces(frames, self.threshold):
-            face = self._follow(found)
-            if face is None:
-                self.missed += 1
-                boxes.append(self._last_box())
-            else:
-                self.last_face = face.box
-                boxes.append(crop_boxes([face], self.scale, self.offset)[0])
-        return _clamp_box_size(self.smoother(torch.stack(boxes)), self.source_size)
-
-    def _follow(self, found: list[Face]) -> Face | None:
-        if not found or self.last_face is None:
-            return primary_face(found)
-        ious = _box_iou(torch.tensor(self.last_face), torch.tensor([f.box for f in found]))
-        best = int(ious.argmax())
-        return found[best] if float(ious[best]) > 0 else primary_face(found)
-
-    def _last_box(self) -> torch.Tensor:
-        if self.last_face is None:
-            return self.reference_box
-        return crop_boxes(torch.tensor([self.last_face]), self.scale, self.offset)[0]
+            try:
+                chosen = self.choose(found)
+            except InputError:  # the chosen position is not in this frame: the track holds
+                chosen = None
+            primary = None if chosen is None else next(i for i, f in enumerate(found) if f is chosen)
+            candidates = crop_boxes(found, self.scale, self.offset) if found else torch.zeros(0, 3)
+            boxes.append(self.track.step(candidates, primary, hint=self.reference_box))
+        return _clamp_box_size(torch.stack(boxes), self.source_size)
 
     def transforms(self, frames: torch.Tensor) -> CropTransform:
         """The crop transforms for the next chunk [n,3,H,W] (advances the tracker)."""
@@ -157,12 +193,18 @@ class FaceCropper:
         return CropTransform.from_boxes(boxes, self.crop_size, hw)
 
     def state(self) -> tuple:
-        """The tracking state (smoother, last face, counters): `restore` returns the tracker to it, e.g. to redo
-        a chunk after an out-of-memory error as if the failed attempt had not happened."""
-        return copy.deepcopy((self.smoother, self.last_face, self.frames, self.missed))
+        """The tracking state (the track, the frame count): `restore` returns the tracker to it, e.g. to redo a
+        chunk after an out-of-memory error as if the failed attempt had not happened."""
+        warn, self.track.warn = self.track.warn, None  # a bound method: not part of the state
+        try:
+            return copy.deepcopy((self.track, self.frames))
+        finally:
+            self.track.warn = warn
 
     def restore(self, state: tuple) -> None:
-        self.smoother, self.last_face, self.frames, self.missed = copy.deepcopy(state)
+        track, self.frames = copy.deepcopy(state)
+        track.warn = self.track.warn
+        self.track = track
 
     def __call__(self, frames: torch.Tensor) -> tuple[torch.Tensor, CropTransform]:
         t = self.transforms(frames)

@@ -1,0 +1,72 @@
+"""The all-in-one node's face inputs (several faces in one source image): their widgets, and where the chosen
+faces are, found before the model is loaded. The work itself is toontalker_core/multiface.py's."""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..toontalker_core.errors import InputError
+from ..toontalker_core.face import (FaceCropper, locate_face, locate_faces, parse_domains, parse_driving_face,
+                                    parse_faces)
+from ..toontalker_core.multiface import driving_croppers
+from .payloads import NO_FACE_TEMPLATE
+
+FACE_INPUTS = {
+    "faces": ("STRING", {"default": "largest", "advanced": True,
+                         "tooltip": "Source faces to animate (crop auto): largest, all, or positions counted from 0 "
+                                    "at the left, e.g. 0,2. Each is cropped, encoded once and pasted back."}),
+    "driving_face": ("STRING", {"default": "largest", "advanced": True,
+                                "tooltip": "The driving face that drives every source face: largest, or a "
+                                           "position from the left (0 = leftmost); paired: the i-th driving face "
+                                           "from the left drives the i-th source face."}),
+    "face_domains": ("STRING", {"default": "", "advanced": True,
+                                "tooltip": "Domain of each chosen source face, left to right, e.g. cartoon,real "
+                                           "(a real face and a cartoon in one picture); empty: the route's "
+                                           "source domain for all."}),
+}
+
+
+def check_one_face(faces: str, driving_face: str) -> None:
+    """A video source (several source frames) follows one face."""
+    paired = parse_driving_face(driving_face, "driving_face").kind == "paired"
+    if parse_faces(faces, "faces").kind != "largest" or paired:
+        raise InputError("a video source (several source_image frames) follows one face: set faces and "
+                         "driving_face to largest, or connect one source image")
+
+
+def locate_node_faces(model, source: torch.Tensor, reference: torch.Tensor, ref: int, source_domain: str,
+                      faces: str, driving_face: str, face_domains: str
+                      ) -> tuple[torch.Tensor, list[str], list[FaceCropper]]:
+    """(crop boxes [K,3] of the chosen faces in source [1,3,H,W], their domains, the driving croppers started
+    on the reference frame [3,h,w])."""
+    choice, driving = parse_faces(faces, "faces"), parse_driving_face(driving_face, "driving_face")
+    what = "'source_image'"
+    hint = ("give the box by hand: open the pack's template "
+            f"{NO_FACE_TEMPLATE} (Face Crop manual -> staged nodes -> Paste Back)")
+    if choice.kind == "largest":
+        box, _ = locate_face(source[0], what=what, hint=hint, warn=_log,
+                             several="set faces to all, or to positions from the left such as 0,2")
+        boxes = box[None]
+    else:
+        boxes, _ = locate_faces(source[0], choice, what=what, hint=hint, warn=_log)
+    domains = parse_domains(face_domains, len(boxes), source_domain, "face_domains")
+    croppers = driving_croppers(reference, len(boxes), driving,
+                                lambda choose: FaceCropper(model.cfg.size, "tracked", choose=choose, warn=_log),
+                                what=f"driving frame {ref}",
+                                hint="pick another reference_frame, or give the box by hand as in the pack's "
+                                     f"template {NO_FACE_TEMPLATE}",
+                                several="set driving_face to a position from the left (0 = leftmost) or paired")
+    return boxes, domains, croppers
+
+
+def report_tracking(face_plan) -> None:
+    """One log line per driving tracker that lost its face on some frames."""
+    for cropper in face_plan.croppers:
+        line = cropper.report()
+        if line:
+            _log(line)
+
+
+def _log(msg: str) -> None:
+    logging.warning("ToonTalker: %s", msg)

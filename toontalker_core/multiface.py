@@ -1,0 +1,141 @@
+"""Several faces in one source picture: each chosen face gets its own crop, its own encoding (once, in its own
+domain: a real face and a cartoon in one picture work together) and its own paste; one driving face drives them
+all, or driving faces are paired with source faces left to right (each tracked on its own).
+
+    driving_croppers(reference01, n_sources, choice, make) -> [FaceCropper] (one, or one per source face)
+    reenact_faces(model, source01, boxes [K,3], domains, croppers, reference01, chunks, ...) -> frames
+    plan_faces(...) -> FacesPlan: .crop(model, chunk), .render(model, crops, ...), paste_faces(plans, rendered)
+        the same steps one chunk at a time, for callers with their own loop (the all-in-one node)
+
+Per driving frame the work is one reenactment per source face, so time and memory grow linearly with the
+number of faces; outside the faces' paste masks the output is the source, bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from . import stages as S
+from .errors import InputError
+from .face import THRESHOLD, FaceChoice, FaceCropper, NoFaceError, detect_faces, paste_back
+from .model.toontalker import ToonTalker
+from .pipeline import SourcePlan, crop_driving, paste_chunks, prepare_source, reference_code
+from .runtime import Warn, rebatch, reenact_batch, to_uint8
+
+
+def driving_croppers(reference01: torch.Tensor, n_sources: int, choice: FaceChoice,
+                     make: Callable[[Callable], FaceCropper], *, what: str = "the driving reference frame",
+                     hint: str = "choose another reference frame or give the crop box by hand",
+                     several: str | None = None, threshold: float = THRESHOLD) -> list[FaceCropper]:
+    """Croppers started on the driving reference frame [3,h,w]: one following the face `choice` names (it drives
+    every source face), or with `choice.kind == 'paired'` one per source face, the i-th following the i-th
+    driving face from the left. `make(choose)` builds a cropper with the given face picker."""
+    if choice.kind != "paired":
+        cropper = make(choice)
+        cropper.start(reference01, what=what, hint=hint, several=several if choice.kind == "largest" else None)
+        return [cropper]
+    found = len(detect_faces(reference01, threshold)[0])
+    if found < n_sources:
+        raise (NoFaceError if found == 0 else InputError)(
+            f"{choice.flag} paired: {what} has {found} face{'s' * (found != 1)} for {n_sources} source faces; "
+            f"{hint}, or let one driving face drive them all ({choice.flag} largest)")
+    croppers = []
+    for i in range(n_sources):
+        cropper = make(FaceChoice("positions", (i,), choice.flag))
+        cropper.start(reference01, what=what, hint=hint)
+        croppers.append(cropper)
+    return croppers
+
+
+def prepare_sources(model: ToonTalker, source01: torch.Tensor, boxes: torch.Tensor, domains: list[str],
+                    pad_mode: str = "reflect", *, warn: Warn | None = None) -> list[SourcePlan]:
+    """Each face of the source [1,3,H,W] at its box (boxes [K,3]) cropped and encoded once, in its domain."""
+    if len(domains) != len(boxes):
+        raise InputError(f"{len(domains)} domains for {len(boxes)} source faces")
+    image = source01.to(model.device)
+    return [prepare_source(model, image, box, domain, pad_mode, warn=warn) for box, domain in zip(boxes, domains)]
+
+
+def paste_faces(plans: list[SourcePlan], rendered: list[torch.Tensor], feather: float = 0.1,
+                color_match: float = 0.0, pad_mode: str = "reflect", per_chunk: int | None = None,
+                out_dtype: torch.dtype = torch.float32) -> Iterator[torch.Tensor]:
+    """Rendered crops (one [n,3,S,S] per source face) pasted into the source, face after face (left to right;
+    where crops overlap the later face is on top) -> frames [k,3,H,W], k <= per_chunk."""
+    if len(plans) == 1:  # one face: the pipeline's paste (an 8-bit output only blends the crop's window)
+        yield from paste_chunks(plans[0], rendered[0], feather, color_match, pad_mode, per_chunk, out_dtype)
+        return
+    step = per_chunk or plans[0].frames_per_chunk
+    n = len(rendered[0])
+    for i in range(0, n, step):
+        frames = plans[0].image
+        for plan, faces in zip(plans, rendered):
+            part = faces[i:i + step]
+            frames = paste_back(frames, part, plan.transform.repeat(len(part)), feather, color_match, pad_mode)
+        yield frames if out_dtype == torch.float32 else to_uint8(frames, inplace=True)
+
+
+@dataclass
+class FacesPlan:
+    """The chosen source faces (cropped and encoded once each), the driving croppers and their reference
+    codes: what every driving chunk needs."""
+    plans: list[SourcePlan]
+    croppers: list[FaceCropper]
+    references: list[torch.Tensor]
+
+    def crop(self, model: ToonTalker, chunk01: torch.Tensor) -> torch.Tensor:
+        """Driving frames [n,3,h,w] -> crops [n, driving faces, 3, S, S] on the model's device."""
+        chunk01 = chunk01.to(model.device, non_blocking=True)
+        return torch.stack([crop_driving(model, c, chunk01) for c in self.croppers], dim=1)
+
+    def render(self, model: ToonTalker, crops: torch.Tensor, driving_domain: str, strength: float = 1.0,
+               mode: str = "relative", *, warn: Warn | None = None) -> list[torch.Tensor]:
+        """Crops from `crop` -> one reenacted [n,3,S,S] per source face (paired, or all from driving face 0)."""
+        out = []
+        for i, plan in enumerate(self.plans):
+            d = i if len(self.croppers) > 1 else 0
+            out.append(reenact_batch(model, plan.encoded, crops[:, d], driving_domain, strength, mode,
+                                     self.references[d], warn=warn))
+        return out
+
+    def state(self) -> list:
+        """The trackers' state (see FaceCropper.state), to redo a chunk after an out-of-memory error."""
+        return [c.state() for c in self.croppers]
+
+    def restore(self, state: list) -> None:
+        for c, s in zip(self.croppers, state):
+            c.restore(s)
+
+
+def plan_faces(model: ToonTalker, source01: torch.Tensor, boxes: torch.Tensor, domains: list[str],
+               croppers: list[FaceCropper], reference01: torch.Tensor, driving_domain: str,
+               pad_mode: str = "reflect", *, warn: Warn | None = None) -> FacesPlan:
+    """source01 [1,3,H,W] with the chosen faces' crop boxes [K,3] and domains; `croppers` from
+    `driving_croppers` (started on `reference01` [3,h,w]) -> FacesPlan (routes checked, faces encoded)."""
+    if len(croppers) not in (1, len(boxes)):
+        raise InputError(f"{len(croppers)} driving faces for {len(boxes)} source faces: one drives all, or one "
+                         "per source face")
+    for domain in domains:
+        model.check_route(domain, driving_domain)
+    plans = prepare_sources(model, source01, boxes, domains, pad_mode, warn=warn)
+    refs = [reference_code(model, c, reference01, driving_domain, warn=warn) for c in croppers]
+    return FacesPlan(plans, croppers, refs)
+
+
+def reenact_faces(model: ToonTalker, source01: torch.Tensor, boxes: torch.Tensor, domains: list[str],
+                  croppers: list[FaceCropper], reference01: torch.Tensor, driving_chunks: Iterable[torch.Tensor],
+                  driving_domain: str, strength: float = 1.0, mode: str = "relative", feather: float = 0.1,
+                  color_match: float = 0.0, pad_mode: str = "reflect",
+                  on_chunk: Callable[[int], None] | None = None, *, batch_size: int | None = None,
+                  out_dtype: torch.dtype = torch.float32, warn: Warn | None = None) -> Iterator[torch.Tensor]:
+    """Driving chunks [n,3,h,w] -> frames [k,3,H,W] on the model's device, every chosen source face
+    reenacted (see `plan_faces` for the arguments). `pipeline.reenact_full_frames` for K faces."""
+    S.check_strength(strength)
+    faces = plan_faces(model, source01, boxes, domains, croppers, reference01, driving_domain, pad_mode, warn=warn)
+    for batch in rebatch((faces.crop(model, chunk) for chunk in driving_chunks), batch_size):
+        rendered = faces.render(model, batch, driving_domain, strength, mode, warn=warn)
+        for frames in paste_faces(faces.plans, rendered, feather, color_match, pad_mode, out_dtype=out_dtype):
+            yield frames
+            if on_chunk is not None:
+                on_chunk(len(frames))
