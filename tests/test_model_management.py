@@ -202,14 +202,15 @@ def test_out_of_memory_in_the_cropped_all_in_one_resumes_the_stream(model, mods,
     frames = torch.cat([torch.roll(portrait, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(5)])
     args = (model, portrait, frames, "real video -> cartoon portrait (r2c)", 1.0, "relative", 0, 4, "auto")
     expected = render.ToonTalkerReenact().reenact(*args)[0]
-    sizes, real = [], render.reenact_batch
+    faces = importlib.import_module(render.__name__.rsplit(".", 2)[0] + ".toontalker_core.multiface")
+    sizes, real = [], faces.reenact_batch  # the crop-auto path renders each face through toontalker_core.multiface
     guard = _oom_above(2, sizes)
 
     def reenact_or_oom(m, source, crops, *rest, **kw):
         guard(crops.shape[0])
         return real(m, source, crops, *rest, **kw)
 
-    monkeypatch.setattr(render, "reenact_batch", reenact_or_oom)
+    monkeypatch.setattr(faces, "reenact_batch", reenact_or_oom)
     out = render.ToonTalkerReenact().reenact(*args)[0]
     assert sizes == [4, 2, 2, 1]  # 4 fails; 2 + 2 + the last frame
     assert (out - expected).abs().max() < 1e-5

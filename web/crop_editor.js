@@ -241,6 +241,14 @@ app.registerExtension({
             if (at >= 0) this.widgets.splice(at + 1, 0, this.widgets.splice(this.widgets.indexOf(reset), 1)[0]);
             return r;
         };
+        // Frontend 1.27 saves widgets_values by widget index (a skipped button leaves a null hole) but loads
+        // them in order over the saved widgets only, so the hole would shift every value after the button:
+        // save them in the order they are loaded.
+        const onSerialize = nodeType.prototype.onSerialize;
+        nodeType.prototype.onSerialize = function (o) {
+            onSerialize?.apply(this, arguments);
+            if (o.widgets_values) o.widgets_values = this.widgets.filter((w) => w.serialize !== false).map((w) => w.value);
+        };
         const onExecuted = nodeType.prototype.onExecuted;
         nodeType.prototype.onExecuted = function (message) {
             onExecuted?.apply(this, arguments);
