@@ -17,7 +17,14 @@ app.registerExtension({
         const names = advancedInputs(nodeData);
         if (!names.length) return;
         wrap(nodeType.prototype, "onNodeCreated", (node) => {
-            for (const w of node.widgets ?? []) if (names.includes(w.name)) w.advanced = true;
+            for (const w of node.widgets ?? []) {
+                if (!names.includes(w.name)) continue;
+                w.advanced = true;
+                // frontend 1.27 lays out a row for every widget, folded ones too, and grows the node to fit
+                // (the Motion Editor's 20 raw sliders: ~760 units with a gap above the preview): folded, none
+                w.computeSize = (width) => (node.isWidgetVisible?.(w) ?? true)
+                    ? [width, LiteGraph.NODE_WIDGET_HEIGHT] : [0, -4];
+            }
             node.setSize?.(node.computeSize());  // drop the room the folded widgets took
         });
     },

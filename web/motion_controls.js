@@ -4,7 +4,6 @@
 // so a saved workflow opens with the same sliders greyed; a greyed slider is set back to 0 (the node ignores it
 // anyway, and a disabled widget could not be moved back).
 import { app } from "../../scripts/app.js";
-import { advancedInputs } from "./advanced_widgets.js";
 import { wrap } from "./util.js";
 
 const EDITOR = "ToonTalkerMotionEditor";
@@ -39,17 +38,7 @@ app.registerExtension({
     name: "ToonTalker.MotionControls",
     async beforeRegisterNodeDef(nodeType, nodeData) {
         if (nodeData.name !== EDITOR) return;
-        // frontend 1.27 lays out a row for every widget, folded ones too, and grows the node to fit: the 20 raw
-        // sliders would keep the node ~760 units tall with a gap above the preview. Folded, they take no row.
-        const raw = advancedInputs(nodeData);
-        wrap(nodeType.prototype, "onNodeCreated", (node) => {
-            for (const w of node.widgets ?? []) {
-                if (!raw.includes(w.name)) continue;
-                w.advanced = true;
-                w.computeSize = (width) => (node.isWidgetVisible(w) ? [width, LiteGraph.NODE_WIDGET_HEIGHT] : [0, -4]);
-            }
-            node.setSize(node.computeSize());
-        });
+        // the 20 raw sliders fold under Show Advanced and take no row there (advanced_widgets.js)
         wrap(nodeType.prototype, "onExecuted", (node, [message]) => {
             const info = message?.toontalker_controls?.[0];
             if (!info) return;

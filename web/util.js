@@ -13,10 +13,19 @@ export function wrap(proto, name, after) {
     };
 }
 
+// ComfyUI's progress text (the pack's phases: "rendering 40/100") is a DOM widget that grows into all free
+// room of its node, i.e. over a drawing area below it, where it would also take the mouse: keep it one box tall.
+const PROGRESS_TEXT = "$$node-text-preview";
+function capProgressText(node) {
+    const w = node.widgets?.find((w) => w.name === PROGRESS_TEXT);
+    if (w?.options && !w.options.getMaxHeight) w.options.getMaxHeight = () => w.options.getMinHeight?.() ?? 50;
+}
+
 // Make room under the widgets for a drawing area whose height the node keeps in node[key].
 export function reserveHeight(proto, key, fallback) {
     const computeSize = proto.computeSize;
     proto.computeSize = function () {
+        capProgressText(this);
         const size = computeSize ? computeSize.apply(this, arguments) : fallback;
         return [size[0], size[1] + (this[key] || 0)];
     };

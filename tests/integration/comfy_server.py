@@ -24,6 +24,21 @@ from pathlib import Path
 PACK_DIR_NAME = "ComfyUI-ToonTalker"
 
 
+
+def comfy_or_skip(what: str) -> tuple[str, str]:
+    """(ComfyUI checkout, its python) from COMFYUI_PATH / COMFYUI_PYTHON; skips the calling test module, saying
+    what it needs them for, when they are not set or do not exist."""
+    import pytest
+
+    comfy = os.environ.get("COMFYUI_PATH")
+    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
+    if not comfy or not (Path(comfy) / "main.py").is_file():
+        pytest.skip(f"set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its python) to {what}",
+                    allow_module_level=True)
+    if not (shutil.which(python) or Path(python).is_file()):
+        pytest.skip(f"ComfyUI's python {python!r} (COMFYUI_PYTHON) cannot be found", allow_module_level=True)
+    return comfy, python
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -321,7 +321,7 @@ def test_advanced_face_crop_widgets_fold_under_show_advanced(page, server, artif
     flagged = sorted(name for name, spec in {**server.get("/object_info/ToonTalkerFaceCrop")["ToonTalkerFaceCrop"]
                                              ["input"].get("optional", {})}.items()
                      if isinstance(spec[-1], dict) and spec[-1].get("advanced"))
-    assert len(flagged) == 5, flagged
+    assert flagged == ["crop_size", "face", "offset", "reference_frame", "scale", "smoothing"], flagged
 
     def visible():
         return page.evaluate(f"() => {{ const n = {node}; return Object.fromEntries(n.widgets.map("
@@ -471,6 +471,7 @@ def test_motion_plot_axes_and_hover_readout(page, server, artifacts):
     x0, w = 8 + 40, size[0] - 16 - 40 - 8
     frame = n // 2
     target = to_screen(page, enc, x0 + w * frame / (n - 1), plot_top + 60)
+    page.screenshot(path=str(artifacts / "motion_plot_before_hover.png"))
     page.mouse.move(target[0] - 30, target[1])
     page.mouse.move(*target)
     page.wait_for_function(f"(f) => {enc}.toontalkerHover === f", arg=frame, timeout=5_000)

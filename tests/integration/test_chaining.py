@@ -24,9 +24,7 @@ import copy
 import io
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,18 +32,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from comfy_server import PROBE_ROUTE, Server, TimingSummary, history_messages, install_probe, prepare_base, wait_for
+from comfy_server import (PROBE_ROUTE, Server, TimingSummary, comfy_or_skip, history_messages, install_probe,
+                         prepare_base, wait_for)
 from conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-COMFY = os.environ.get("COMFYUI_PATH")
-PYTHON = os.environ.get("COMFYUI_PYTHON") or sys.executable
-if not COMFY or not (Path(COMFY) / "main.py").is_file():
-    pytest.skip("set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its python) to run the chaining "
-                "templates in a real server", allow_module_level=True)
-if not (shutil.which(PYTHON) or Path(PYTHON).is_file()):
-    pytest.skip(f"ComfyUI's python {PYTHON!r} (COMFYUI_PYTHON) cannot be found", allow_module_level=True)
+COMFY, PYTHON = comfy_or_skip("run the chaining templates in a real server")
 
 WF_DIR = REPO / "example_workflows" / "api"
 FRAMES = 20  # > Rebatch Latents' 16: two sampling chunks

@@ -15,28 +15,18 @@ Skips without COMFYUI_PATH.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 import time
 import urllib.error
 import uuid
-from pathlib import Path
 
 import pytest
 
-from comfy_server import Server, prepare_base
+from comfy_server import Server, comfy_or_skip, prepare_base
 from conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-COMFY = os.environ.get("COMFYUI_PATH")
-PYTHON = os.environ.get("COMFYUI_PYTHON") or sys.executable
-if not COMFY or not (Path(COMFY) / "main.py").is_file():
-    pytest.skip("set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its python) to queue the chaining "
-                "templates in a real server", allow_module_level=True)
-if not (shutil.which(PYTHON) or Path(PYTHON).is_file()):
-    pytest.skip(f"ComfyUI's python {PYTHON!r} (COMFYUI_PYTHON) cannot be found", allow_module_level=True)
+COMFY, PYTHON = comfy_or_skip("queue the chaining templates in a real server")
 
 API = REPO / "example_workflows" / "api"
 
