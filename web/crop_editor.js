@@ -8,7 +8,7 @@
 // Edited boxes stay inside the image, so the handle is always on the node.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { heightWithout, reserveHeight, upstream, viewURL } from "./util.js";
+import { dropProgressText, heightWithout, reserveHeight, upstream, viewURL } from "./util.js";
 
 const NODE = "ToonTalkerFaceCrop";
 const VIEW_H = 220;
@@ -252,6 +252,7 @@ app.registerExtension({
         const onExecuted = nodeType.prototype.onExecuted;
         nodeType.prototype.onExecuted = function (message) {
             onExecuted?.apply(this, arguments);
+            dropProgressText(this);
             const crop = message?.toontalker_crop?.[0];
             this.toontalkerNoFace = false;
             if (crop) showCrop(this, crop);

@@ -3,7 +3,7 @@
 // the pointer. The series comes from the node's UI output
 // (`toontalker_motion`); a "Canonical Motion Transfer" that runs later redraws it with its own reference.
 import { app } from "../../scripts/app.js";
-import { heightWithout, reserveHeight, upstream } from "./util.js";
+import { dropProgressText, heightWithout, reserveHeight, upstream } from "./util.js";
 
 const ENCODE = "ToonTalkerEncodeDrivingMotion";
 const TRANSFER = "ToonTalkerCanonicalTransfer";
@@ -136,7 +136,10 @@ app.registerExtension({
             const series = message?.toontalker_motion?.[0];
             if (!series) return;
             const target = nodeData.name === ENCODE ? this : upstreamEncoder(this);
-            if (target) setSeries(target, series);
+            if (target) {
+                dropProgressText(target);
+                setSeries(target, series);
+            }
         };
         if (nodeData.name !== ENCODE) return;
         const onDrawForeground = nodeType.prototype.onDrawForeground;

@@ -21,6 +21,16 @@ function capProgressText(node) {
     if (w?.options && !w.options.getMaxHeight) w.options.getMaxHeight = () => w.options.getMinHeight?.() ?? 50;
 }
 
+// Once the node has run, its drawing area says what the phases said: drop the progress text box so that it
+// neither shifts the drawing nor lies over it (taking the mouse from the crop box or the plot's readout).
+export function dropProgressText(node) {
+    const i = node.widgets?.findIndex((w) => w.name === PROGRESS_TEXT) ?? -1;
+    if (i < 0) return;
+    node.widgets[i].onRemove?.();
+    node.widgets.splice(i, 1);
+    node.setDirtyCanvas?.(true, true);
+}
+
 // Make room under the widgets for a drawing area whose height the node keeps in node[key].
 export function reserveHeight(proto, key, fallback) {
     const computeSize = proto.computeSize;
