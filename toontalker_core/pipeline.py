@@ -22,7 +22,7 @@ from .face import CropTransform, FaceCropper, crop, paste_back
 from .face.crop import MAX_BOX_RATIO
 from .model.toontalker import ToonTalker
 from .memory import full_res_batch
-from .runtime import Warn, encode_reference, encode_source, rebatch, reenact_batch, to_uint8
+from .runtime import Warn, encode_reference, encode_source, to_uint8
 
 
 @dataclass
@@ -114,14 +114,8 @@ def reenact_full_frames(model: ToonTalker, source01: torch.Tensor, source_box: t
     `on_chunk(k)` is called after each output chunk of k frames. out_dtype=torch.uint8 yields 8-bit frames
     made with a quarter of the memory (for writers of 8-bit files).
     """
-    S.check_strength(strength)
-    plan = prepare_source(model, source01, source_box, source_domain, pad_mode, warn=warn)
-    reference_T1 = reference_code(model, cropper, reference01, driving_domain, warn=warn)
-    crops = (crop_driving(model, cropper, chunk) for chunk in driving_chunks)
-    for batch in rebatch(crops, batch_size):
-        rendered = reenact_batch(model, plan.encoded, batch, driving_domain, strength, mode, reference_T1,
-                                 warn=warn)
-        for frames in paste_chunks(plan, rendered, feather, color_match, pad_mode, out_dtype=out_dtype):
-            yield frames
-            if on_chunk is not None:
-                on_chunk(len(frames))
+    from .multiface import reenact_faces  # its one-face case (multiface builds on this module)
+
+    yield from reenact_faces(model, source01, torch.as_tensor(source_box)[None], [source_domain], [cropper],
+                             reference01, driving_chunks, driving_domain, strength, mode, feather, color_match,
+                             pad_mode, on_chunk, batch_size=batch_size, out_dtype=out_dtype, warn=warn)
