@@ -7,8 +7,7 @@ import logging
 import torch
 
 from ..toontalker_core.errors import InputError
-from ..toontalker_core.face import (FaceCropper, locate_face, locate_faces, parse_domains, parse_driving_face,
-                                    parse_faces)
+from ..toontalker_core.face import FaceCropper, locate_faces, parse_domains, parse_driving_face, parse_faces
 from ..toontalker_core.multiface import driving_croppers
 from .payloads import NO_FACE_TEMPLATE
 
@@ -44,12 +43,8 @@ def locate_node_faces(model, source: torch.Tensor, reference: torch.Tensor, ref:
     what = "'source_image'"
     hint = ("give the box by hand: open the pack's template "
             f"{NO_FACE_TEMPLATE} (Face Crop manual -> staged nodes -> Paste Back)")
-    if choice.kind == "largest":
-        box, _ = locate_face(source[0], what=what, hint=hint, warn=_log,
-                             several="set faces to all, or to positions from the left such as 0,2")
-        boxes = box[None]
-    else:
-        boxes, _ = locate_faces(source[0], choice, what=what, hint=hint, warn=_log)
+    boxes, _ = locate_faces(source[0], choice, what=what, hint=hint, warn=_log,
+                            several="set faces to all, or to positions from the left such as 0,2")
     domains = parse_domains(face_domains, len(boxes), source_domain, "face_domains")
     croppers = driving_croppers(reference, len(boxes), driving,
                                 lambda choose: FaceCropper(model.cfg.size, "tracked", choose=choose, warn=_log),

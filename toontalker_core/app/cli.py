@@ -29,7 +29,7 @@ from .. import stages as S
 from ..domain_check import route_warnings
 from ..model.checkpoint import convert, load_model
 from ..errors import InputError, ToonTalkerError
-from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend, locate_face,
+from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend,
                     locate_faces, parse_domains, parse_driving_face, parse_faces, primary_face)
 from ..media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
@@ -229,14 +229,9 @@ class _CropPlan:
         self.source01 = source01
         choice, driving_choice = parse_faces(args.faces), parse_driving_face(args.driving_face)
         what, hint = f"the source image {args.source_path}", "pass its position with --source-box X Y SIZE"
-        if args.source_box is not None or choice.kind == "largest":
-            box, _ = locate_face(source01, box=args.source_box, scale=args.crop_scale, offset=args.crop_offset,
-                                 warn=warn, what=what, hint=hint,
-                                 several="pass --faces all, or positions from the left such as --faces 0,2")
-            self.source_boxes = box[None]
-        else:
-            self.source_boxes, _ = locate_faces(source01, choice, scale=args.crop_scale, offset=args.crop_offset,
-                                                warn=warn, what=what, hint=hint)
+        self.source_boxes, _ = locate_faces(source01, choice, box=args.source_box, scale=args.crop_scale,
+                                            offset=args.crop_offset, warn=warn, what=what, hint=hint,
+                                            several="pass --faces all, or positions from the left such as --faces 0,2")
         parse_domains(args.face_domains, len(self.source_boxes), "real")  # checked now, resolved in run()
         self.reference, self.croppers = _driving_croppers(args, info, ref_index, warn, len(self.source_boxes),
                                                           driving_choice)

@@ -70,12 +70,18 @@ def locate_face(image: torch.Tensor, *, box=None, scale: float = DEFAULT_SCALE, 
     return _face_box(face, (h, w), scale, offset, what, warn), face
 
 
-def locate_faces(image: torch.Tensor, choice: FaceChoice, *, scale: float = DEFAULT_SCALE,
+def locate_faces(image: torch.Tensor, choice: FaceChoice, *, box=None, scale: float = DEFAULT_SCALE,
                  offset: float = DEFAULT_OFFSET, threshold: float = THRESHOLD, what: str = "the source image",
                  hint: str = "give the crop box by hand (x, y, size in pixels)",
-                 warn: Callable[[str], None] | None = None) -> tuple[torch.Tensor, list[Face]]:
+                 warn: Callable[[str], None] | None = None,
+                 several: str | None = None) -> tuple[torch.Tensor, list[Face]]:
     """Crop boxes [K,3] for the faces of a still [3,H,W] that `choice` picks (left to right) and the faces.
+    A manual `box` or `choice` largest is `locate_face`'s one face (`several`: its fix when more are found).
     Raises NoFaceError when there is none, InputError when a chosen position is not there."""
+    if box is not None or choice.kind == "largest":
+        one, face = locate_face(image, box=box, scale=scale, offset=offset, threshold=threshold, what=what,
+                                hint=hint, warn=warn, several=several)
+        return one[None], [] if face is None else [face]
     h, w = image.shape[-2:]
     faces = choice.pick(detect_faces(image, threshold, tiles=True)[0], what)
     if not faces:
