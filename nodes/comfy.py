@@ -44,15 +44,6 @@ except ImportError:
                 self.total = total
 
 
-try:  # text on the running node, as ComfyUI's own nodes show it (only inside ComfyUI: `server` is its module)
-    if folder_paths is None:
-        raise ImportError
-    from comfy_execution.utils import get_executing_context  # type: ignore
-    from server import PromptServer  # type: ignore
-except ImportError:
-    get_executing_context = PromptServer = None
-
-
 def register_model_folder() -> None:
     """`models/toontalker` (+ the bundled demo model) as a ComfyUI model folder for .pt/.pth/.safetensors."""
     if folder_paths is None:
@@ -100,13 +91,6 @@ def download_dir() -> Path:
     return default_dir()
 
 
-def show_text(text: str) -> None:
-    """Text under the running node's title (ComfyUI's progress text); nothing without ComfyUI."""
-    context = get_executing_context() if get_executing_context is not None else None
-    if context is not None and getattr(PromptServer, "instance", None) is not None:
-        PromptServer.instance.send_progress_text(text, context.node_id)
-
-
 def byte_progress(name: str):
     """A downloader progress callback (toontalker_core.app.download.Progress): ComfyUI's progress bar on the
     running node once the size is known, the megabytes as text on it, and ComfyUI's interrupt, which raises
@@ -117,7 +101,7 @@ def byte_progress(name: str):
         nonlocal bar
         check_interrupt()
         of = f" of {total / 2 ** 20:.1f}" if total else ""
-        show_text(f"downloading {name}: {done / 2 ** 20:.1f}{of} MB")
+        progress_text(f"downloading {name}: {done / 2 ** 20:.1f}{of} MB")
         if total:
             if bar is None:
                 bar = ProgressBar(total)

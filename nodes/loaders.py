@@ -11,7 +11,7 @@ from ..toontalker_core.resources import BUNDLED_DIR
 from ..toontalker_core.precision import PRECISIONS, resolve_dtype
 from ..toontalker_core.runtime import DEVICES
 from .comfy import (auto_dtype, byte_progress, checkpoint_names, checkpoint_path, download_dir, manage,
-                    model_devices, models_folder_label, show_text)
+                    model_devices, models_folder_label, progress_text)
 from .payloads import CATEGORY, MODEL, model_uid
 
 
@@ -97,7 +97,7 @@ def _resolve(choice: str):
     if name is not None:
         return checkpoint_path(name), False
     path = fetch_published(layout, download_dir(), quiet=True, progress=byte_progress(PUBLISHED_FILES[layout]))
-    show_text(f"{path.name}: downloaded and verified ({path.stat().st_size / 2 ** 20:.1f} MB)")
+    progress_text(f"{path.name}: downloaded and verified ({path.stat().st_size / 2 ** 20:.1f} MB)")
     return path, True
 
 

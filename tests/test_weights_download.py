@@ -222,7 +222,7 @@ def test_drive_download_reports_bytes_stops_on_interrupt_and_resumes(node, drive
 
     monkeypatch.setattr(comfy, "check_interrupt", interrupt_after_8)
     for module in (comfy, loaders):
-        monkeypatch.setattr(module, "show_text", reports.append)
+        monkeypatch.setattr(module, "progress_text", reports.append)
     with pytest.raises(Interrupted):
         loaders.LoadToonTalkerCheckpoint().load(CROSS, "cpu", "fp32")
     staging = models / download.STAGING
