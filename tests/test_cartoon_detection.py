@@ -117,6 +117,44 @@ def test_default_detector_finds_held_out_cartoon_styles():
     assert recall >= old_recall + 0.3, (recall, old_recall)   # the reason ToonNet exists
 
 
+def test_stills_get_a_closer_look_at_small_faces_in_big_frames():
+    """9 held-out cartoon faces of 24-40 px in 1280x720 frames (4-6 px in the 192 px letterbox a video frame
+    gets). Measured: a video frame's look finds 4, a still's look (up to the frame's own size) 9, no false
+    alarm."""
+    with one_cpu_thread(torch.device("cpu")):
+        scenes = list(eval_set(6, 3, HELD_OUT_STYLES, real=0.0, sizes=((720, 1280),), face_px=(24, 40),
+                               n_faces=(1, 2)))
+    counts = {}
+    for still in (False, True):
+        hits = total = false = found_n = 0
+        for img, boxes, _ in scenes:
+            found = [f.box + (f.score,) for f in detect_faces(img, still=still)[0]]
+            hit, f = match(found, boxes.tolist())
+            hits, total = hits + sum(h is not None for h in hit), total + len(hit)
+            false, found_n = false + f, found_n + len(found)
+        counts[still] = (hits / total, 1 - false / max(1, found_n))
+    assert counts[True][0] >= 0.85 and counts[True][1] >= 0.85, counts
+    assert counts[True][0] >= counts[False][0] + 0.3, counts
+
+
+def test_a_face_only_toonnet_finds_needs_a_higher_score_when_said_real():
+    """The rule of `domain="real"`: BlazeFace finds real faces itself, so a face only ToonNet finds must reach
+    TOON_REAL_THRESHOLD (shifted with `threshold` like every score). A threshold that puts a ToonNet-only
+    face's score between its two thresholds keeps it for cartoons and drops it for real pictures."""
+    from toontalker_core.face.detect import THRESHOLD, TOON_REAL_THRESHOLD, TOON_THRESHOLD
+    with one_cpu_thread(torch.device("cpu")):
+        img = next(iter(eval_set(1, 11, ("chibi",), real=0.0, sizes=((256, 256),), face_px=(48, 48),
+                                 n_faces=(1, 1))))[0]
+    assert not detect_faces(img, models=BLAZEFACE)[0]  # a face only ToonNet finds
+    score = detect_faces(img)[0][0].score
+    t = THRESHOLD + score - (TOON_REAL_THRESHOLD + TOON_THRESHOLD) / 2  # score is halfway between the two
+    assert [f.score for f in detect_faces(img, t)[0]] == pytest.approx([score], abs=1e-6)
+    assert detect_faces(img, t, domain="cartoon")[0] and not detect_faces(img, t, domain="real")[0]
+    assert detect_faces(img, domain="real")[0] if score >= TOON_REAL_THRESHOLD else True
+    with pytest.raises(InputError, match="domain must be real, cartoon or None"):
+        detect_faces(img, domain="anime")
+
+
 def test_unknown_detector_names_are_one_clear_error():
     for models in (("short", "toonnet"), ()):
         with pytest.raises(InputError, match="unknown or no detector in models=.*use some of"):

@@ -4,7 +4,7 @@ scenes with known boxes (recall, precision and box error per style and per face 
     python tools/measure_detection.py [--media ../shared/media] [--stride 1] [--review DIR] [--compare]
     python tools/measure_detection.py --scenes [--n 120] [--seed 0] [--styles held-out|train] [--only old]
 
-Scenes mode (`toontalker_train.scenes`, everything generated here): 1-4 faces per frame, 24-600 px, frames from
+Scenes mode (`toontalker_train.scenes`, everything generated here; "still" is the closer look source images get): 1-4 faces per frame, 24-600 px, frames from
 256 px to 4K, cartoon styles (by default the held-out ones the shipped ToonNet never saw) and 20 % real faces
 (the project's public-domain stills). A detection is a hit when its IoU with an unmatched true box is >= 0.5
 (greedy, best score first); precision counts every other detection as a false alarm. Box error: mean IoU
@@ -12,9 +12,10 @@ and centre error (in % of the true side) of the hits. Size bins are given twice:
 face's side in the detector's 192 px letterbox (what the network sees).
 
 Stills (real/*.jpg, cartoon/*.jpg): found or not, score and box of the primary face (the default and the
-BlazeFace ensemble get the tiled second look, as the CLI gives a source image). Videos (driving/*.mp4):
-the fraction of frames (every `--stride`-th) with a face, and how many frames had more than one (each clip
-shows one person). `--compare` adds ToonNet alone, the single BlazeFace detectors and,
+BlazeFace ensemble get the closer look of `still=True`, as the CLI gives a source image). "domain real" is the
+default as the pipeline runs it on pictures said to be real (driving video in r2r and r2c, real sources).
+Videos (driving/*.mp4): the fraction of frames (every `--stride`-th) with a face, and how many frames had more than one (each clip
+shows one person, so those are false alarms). `--compare` adds ToonNet alone, the single BlazeFace detectors and,
 when they are installed, other candidates (OpenCV 4.x Haar cascades, the `animeface` package) for reference;
 none of those is a dependency of the project. `--review DIR` writes each still and the first frame of each
 video with the detected box and the crop box drawn on it.
@@ -41,9 +42,9 @@ from toontalker_core.face import crop_boxes, detect_faces  # noqa: E402
 from toontalker_core.media import iter_driving, load_image  # noqa: E402
 
 
-def _ours(models=None, tiles=False):
+def _ours(models=None, still=False, domain=None):
     kw = {} if models is None else {"models": models}
-    return lambda img: [f.box + (f.score,) for f in detect_faces(img, tiles=tiles, **kw)[0]]
+    return lambda img: [f.box + (f.score,) for f in detect_faces(img, still=still, domain=domain, **kw)[0]]
 
 
 def _haar(name: str):
@@ -77,9 +78,11 @@ def _animeface():
 
 
 SCENE_DETECTORS = {
-    "old": ("BlazeFace ensemble (before)", ("short", "full")),
-    "toonnet": ("ToonNet alone", ("toon",)),
-    "new": ("new default (BlazeFace + ToonNet)", None),
+    # name: (column title, models (None: the default), still: the closer look source images get)
+    "old": ("BlazeFace ensemble (before)", ("short", "full"), False),
+    "toonnet": ("ToonNet alone", ("toon",), False),
+    "new": ("new default, video frame", None, False),
+    "still": ("new default, still", None, True),
 }
 PX_BINS = (24, 48, 96, 192, 384, 601)
 LB_BINS = (0, 8, 16, 32, 64, 193)
@@ -142,8 +145,8 @@ def measure_scenes(n: int, seed: int, styles: str, only: list[str]) -> None:
         h, w = img.shape[-2:]
         truth = boxes.tolist()
         for d in names:
-            models = SCENE_DETECTORS[d][1]
-            kw = {} if models is None else {"models": models}
+            _, models, still = SCENE_DETECTORS[d]
+            kw = {"still": still} if models is None else {"models": models, "still": still}
             t0 = time.perf_counter()
             found = [f.box + (f.score,) for f in detect_faces(img, **kw)[0]]
             st = stats[d]
@@ -190,10 +193,12 @@ def measure_scenes(n: int, seed: int, styles: str, only: list[str]) -> None:
 
 
 DEFAULT_NAME = "default (BlazeFace + ToonNet)"
+REAL_NAME = "default, domain real"
 
 
 def detectors(compare: bool) -> dict:
-    out = {DEFAULT_NAME: _ours(), "BlazeFace ensemble (before)": _ours(("short", "full"))}
+    out = {DEFAULT_NAME: _ours(), REAL_NAME: _ours(domain="real"),
+           "BlazeFace ensemble (before)": _ours(("short", "full"))}
     if compare:
         out["ToonNet alone"] = _ours(("toon",))
         out["blazeface short only"] = _ours(("short",))
@@ -243,7 +248,7 @@ def main() -> int:
         args.review.mkdir(parents=True, exist_ok=True)
     dets = detectors(args.compare)
     # stills: with the tiled second look, as the CLI does
-    still_dets = {**dets, DEFAULT_NAME: _ours(tiles=True),
+    still_dets = {**dets, DEFAULT_NAME: _ours(still=True), REAL_NAME: _ours(still=True, domain="real"),
                   "BlazeFace ensemble (before)": _ours(("short", "full"), True)}
     names = list(dets)
     rows = []

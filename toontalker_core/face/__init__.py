@@ -3,7 +3,7 @@
 Images are float [B,3,H,W] in [0,1] (as everywhere in toontalker_core); boxes are in source pixels.
 
 Detection (`detect.py`, weights bundled, nothing downloaded; see models/NOTICE.md)
-    detect_faces(images, threshold=0.4, tiles=False, models=("short", "full", "toon")) -> list (per image) of list[Face]
+    detect_faces(images, threshold=0.4, still=False, models=("short", "full", "toon")) -> list (per image) of list[Face]
         Face: box (x0, y0, x1, y1), score, keypoints (6 x (x, y)); best score first.
         BlazeFace (short, full) plus the pack's ToonNet (`toonnet.py`, cartoons); models=BLAZEFACE: BlazeFace only,
         whose keypoints are measured; a face only ToonNet finds has template keypoints placed in its box.

@@ -50,7 +50,7 @@ def locate_face(image: torch.Tensor, *, box=None, scale: float = DEFAULT_SCALE, 
                 hint: str = "give the crop box by hand (x, y, size in pixels)",
                 warn: Callable[[str], None] | None = None,
                 choose: Callable[[list[Face]], Face | None] = primary_face,
-                several: str | None = None) -> tuple[torch.Tensor, Face | None]:
+                several: str | None = None, domain: str | None = None) -> tuple[torch.Tensor, Face | None]:
     """Crop box [3] (x, y, size) for a still [3,H,W] in [0,1]: the manual `box` if given, else around the
     detected face that `choose` picks (the primary one by default). Raises NoFaceError when there is none
     (InputError when `choose` is a FaceChoice whose position is not there); warns (`warn`, default
@@ -59,7 +59,7 @@ def locate_face(image: torch.Tensor, *, box=None, scale: float = DEFAULT_SCALE, 
     h, w = image.shape[-2:]
     if box is not None:
         return manual_box(box, (h, w)), None
-    found = detect_faces(image, threshold, tiles=True)[0]
+    found = detect_faces(image, threshold, still=True, domain=domain)[0]
     face = choose(found)
     if face is None and found and isinstance(choose, FaceChoice):
         choose.pick(found, what)  # a position that is not there: the error names the choice
@@ -74,16 +74,16 @@ def locate_faces(image: torch.Tensor, choice: FaceChoice, *, box=None, scale: fl
                  offset: float = DEFAULT_OFFSET, threshold: float = THRESHOLD, what: str = "the source image",
                  hint: str = "give the crop box by hand (x, y, size in pixels)",
                  warn: Callable[[str], None] | None = None,
-                 several: str | None = None) -> tuple[torch.Tensor, list[Face]]:
+                 several: str | None = None, domain: str | None = None) -> tuple[torch.Tensor, list[Face]]:
     """Crop boxes [K,3] for the faces of a still [3,H,W] that `choice` picks (left to right) and the faces.
     A manual `box` or `choice` largest is `locate_face`'s one face (`several`: its fix when more are found).
     Raises NoFaceError when there is none, InputError when a chosen position is not there."""
     if box is not None or choice.kind == "largest":
         one, face = locate_face(image, box=box, scale=scale, offset=offset, threshold=threshold, what=what,
-                                hint=hint, warn=warn, several=several)
+                                hint=hint, warn=warn, several=several, domain=domain)
         return one[None], [] if face is None else [face]
     h, w = image.shape[-2:]
-    faces = choice.pick(detect_faces(image, threshold, tiles=True)[0], what)
+    faces = choice.pick(detect_faces(image, threshold, still=True, domain=domain)[0], what)
     if not faces:
         raise NoFaceError(f"no face found in {what} ({w}x{h}); {hint}")
     return torch.stack([_face_box(f, (h, w), scale, offset, what, warn) for f in faces]), faces
@@ -123,7 +123,7 @@ class FaceCropper:
                  offset: float = DEFAULT_OFFSET, smoothing: float = 1.0, fps: float = DEFAULT_FPS,
                  pad_mode: str = "reflect", threshold: float = THRESHOLD, box=None,
                  warn: Callable[[str], None] | None = None, hold: int | None = None, what: str = "",
-                 choose: Callable[[list[Face]], Face | None] = primary_face) -> None:
+                 choose: Callable[[list[Face]], Face | None] = primary_face, domain: str | None = None) -> None:
         if mode not in CROP_MODES:
             raise InputError(f"crop mode must be one of {', '.join(CROP_MODES)}, got '{mode}'")
         self.crop_size, self.mode = int(crop_size), mode
@@ -135,6 +135,7 @@ class FaceCropper:
         # reference frame (and on re-acquiring), e.g. by position when a frame has several
         self.track = BoxTrack(fps, smoothing, hold, warn=self._warn, what=what)
         self.choose = choose
+        self.domain = domain  # "real": faces only ToonNet finds need a higher score (see detect_faces)
         self.reference_box: torch.Tensor | None = None
         self.frames = 0
         self.source_size: tuple[int, int] | None = None
@@ -147,7 +148,7 @@ class FaceCropper:
         self.source_size = tuple(reference_frame.shape[-2:])
         box, _ = locate_face(reference_frame, box=self.manual, scale=self.scale, offset=self.offset,
                              threshold=self.threshold, what=what, hint=hint, warn=self._warn, choose=self.choose,
-                             several=several)
+                             several=several, domain=self.domain)
         self.reference_box = box
         return box
 
@@ -172,7 +173,7 @@ class FaceCropper:
 
     def _track(self, frames: torch.Tensor) -> torch.Tensor:
         boxes = []
-        for found in detect_faces(frames, self.threshold):
+        for found in detect_faces(frames, self.threshold, domain=self.domain):
             try:
                 chosen = self.choose(found)
             except InputError:  # the chosen position is not in this frame: the track holds

@@ -9,14 +9,16 @@ hence the default threshold 0.4.
 BlazeFace misses many 2-D cartoons (big eyes, no nose, thick outlines, animal heads), so the default adds the
 pack's own ToonNet (`toonnet.py`, trained here on procedural cartoons and public-domain stills): its faces
 join BlazeFace's unless they overlap one (BlazeFace's box and keypoints are kept there, with the higher of the
-two scores). ToonNet looks twice, at 192 and 384 px, the second time for small faces only. A face only
+two scores). ToonNet looks twice, at 192 and 384 px, the second time for small faces only; a still gets
+deeper looks up to its own resolution. A face only
 ToonNet found gets template keypoints placed in its box (BlazeFace's mean layout on frontal faces), so crop
 code that reads keypoints keeps working; code that measures with the keypoints asks
 for BlazeFace alone (`models=BLAZEFACE`, as motion/measure.py does).
 
 `detect_faces` returns every face per image, best first; `primary_face` picks the one to animate (largest,
-weighted by confidence). `detect_faces(..., tiles=True)` gives images without a face a second look on
-overlapping square tiles (small faces in large, wide or tall stills).
+weighted by confidence). `detect_faces(..., still=True)` takes more time for stills: ToonNet looks again at
+up to the image's own resolution (small faces in large frames), and images without a face get a second look
+on overlapping square tiles.
 """
 from __future__ import annotations
 
@@ -38,11 +40,18 @@ TOON_THRESHOLD = 0.55   # ToonNet's score scale, chosen on training-style scenes
 TOON_MIN_SIZE = 10      # px, in each look's letterbox and in the source: smaller boxes are mostly noise
 TOON_FINE_EXTRA = 0.15  # the second look's faces need this much more score (small things are easier to mistake)
 TOON_FINE_MAX = 32      # px in the 192 px letterbox: the largest face taken from the second look at 384 px
+# A face only ToonNet finds in a picture said to be real needs this score: BlazeFace finds >= 98 % of real faces
+# itself, and ToonNet's false faces on photos (blurred foliage in a real clip) score under it (DATA.md)
+TOON_REAL_THRESHOLD = 0.75
 # BlazeFace's keypoints relative to its box (x, y in 0..1), mean over frontal real and cartoon portraits
 # (samples/, the shared test stills): right eye, left eye, nose, mouth, right ear, left ear
 TEMPLATE_KEYPOINTS = ((0.29, 0.30), (0.71, 0.30), (0.50, 0.55), (0.49, 0.74), (0.07, 0.37), (0.93, 0.38))
 CANDIDATE_FLOOR = 0.1   # anchors below this take no part in the vote
 IOU_MERGE = 0.3
+# ToonNet's second look at each of its faces (`_refine`); chosen on training-style scenes (seed 5), not on the
+# held-out styles that measure it
+REFINE_CONTEXT = 2.5    # window side / face side: the face is ~77 px of the 192 px input, where boxes are best
+REFINE_SLACK = 0.1      # candidates may score this much under threshold: the second look decides
 
 
 @dataclass
@@ -126,7 +135,8 @@ def _cluster(scores: torch.Tensor, boxes: torch.Tensor, kps: torch.Tensor, model
     return out
 
 
-def _detect_batch(images: torch.Tensor, threshold: float, models) -> list[list[Face]]:
+def _detect_batch(images: torch.Tensor, threshold: float, models, still: bool = False,
+                  domain: str | None = None) -> list[list[Face]]:
     """One look at whole images (letterboxed): BlazeFace's ensemble, then ToonNet's faces where BlazeFace found
     none."""
     unknown = sorted(set(models) - {*BLAZEFACE, TOON})
@@ -143,12 +153,12 @@ def _detect_batch(images: torch.Tensor, threshold: float, models) -> list[list[F
 
     faces = _blaze_batch(images, threshold, blaze, letterbox) if blaze else [[] for _ in range(images.shape[0])]
     if TOON in models:
-        for found, extra in zip(faces, _toon_batch(images, TOON_THRESHOLD + threshold - THRESHOLD, letterbox)):
+        for found, extra in zip(faces, _toon_batch(images, TOON_THRESHOLD + threshold - THRESHOLD, letterbox, still)):
             for t in extra:  # best first
                 same = [f for f in found if _same_face(t.box, f.box)]
                 if same:
                     same[0].score = max(same[0].score, t.score)  # BlazeFace's box and keypoints stay
-                else:
+                elif domain != "real" or t.score >= TOON_REAL_THRESHOLD + threshold - THRESHOLD:
                     found.append(t)
     return faces
 
@@ -165,20 +175,52 @@ def _same_face(a, b) -> bool:
     return ix * iy > 0.5 * max(smaller, 1e-9)
 
 
-def _toon_batch(images: torch.Tensor, threshold: float, letterbox) -> list[list[Face]]:
-    """ToonNet's faces in source pixels, with template keypoints. A second look at twice the input size finds
-    the small faces (up to TOON_FINE_MAX px in the first look's terms); it only adds faces the first look has
-    not found (so a big face's eye, seen as a face at the larger size, cannot replace the face)."""
+def _scaled(images: torch.Tensor, long: int) -> tuple[torch.Tensor, float, float, int, int]:
+    """[B,3,H,W] resized so its long side is `long` (aspect kept, no square letterbox: a deep look at a wide
+    frame would spend half its work on padding), padded right and bottom to a multiple of ToonNet's coarsest
+    stride; same return convention as `_letterbox`."""
+    h, w = images.shape[-2:]
+    scale = long / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    out = images if (nh, nw) == (h, w) else F.interpolate(images, size=(nh, nw), mode="bilinear",
+                                                           align_corners=False, antialias=scale < 1).clamp_(0, 1)
+    out = F.pad(out, (0, -nw % 32, 0, -nh % 32))
+    return out, nw / w, nh / h, 0, 0
+
+
+def _still_levels(h: int, w: int) -> list[int]:
+    """Long sides of the deeper looks a still gets after the 192 and 384 px letterboxes: doubling while the
+    image is at least that large, then the image's own size if the last look was under 80 % of it. A face
+    of STILL_MIN_FACE source px is then >= 16 px in some look, where ToonNet finds >= 95 % of faces."""
+    long, levels, size = max(h, w), [], 4 * TOON_SIZE
+    while size <= long:
+        levels.append(size)
+        size *= 2
+    if (levels[-1] if levels else 2 * TOON_SIZE) < 0.8 * long:
+        levels.append(long)
+    return levels
+
+
+def _toon_batch(images: torch.Tensor, threshold: float, letterbox, still: bool = False) -> list[list[Face]]:
+    """ToonNet's faces in source pixels, with template keypoints. Each further look is larger and only adds
+    faces the looks before have not found and that were small there (at most TOON_FINE_MAX px in the previous
+    look), with a stricter score: a big face's eye, seen as a face at the larger size, cannot replace the face.
+    Video frames get the 192 and 384 px letterboxes; a still (`still`) also the deeper looks of `_still_levels`."""
     h, w = images.shape[-2:]
     net = load_toonnet(images.device)
     out = [[] for _ in range(images.shape[0])]
-    fine = threshold + TOON_FINE_EXTRA
-    for size in (TOON_SIZE, 2 * TOON_SIZE):
-        lb, sx, sy, px, py = letterbox(size)
-        for found, (scores, boxes) in zip(out, decode(net(lb), max(threshold, 0.05))):
+    floor = threshold - REFINE_SLACK  # candidates; `_refine` keeps those its second look scores >= threshold
+    fine = floor + TOON_FINE_EXTRA
+    looks = [(TOON_SIZE, letterbox), (2 * TOON_SIZE, letterbox)]
+    if still:
+        looks += [(long, lambda size: _scaled(images, size)) for long in _still_levels(h, w)]
+    prev = None  # the previous look's scale (its px per source px)
+    for size, make in looks:
+        lb, sx, sy, px, py = make(size)
+        for found, (scores, boxes) in zip(out, decode(net(lb), max(floor, 0.05))):
             for score, (x0, y0, x1, y1) in zip(scores.tolist(), boxes.tolist()):
-                side = min(x1 - x0, y1 - y0)  # in this look's letterbox
-                if side < TOON_MIN_SIZE or (size > TOON_SIZE and (side * TOON_SIZE / size > TOON_FINE_MAX
+                side = min(x1 - x0, y1 - y0)  # in this look's pixels
+                if side < TOON_MIN_SIZE or (prev is not None and (side * prev / sx > TOON_FINE_MAX
                                                                   or score < fine)):
                     continue
                 x0, x1 = (x0 - px) / sx, (x1 - px) / sx
@@ -189,6 +231,48 @@ def _toon_batch(images: torch.Tensor, threshold: float, letterbox) -> list[list[
                     continue  # a second peak on the same face (an eye, or face + hair), lower score
                 kps = [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in TEMPLATE_KEYPOINTS]
                 found.append(Face((x0, y0, x1, y1), score, kps))
+        prev = sx
+    return _refine(images, net, out, threshold)
+
+
+def _window(image: torch.Tensor, box, context: float) -> tuple[torch.Tensor, tuple[float, float, float]]:
+    """A square window `context` x the box's side around its centre, zero outside the image, resized to
+    ToonNet's input -> ([3,S,S], (x, y, side) of the window in source pixels)."""
+    h, w = image.shape[-2:]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    side = max(8.0, context * max(box[2] - box[0], box[3] - box[1]))
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    n = round(side)
+    part = image[..., max(0, y0):min(h, y0 + n), max(0, x0):min(w, x0 + n)]
+    part = F.pad(part, (max(0, -x0), max(0, x0 + n - w), max(0, -y0), max(0, y0 + n - h)))
+    part = F.interpolate(part, size=(TOON_SIZE, TOON_SIZE), mode="bilinear", align_corners=False,
+                         antialias=n > TOON_SIZE).clamp_(0, 1)
+    return part[0], (x0, y0, n)
+
+
+def _refine(images: torch.Tensor, net, faces: list[list[Face]], threshold: float) -> list[list[Face]]:
+    """Each ToonNet face looked at again in a window around it, where it is a mid-sized face (the size
+    ToonNet boxes best): the box and score come from that look's peak on the face; a candidate with no
+    such peak above `threshold` is dropped. One batch for all faces of all images."""
+    wins = [(i, f, *_window(images[i:i + 1], f.box, REFINE_CONTEXT)) for i, found in enumerate(faces)
+            for f in found]
+    out: list[list[Face]] = [[] for _ in faces]
+    if not wins:
+        return out
+    looks = decode(net(torch.stack([w[2] for w in wins])), 0.05)
+    for (i, f, _, (x0, y0, n)), (scores, boxes) in zip(wins, looks):
+        k = TOON_SIZE / n
+        best = None
+        for sc, b in zip(scores.tolist(), boxes.tolist()):  # best first
+            b = (b[0] / k + x0, b[1] / k + y0, b[2] / k + x0, b[3] / k + y0)
+            if float(_box_iou(torch.tensor(b), torch.tensor([f.box]))[0]) > IOU_MERGE:
+                best = (sc, b)
+                break
+        if best is None or best[0] < threshold or any(_same_face(best[1], o.box) for o in out[i]):
+            continue
+        bx0, by0, bx1, by1 = best[1]
+        out[i].append(Face(best[1], best[0], [(bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0))
+                                             for u, v in TEMPLATE_KEYPOINTS]))
     return out
 
 
@@ -244,12 +328,12 @@ def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
     return tiles
 
 
-def _tiled_look(image: torch.Tensor, threshold: float, models) -> list[Face]:
+def _tiled_look(image: torch.Tensor, threshold: float, models, domain: str | None) -> list[Face]:
     """Detection on overlapping square tiles of one image [1,3,H,W]; duplicates across tiles are merged."""
     h, w = image.shape[-2:]
     found: list[Face] = []
     for x, y, side in _tiles(h, w):
-        for f in _detect_batch(image[..., y:y + side, x:x + side], threshold, models)[0]:
+        for f in _detect_batch(image[..., y:y + side, x:x + side], threshold, models, domain=domain)[0]:
             x0, y0, x1, y1 = f.box
             found.append(Face((x0 + x, y0 + y, x1 + x, y1 + y), f.score, [(px + x, py + y) for px, py in f.keypoints]))
     found.sort(key=lambda f: -f.score)
@@ -261,19 +345,24 @@ def _tiled_look(image: torch.Tensor, threshold: float, models) -> list[Face]:
 
 
 @torch.no_grad()
-def detect_faces(images: torch.Tensor, threshold: float = THRESHOLD, *, tiles: bool = False,
-                 models: tuple[str, ...] = DEFAULT_MODELS) -> list[list[Face]]:
+def detect_faces(images: torch.Tensor, threshold: float = THRESHOLD, *, still: bool = False,
+                 domain: str | None = None, models: tuple[str, ...] = DEFAULT_MODELS) -> list[list[Face]]:
     """Faces in each image of a batch [B,3,H,W] (or one [3,H,W]) in [0,1] -> per image a list of `Face`,
-    best score first. Runs on the images' device. `tiles`: images where the whole-image look finds nothing
-    get a second, slower look on overlapping tiles. `models`: "short" and "full" (BlazeFace) and "toon"
+    best score first. Runs on the images' device. `still`: the images are stills (a source portrait, a
+    reference frame), worth a slower, closer look: ToonNet also looks at up to the image's own resolution
+    (small faces in large frames), and images where nothing is found get BlazeFace on overlapping tiles.
+    `domain` "real": the pictures show real people, so a face only ToonNet finds needs TOON_REAL_THRESHOLD
+    (None or "cartoon": ToonNet's own threshold). `models`: "short" and "full" (BlazeFace) and "toon"
     (ToonNet); `BLAZEFACE` alone gives the faces with real keypoints only."""
+    if domain not in (None, "real", "cartoon"):
+        raise InputError(f"detect_faces: domain must be real, cartoon or None, got {domain!r}")
     batch = _as_batch(images)
     with one_cpu_thread(batch.device):
-        faces = _detect_batch(batch, threshold, models)
-        if tiles:
+        faces = _detect_batch(batch, threshold, models, still, domain)
+        if still:
             for i, found in enumerate(faces):
                 if not found:
-                    faces[i] = _tiled_look(batch[i:i + 1], threshold, models)
+                    faces[i] = _tiled_look(batch[i:i + 1], threshold, models, domain)
     for found in faces:
         found.sort(key=lambda f: -f.score)
     return faces
