@@ -4,18 +4,19 @@ scenes with known boxes (recall, precision and box error per style and per face 
     python tools/measure_detection.py [--media ../shared/media] [--stride 1] [--review DIR] [--compare]
     python tools/measure_detection.py --scenes [--n 120] [--seed 0] [--styles held-out|train] [--only old]
 
-Scenes mode (`toontalker_train.scenes`, everything generated here; "still" is the closer look source images get): 1-4 faces per frame, 24-600 px, frames from
+Scenes mode (`toontalker_train.scenes`, everything generated here): 1-4 faces per frame, 24-600 px, frames from
 256 px to 4K, cartoon styles (by default the held-out ones the shipped ToonNet never saw) and 20 % real faces
 (the project's public-domain stills). A detection is a hit when its IoU with an unmatched true box is >= 0.5
 (greedy, best score first); precision counts every other detection as a false alarm. Box error: mean IoU
 and centre error (in % of the true side) of the hits. Size bins are given twice: in frame pixels and as the
-face's side in the detector's 192 px letterbox (what the network sees).
+face's side in the detector's 192 px letterbox (what the network sees). "video frame" is the look each
+driving frame gets, "still" the closer look of `still=True` that source images and reference frames get.
 
 Stills (real/*.jpg, cartoon/*.jpg): found or not, score and box of the primary face (the default and the
 BlazeFace ensemble get the closer look of `still=True`, as the CLI gives a source image). "domain real" is the
 default as the pipeline runs it on pictures said to be real (driving video in r2r and r2c, real sources).
-Videos (driving/*.mp4): the fraction of frames (every `--stride`-th) with a face, and how many frames had more than one (each clip
-shows one person, so those are false alarms). `--compare` adds ToonNet alone, the single BlazeFace detectors and,
+Videos (driving/*.mp4): the fraction of frames (every `--stride`-th) with a face, and how many frames had more
+than one (each clip shows one person, so those are false alarms). `--compare` adds ToonNet alone, the single BlazeFace detectors and,
 when they are installed, other candidates (OpenCV 4.x Haar cascades, the `animeface` package) for reference;
 none of those is a dependency of the project. `--review DIR` writes each still and the first frame of each
 video with the detected box and the crop box drawn on it.
