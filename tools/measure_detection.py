@@ -12,14 +12,14 @@ and centre error (in % of the true side) of the hits. Size bins are given twice:
 face's side in the detector's 192 px letterbox (what the network sees). "video frame" is the look each
 driving frame gets, "still" the closer look of `still=True` that source images and reference frames get.
 
-Stills (real/*.jpg, cartoon/*.jpg): found or not, score and box of the primary face (the default and the
-BlazeFace ensemble get the closer look of `still=True`, as the CLI gives a source image). "domain real" is the
-default as the pipeline runs it on pictures said to be real (driving video in r2r and r2c, real sources).
-Videos (driving/*.mp4): the fraction of frames (every `--stride`-th) with a face, and how many frames had more
-than one (each clip shows one person, so those are false alarms). `--compare` adds ToonNet alone, the single
-BlazeFace detectors and, when they are installed, other candidates (OpenCV 4.x Haar cascades, the `animeface` package) for reference;
-none of those is a dependency of the project. `--review DIR` writes each still and the first frame of each
-video with the detected box and the crop box drawn on it.
+Stills (real/*.jpg, cartoon/*.jpg): found or not, score and box of the primary face (the default and the BlazeFace
+ensemble get the closer look of `still=True`, as the CLI gives a source image). "domain real" is the default as the
+pipeline runs it on pictures said to be real (driving video in r2r and r2c, real sources). Videos (driving/*.mp4):
+the fraction of frames (every `--stride`-th) with a face, and how many frames had more than one (each clip shows
+one person, so those are false alarms). `--compare` adds ToonNet alone, the single BlazeFace detectors and, when
+they are installed, other candidates (OpenCV 4.x Haar cascades, the `animeface` package) for reference; none of
+those is a dependency of the project. `--review DIR` writes each still and the first frame of each video with the
+detected box and the crop box drawn on it.
 
 The media in ../shared/media are for tests only: never copy them into the repository.
 """
