@@ -1,6 +1,6 @@
 """Measure how steady the tracked driving crop is on synthetic moving faces with known trajectories.
 
-    python tools/measure_tracking.py [--frames 150] [--fps 25] [--seeds 3]
+    python tools/measure_tracking.py [--frames 150] [--fps 25] [--seeds 3] [--frame 320x240]
 
 A procedural cartoon face (toontalker_train/cartoon.py, made here from code) moves over a smooth random
 background along a known path; some frames drop the face (occlusion: the detector finds nothing), and a
@@ -10,6 +10,9 @@ second face (the distractor) flashes far from the track while the tracked face i
     jitter     RMS over frames of |box motion - true motion| (frame-to-frame, box centre)
     max jump   the largest single frame's |box motion - true motion|
     on distractor  frames whose box centre is nearer the distractor than the true face
+
+`--frame 1280x720` puts the same face (about 48 px) in a large frame, where it is 7 px in the detector's
+whole-frame look: the tracker has to look near the track to keep it.
 
 For before / after figures, run this script in a checkout of each revision (it uses only the public API).
 """
@@ -68,17 +71,18 @@ def paste(frame: torch.Tensor, tile: torch.Tensor, cx: float, cy: float) -> None
 
 
 def moving_scene(n: int = 150, fps: float = 25.0, seed: int = 0, drops=((40, 46), (90, 91), (110, 118)),
-                 distractor=(110, 114)) -> Scene:
+                 distractor=(110, 114), size: tuple[int, int] = (HEIGHT, WIDTH)) -> Scene:
     """The tracked face on a smooth path (amplitudes ~1 face size, periods 2-3 s) over a static background;
     frames in the `drops` ranges [a, b) hide the face; in the `distractor` range a second face shows up on the
     far side of the frame."""
     g = torch.Generator().manual_seed(seed)
     tiles = characters(2, seed)
+    HEIGHT, WIDTH = size  # noqa: N806 (the frame size of this scene)
     t = torch.arange(n, dtype=torch.float64) / fps
     cx = WIDTH / 2 + 70 * torch.sin(2 * math.pi * t / 3.0 + seed)
     cy = HEIGHT / 2 + 30 * torch.sin(2 * math.pi * t / 2.2 + 1.0 + seed)
     cx, cy = cx.round(), cy.round()
-    frames = background(g).repeat(n, 1, 1, 1)
+    frames = background(g, HEIGHT, WIDTH).repeat(n, 1, 1, 1)
     visible = torch.ones(n, dtype=torch.bool)
     for a, b in drops:
         visible[a:b] = False
@@ -121,12 +125,14 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=150)
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--frame", default=f"{WIDTH}x{HEIGHT}", help="frame size WxH")
     args = p.parse_args()
+    w, h = (int(v) for v in args.frame.lower().split("x"))
     print(f"{'seed':>4} {'jitter %':>9} {'max jump %':>11} {'on distractor':>14} {'mean error %':>13} "
           f"{'hidden':>7} {'missed':>7}")
     rows = []
     for seed in range(args.seeds):
-        scene = moving_scene(args.frames, args.fps, seed)
+        scene = moving_scene(args.frames, args.fps, seed, size=(h, w))
         boxes, cropper = track(scene, args.fps)
         f = figures(scene, boxes)
         rows.append(f)

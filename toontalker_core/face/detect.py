@@ -52,6 +52,7 @@ IOU_MERGE = 0.3
 # held-out styles that measure it
 REFINE_CONTEXT = 2.5    # window side / face side: the face is ~77 px of the 192 px input, where boxes are best
 REFINE_SLACK = 0.1      # candidates may score this much under threshold: the second look decides
+NEAR_CONTEXT = 2.0      # `detect_near`: window side / expected box side
 
 
 @dataclass
@@ -366,6 +367,27 @@ def detect_faces(images: torch.Tensor, threshold: float = THRESHOLD, *, still: b
     for found in faces:
         found.sort(key=lambda f: -f.score)
     return faces
+
+
+@torch.no_grad()
+def detect_near(image: torch.Tensor, box, threshold: float = THRESHOLD, *, domain: str | None = None,
+                context: float = NEAR_CONTEXT, models: tuple[str, ...] = DEFAULT_MODELS) -> list[Face]:
+    """Faces in a window around `box` (x0, y0, x1, y1) of one image [3,H,W]: the window, `context` x the box's
+    side, is resized to the detectors' input, so a face that is small in a large frame is seen at a size they
+    find well. For a tracker that lost a small face where it expects it. Faces in source pixels, best first."""
+    image = _as_batch(image)[:1]
+    win, (x0, y0, n) = _window(image, box, context)
+    k = TOON_SIZE / n
+    with one_cpu_thread(image.device):
+        found = _detect_batch(win[None], threshold, models, domain=domain)[0]
+    h, w = image.shape[-2:]
+    out = []
+    for f in sorted(found, key=lambda f: -f.score):
+        fx0, fy0, fx1, fy1 = (f.box[0] / k + x0, f.box[1] / k + y0, f.box[2] / k + x0, f.box[3] / k + y0)
+        if fx1 <= 0 or fy1 <= 0 or fx0 >= w or fy0 >= h:
+            continue  # on the window's padding
+        out.append(Face((fx0, fy0, fx1, fy1), f.score, [(x / k + x0, y / k + y0) for x, y in f.keypoints]))
+    return out
 
 
 def primary_face(faces: list[Face]) -> Face | None:
