@@ -145,3 +145,71 @@ def test_driving_faces_pair_with_source_faces_left_to_right():
 
 
 REAL_ON_GREY = torch.nn.functional.pad(REAL, (40, 40, 20, 20), value=0.5)
+
+
+# -- the driving side encoded once per driving face -------------------------------------------------------------
+def _count_motion_encoder(model, domain="real") -> list:
+    """Calls of the domain's motion encoder (the driving side's first stage), counted from now on."""
+    calls = []
+    model.generator(domain).enc2.register_forward_hook(lambda m, i, o: calls.append(len(o)))
+    return calls
+
+
+def _three_faces(model, domains=("real", "cartoon", "real")):
+    """Plans of three 64 px faces cut from one smooth random picture, each in its own domain."""
+    from tiny import tiny_images
+
+    boxes = torch.tensor([[0.0, 0.0, 64.0], [64.0, 0.0, 64.0], [128.0, 0.0, 64.0]])
+    return prepare_sources(model, tiny_images(1, seed=7, size=192), boxes, list(domains))
+
+
+@pytest.mark.parametrize("mode", ["relative", "absolute"])
+def test_one_driving_face_is_encoded_once_for_every_source_face_with_the_per_face_result(mode):
+    from tiny import tiny_images
+    from toontalker_core.multiface import FacesPlan
+    from toontalker_core.runtime import encode_reference, reenact_batch
+
+    model = tiny_model(cross_domain=True)
+    plans = _three_faces(model)
+    crops, ref = tiny_images(4, seed=8), encode_reference(model, tiny_images(1, seed=9), "real").canon_T1
+    calls = _count_motion_encoder(model)
+    out = FacesPlan(plans, [None], [ref]).render(model, crops[:, None], "real", 0.8, mode)
+    assert calls == [4]                                   # one driving batch of 4 frames, not 3
+    for plan, face in zip(plans, out):
+        assert torch.equal(face, reenact_batch(model, plan.encoded, crops, "real", 0.8, mode, ref))
+    assert len(calls) == 4                                # the old per-face path: once per face
+
+
+def test_paired_driving_faces_are_each_encoded_once():
+    from tiny import tiny_images
+    from toontalker_core.multiface import FacesPlan
+    from toontalker_core.runtime import encode_reference, reenact_batch
+
+    model = tiny_model(cross_domain=True)
+    plans = _three_faces(model, ("real",) * 3)
+    crops = torch.stack([tiny_images(2, seed=s) for s in (10, 11, 12)], dim=1)     # [2 frames, 3 faces, ...]
+    refs = [encode_reference(model, crops[:1, d], "real").canon_T1 for d in range(3)]
+    calls = _count_motion_encoder(model)
+    out = FacesPlan(plans, [None] * 3, refs).render(model, crops, "real")
+    assert calls == [2, 2, 2]
+    for d, (plan, face) in enumerate(zip(plans, out)):
+        assert torch.equal(face, reenact_batch(model, plan.encoded, crops[:, d], "real", 1.0, "relative", refs[d]))
+
+
+def test_the_fp16_guard_recomputes_each_face_in_fp32_from_driving_codes_encoded_once():
+    from tiny import poison_fp16, tiny_images
+    from toontalker_core.multiface import FacesPlan
+    from toontalker_core.runtime import encode_reference, fp32_twin, reenact_batch
+
+    model16 = poison_fp16(tiny_model(cross_domain=True).half())
+    plans = _three_faces(model16, ("cartoon",) * 3)
+    crops = tiny_images(3, seed=13)
+    ref = encode_reference(model16, tiny_images(1, seed=14), "real").canon_T1
+    calls16, calls32 = _count_motion_encoder(model16), _count_motion_encoder(fp32_twin(model16))
+    warned = []
+    out = FacesPlan(plans, [None], [ref]).render(model16, crops[:, None], "real", warn=warned.append)
+    assert calls16 == [3] and calls32 == [3]              # fp16 once, then fp32 once for all three faces
+    assert len(warned) == 1 and "fp16 overflowed" in warned[0]
+    for plan, face in zip(plans, out):
+        assert torch.isfinite(face).all()
+        assert torch.equal(face, reenact_batch(model16, plan.encoded, crops, "real", 1.0, "relative", ref))

@@ -7,8 +7,10 @@ all, or driving faces are paired with source faces left to right (each tracked o
     plan_faces(...) -> FacesPlan: .crop(model, chunk), .render(model, crops, ...), paste_faces(plans, rendered)
         the same steps one chunk at a time, for callers with their own loop (the all-in-one node)
 
-Per driving frame the work is one reenactment per source face, so time and memory grow linearly with the
-number of faces; outside the faces' paste masks the output is the source, bit for bit.
+Per driving frame the driving side (motion encoder, driving query transformer) runs once per driving face and
+the source side (transfer, backward transformer, warp-render synthesis) once per source face, so time and
+memory grow about linearly with the number of faces; outside the faces' paste masks the output is the source,
+bit for bit.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from .errors import InputError
 from .face import THRESHOLD, FaceChoice, FaceCropper, NoFaceError, detect_faces, paste_back
 from .model.toontalker import ToonTalker
 from .pipeline import SourcePlan, crop_driving, paste_chunks, prepare_source, reference_code
-from .runtime import Warn, rebatch, reenact_batch, to_uint8
+from .runtime import DrivingBatch, Warn, rebatch, reenact_driven, to_uint8
 
 
 def driving_croppers(reference01: torch.Tensor, n_sources: int, choice: FaceChoice,
@@ -91,13 +93,11 @@ class FacesPlan:
 
     def render(self, model: ToonTalker, crops: torch.Tensor, driving_domain: str, strength: float = 1.0,
                mode: str = "relative", *, warn: Warn | None = None) -> list[torch.Tensor]:
-        """Crops from `crop` -> one reenacted [n,3,S,S] per source face (paired, or all from driving face 0)."""
-        out = []
-        for i, plan in enumerate(self.plans):
-            d = i if len(self.croppers) > 1 else 0
-            out.append(reenact_batch(model, plan.encoded, crops[:, d], driving_domain, strength, mode,
-                                     self.references[d], warn=warn))
-        return out
+        """Crops from `crop` -> one reenacted [n,3,S,S] per source face (paired, or all from driving face 0).
+        Each driving face is encoded once (`DrivingBatch`), however many source faces it drives."""
+        driving = [DrivingBatch(crops[:, d], driving_domain, ref) for d, ref in enumerate(self.references)]
+        return [reenact_driven(model, plan.encoded, driving[i if len(driving) > 1 else 0], strength, mode,
+                               warn=warn) for i, plan in enumerate(self.plans)]
 
     def state(self) -> list:
         """The trackers' state (see FaceCropper.state), to redo a chunk after an out-of-memory error."""
