@@ -6,6 +6,7 @@ import logging
 
 import torch
 
+from ..toontalker_core.domain_check import pick_face_domains
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import FaceCropper, locate_faces, parse_domains, parse_driving_face, parse_faces
 from ..toontalker_core.multiface import driving_croppers
@@ -21,8 +22,10 @@ FACE_INPUTS = {
                                            "from the left drives the i-th source face."}),
     "face_domains": ("STRING", {"default": "", "advanced": True,
                                 "tooltip": "Domain of each chosen source face, left to right, e.g. cartoon,real "
-                                           "(a real face and a cartoon in one picture); empty: the route's "
-                                           "source domain for all."}),
+                                           "(a real face and a cartoon in one picture); auto: told from each "
+                                           "face's own pixels (the route's source domain when unsure), also for "
+                                           "one face, e.g. auto,cartoon; empty: the route's source domain for "
+                                           "all."}),
 }
 
 
@@ -45,7 +48,12 @@ def locate_node_faces(model, source: torch.Tensor, reference: torch.Tensor, ref:
             f"{NO_FACE_TEMPLATE} (Face Crop manual -> staged nodes -> Paste Back)")
     boxes, _ = locate_faces(source[0], choice, what=what, hint=hint, warn=_log,
                             several="set faces to all, or to positions from the left such as 0,2")
-    domains = parse_domains(face_domains, len(boxes), source_domain, "face_domains")
+    domains, notes = pick_face_domains(parse_domains(face_domains, len(boxes), source_domain, "face_domains"),
+                                       source[0], boxes, source_domain, "face_domains",
+                                       lambda d: model.require_domain(d, "source"))
+    for i, (domain, note) in enumerate(zip(domains, notes)):
+        if note:
+            _log(f"face {i} from the left: {domain} ({note})")
     croppers = driving_croppers(reference, len(boxes), driving,
                                 lambda choose: FaceCropper(model.cfg.size, "tracked", choose=choose, warn=_log),
                                 what=f"driving frame {ref}",

@@ -7,6 +7,7 @@ import torch
 
 from conftest import REPO
 from tiny import tiny_model
+from toontalker_core.domain_check import box_pixels, pick_face_domains
 from toontalker_core.errors import InputError
 from toontalker_core.face import (FaceCropper, NoFaceError, locate_faces, parse_domains, parse_driving_face,
                                   parse_faces, paste_mask)
@@ -57,13 +58,37 @@ def test_choices_and_domains_are_checked_with_one_line_each():
     assert parse_domains("", 2, "cartoon") == ["cartoon", "cartoon"]
     with pytest.raises(InputError, match="names 3 domains for 2 chosen faces"):
         parse_domains("real,real,cartoon", 2, "real")
-    with pytest.raises(InputError, match="unknown domain 'anime'"):
+    with pytest.raises(InputError, match="unknown domain 'anime'; use real, cartoon or auto per face"):
         parse_domains("anime,real", 2, "real")
     with pytest.raises(InputError, match="--faces 'left' is not understood"):
         parse_faces("left")
     with pytest.raises(InputError, match="one driving face drives the sources"):
         parse_driving_face("0,1")
     assert parse_driving_face("paired").kind == "paired" and parse_driving_face(" 1 ").positions == (1,)
+
+
+def test_auto_gives_each_face_the_domain_its_own_crop_looks_like():
+    img = two_faces()                                                                # real left, cartoon right
+    boxes, _ = locate_faces(img, parse_faces("all"))
+    assert box_pixels(img, boxes[0]).shape[0] == 3 and box_pixels(img, torch.tensor([-50.0, 270.0, 100.0])).shape \
+        == (3, 18, 50)                                                               # clipped to the image
+    assert parse_domains("auto, cartoon", 2, "real") == ["auto", "cartoon"]
+    domains, notes = pick_face_domains(parse_domains("auto", 2, "cartoon"), img, boxes, "cartoon", "--face-domains")
+    assert domains == ["real", "cartoon"]                                            # not the fallback for face 0
+    assert notes == ["--face-domains auto, it looks like a real photo", "--face-domains auto, it looks like a cartoon"]
+    domains, notes = pick_face_domains(parse_domains("cartoon,auto", 2, "real"), img, boxes, "real", "faces")
+    assert domains == ["cartoon", "cartoon"] and notes[0] is None                    # given by hand: kept
+    # unsure (faint noise: neither flat fills nor photo texture): the route's source domain, said in the note
+    noise = (0.5 + 0.004 * torch.randn(3, 100, 100, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    domains, notes = pick_face_domains(["auto"], noise, torch.tensor([[0.0, 0.0, 100.0]]), "cartoon", "face_domains")
+    assert domains == ["cartoon"] and notes == ["face_domains auto, unsure whether real or cartoon: the route's "
+                                                "source domain; set it in face_domains to choose"]
+    in_domain = tiny_model(cross_domain=False)
+    with pytest.raises(InputError, match=r"^--face-domains auto: face 1 from the left is cartoon \(it looks like a "
+                                         r"cartoon\), but source domain 'cartoon': this in-domain checkpoint only "
+                                         r"serves real faces.*; set its domain by hand in --face-domains$"):
+        pick_face_domains(["auto", "auto"], img, boxes, "real", "--face-domains",
+                          lambda d: in_domain.require_domain(d, "source"))
 
 
 def test_several_faces_warn_once_naming_the_choice():

@@ -72,3 +72,24 @@ def test_all_in_one_animates_every_face_each_in_its_domain(pack, model):
     assert (both[:, :10, :] - src[:, :10, :]).abs().max() == 0              # the top rows: no face, untouched
     with pytest.raises(Exception, match="face_domains 'real,cartoon,real' names 3 domains for 2"):
         run(faces="all", face_domains="real,cartoon,real")
+
+
+def test_all_in_one_auto_domains_are_each_faces_own_and_logged_once(pack, model, caplog):
+    render = importlib.import_module(pack.__name__ + ".nodes.render").ToonTalkerReenact()
+    cartoon = load_image(REPO / "samples" / "source_cartoon.png")
+    src = two_portraits()
+    src[0, 80:208, 400:528] = torch.nn.functional.interpolate(cartoon[None], size=(128, 128),
+                                                              mode="area")[0].permute(1, 2, 0)
+    frames = torch.cat([torch.roll(src, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(3)])
+
+    def run(domains):
+        return render.reenact(model, src, frames, "real video -> real portrait", 1.0, "relative", 0, 2, "auto",
+                              faces="all", face_domains=domains)[0]
+
+    with caplog.at_level("WARNING"):
+        auto = run("auto")
+    lines = [r.getMessage() for r in caplog.records if "face_domains auto" in r.getMessage()]
+    assert lines == ["ToonTalker: face 0 from the left: real (face_domains auto, it looks like a real photo)",
+                     "ToonTalker: face 1 from the left: cartoon (face_domains auto, it looks like a cartoon)"]
+    assert torch.equal(auto, run("real,cartoon"))
+    assert torch.equal(run("real,auto"), auto)

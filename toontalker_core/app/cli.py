@@ -26,7 +26,7 @@ import torch
 
 from . import download
 from .. import stages as S
-from ..domain_check import route_warnings
+from ..domain_check import pick_face_domains, route_warnings
 from ..model.checkpoint import convert, load_model
 from ..errors import InputError, ToonTalkerError
 from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend,
@@ -107,7 +107,9 @@ def _crop_flags(p: argparse.ArgumentParser) -> None:
                         "the left; paired: the i-th driving face from the left drives the i-th source face")
     g.add_argument("--face-domains", default="", metavar="DOMAINS",
                    help="domain of each chosen source face, left to right, e.g. cartoon,real (a real face and a "
-                        "cartoon in one picture); one value applies to all; default: the route's source domain")
+                        "cartoon in one picture); auto: told from the face's own pixels (the route's source "
+                        "domain when unsure), also per face, e.g. auto,cartoon; one value applies to all; "
+                        "default: the route's source domain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,8 +188,12 @@ def run_reenact(args: argparse.Namespace) -> Path:
 def _check_domains(args: argparse.Namespace, source01, ref_index: int, source_domain: str, driving_domain: str,
                    warn) -> None:
     """A warning line for an input that looks like the other domain than the route encodes it as (image
-    statistics of the source, or a video source's first frame, and the driving reference frame)."""
-    source = source01 if source01 is not None else read_frame(args.source_path, 0, args.allow_truncated)
+    statistics of the source, or a video source's first frame, and the driving reference frame). With
+    --face-domains the faces' domains are not the route's: the source is not looked at."""
+    if args.face_domains.strip() and args.crop == "auto":
+        source = None
+    else:
+        source = source01 if source01 is not None else read_frame(args.source_path, 0, args.allow_truncated)
     driving = read_frame(args.driving_path, ref_index, args.allow_truncated)
 
     def fix(s: str, d: str) -> str:
@@ -238,12 +244,15 @@ class _CropPlan:
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
-        domains = parse_domains(args.face_domains, len(self.source_boxes), source_domain)
+        domains, notes = pick_face_domains(parse_domains(args.face_domains, len(self.source_boxes), source_domain),
+                                           self.source01, self.source_boxes, source_domain, "--face-domains",
+                                           lambda d: model.check_route(d, driving_domain))
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
         h, w = self.source01.shape[1:]
-        for (x, y, side), domain in zip(self.source_boxes.tolist(), domains):
+        for (x, y, side), domain, note in zip(self.source_boxes.tolist(), domains, notes):
+            shown = len(domains) > 1 or domain != source_domain or note
             log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {w}x{h}"
-                + (f" ({domain})" if len(domains) > 1 or domain != source_domain else ""))
+                + (f" ({domain}{f'; {note}' if note else ''})" if shown else ""))
         log(f"driving crop: {driving}" + (f", {len(self.croppers)} driving faces paired left to right"
                                           if len(self.croppers) > 1 else ""))
         with _progress(info.num_frames, args.quiet) as progress, writer:
