@@ -8,7 +8,9 @@ import torch
 
 from ..toontalker_core.domain_check import pick_face_domains
 from ..toontalker_core.errors import InputError
-from ..toontalker_core.face import FaceCropper, locate_faces, parse_domains, parse_driving_face, parse_faces
+from ..toontalker_core.face import (HOLD_SECONDS, FaceCropper, locate_faces, parse_domains, parse_driving_face,
+                                    parse_faces)
+from ..toontalker_core.face.track import MAX_HOLD_SECONDS
 from ..toontalker_core.multiface import driving_croppers
 from .payloads import NO_FACE_TEMPLATE
 
@@ -28,6 +30,15 @@ FACE_INPUTS = {
                                            "all."}),
 }
 
+# the nodes that track faces through frames (Face Crop, the all-in-one node): its own input, last on each
+TRACK_HOLD_INPUT = {
+    "track_hold": ("FLOAT", {"default": HOLD_SECONDS, "min": 0.0, "max": MAX_HOLD_SECONDS, "step": 0.05,
+                             "advanced": True,
+                             "tooltip": "Seconds to wait for a tracked face that went missing (hidden, turned "
+                                        "away) before the crop moves to another face in view. 0 = move at once. "
+                                        "Longer keeps the crop on the person through short gaps."}),
+}
+
 
 def check_one_face(faces: str, driving_face: str) -> None:
     """A video source (several source frames) follows one face."""
@@ -38,10 +49,10 @@ def check_one_face(faces: str, driving_face: str) -> None:
 
 
 def locate_node_faces(model, source: torch.Tensor, reference: torch.Tensor, ref: int, source_domain: str,
-                      faces: str, driving_face: str, face_domains: str
+                      faces: str, driving_face: str, face_domains: str, track_hold: float = HOLD_SECONDS
                       ) -> tuple[torch.Tensor, list[str], list[FaceCropper]]:
     """(crop boxes [K,3] of the chosen faces in source [1,3,H,W], their domains, the driving croppers started
-    on the reference frame [3,h,w])."""
+    on the reference frame [3,h,w], each holding a lost face `track_hold` seconds)."""
     choice, driving = parse_faces(faces, "faces"), parse_driving_face(driving_face, "driving_face")
     what = "'source_image'"
     hint = ("give the box by hand: open the pack's template "
@@ -55,7 +66,8 @@ def locate_node_faces(model, source: torch.Tensor, reference: torch.Tensor, ref:
         if note:
             _log(f"face {i} from the left: {domain} ({note})")
     croppers = driving_croppers(reference, len(boxes), driving,
-                                lambda choose: FaceCropper(model.cfg.size, "tracked", choose=choose, warn=_log),
+                                lambda choose: FaceCropper(model.cfg.size, "tracked", choose=choose, warn=_log,
+                                                           hold_seconds=track_hold),
                                 what=f"driving frame {ref}",
                                 hint="pick another reference_frame, or give the box by hand as in the pack's "
                                      f"template {NO_FACE_TEMPLATE}",

@@ -8,7 +8,7 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core import validate as V
 from ..toontalker_core.domain_check import route_warnings
-from ..toontalker_core.face import FaceCropper
+from ..toontalker_core.face import HOLD_SECONDS, FaceCropper, check_hold
 from ..toontalker_core.media import fit_longest, resize_frames
 from ..toontalker_core.memory import frame_bytes, full_res_batch
 from ..toontalker_core.multiface import paste_faces, plan_faces
@@ -19,7 +19,7 @@ from .comfy import offload_device
 from .feedback import Feedback
 from .memory import ImageBatch, prepare, run_chunks, tensor_bytes, tracking
 from .motion import DRIVING_DOMAIN, MODEL_TIP, SOURCE_DOMAIN, _batch
-from .faces import FACE_INPUTS, check_one_face, locate_node_faces, report_tracking
+from .faces import FACE_INPUTS, TRACK_HOLD_INPUT, check_one_face, locate_node_faces, report_tracking
 from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
                        image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
@@ -170,12 +170,14 @@ class ToonTalkerReenact:
                                                      "whole images to the model size."}),
             # several faces (crop auto, one source image); new inputs go last: saved workflows keep their order
             **FACE_INPUTS,
+            **TRACK_HOLD_INPUT,
         }}
 
     def reenact(self, model, source_image, driving_frames, route, strength, mode, reference_frame, batch_size,
-                crop="auto", faces="largest", driving_face="largest", face_domains=""):
+                crop="auto", faces="largest", driving_face="largest", face_domains="", track_hold=HOLD_SECONDS):
         if route not in ROUTES:
             raise InputError(f"unknown route '{route}': use one of {', '.join(ROUTES)}")
+        check_hold(track_hold, "track_hold")
         source_domain, driving_domain = ROUTES[route]
         model.check_route(source_domain, driving_domain)
         S.check_strength(strength)
@@ -192,7 +194,7 @@ class ToonTalkerReenact:
             check_one_face(faces, driving_face)
             return (_reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain,
                                           strength, mode, S.check_reference(reference_frame, n), batch_size,
-                                          feedback),)
+                                          feedback, track_hold),)
         if _batch(source_image, "source_image") not in (1, n):
             raise InputError(f"'source_image' has {source_image.shape[0]} images for {n} driving frames: use "
                              "one source image, or exactly one per driving frame")
@@ -202,7 +204,7 @@ class ToonTalkerReenact:
         if crop == "auto":
             return (self._reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain,
                                               strength, mode, ref, batch_size, feedback, faces, driving_face,
-                                              face_domains),)
+                                              face_domains, track_hold),)
         batch_size = prepare(model, batch_size, frame_bytes(model, "reenact") + frame_bytes(model, "source"))
         out = ImageBatch(n)
         feedback.phase("encoding source")
@@ -223,7 +225,8 @@ class ToonTalkerReenact:
 
     @staticmethod
     def _reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain, strength, mode,
-                             ref, batch_size, feedback, faces="largest", driving_face="largest", face_domains=""):
+                             ref, batch_size, feedback, faces="largest", driving_face="largest", face_domains="",
+                             track_hold=HOLD_SECONDS):
         frames = images_from_comfy(driving_frames, "driving_frames")
         n = frames.shape[0]
         full_res = source_image.shape[1] * source_image.shape[2] + frames.shape[-2] * frames.shape[-1]
@@ -233,7 +236,7 @@ class ToonTalkerReenact:
         feedback.phase("detecting faces")
         # every chosen source face and the driving face(s) that drive them (one for all, or paired)
         boxes, domains, croppers = locate_node_faces(model, source, reference, ref, source_domain, faces,
-                                                     driving_face, face_domains)
+                                                     driving_face, face_domains, track_hold)
         feedback.phase("encoding source")
         per_frame = len(boxes) * (frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
         # full-size frames dominate: chunks sized from the frame size, whatever batch_size asks
@@ -253,7 +256,7 @@ class ToonTalkerReenact:
 
 
 def _reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain, strength, mode, ref,
-                          batch_size, feedback):
+                          batch_size, feedback, track_hold=HOLD_SECONDS):
     """crop auto with several source frames: the source is a video (its length; the driving motion loops)."""
     n = source_image.shape[0]
     full_res = source_image.shape[1] * source_image.shape[2] + driving_frames.shape[1] * driving_frames.shape[2]
@@ -265,7 +268,7 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
 
     reference = to_device(frames[ref], dev)
     feedback.phase("detecting faces")
-    driving = FaceCropper(model.cfg.size, "tracked")
+    driving = FaceCropper(model.cfg.size, "tracked", hold_seconds=track_hold)
     driving.start(reference, what=f"driving frame {ref}", hint="pick another reference_frame")
     ref_T1 = reference_code(model, driving, reference, driving_domain)
     # the output has the source's length: driving frames past it would be encoded for nothing (the tracker's
@@ -274,7 +277,7 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
     codes = torch.cat([c for _, c in run_chunks(m, batch_size, tracking(
         driving, lambda sl: tracked_codes(model, to_device(frames[sl], dev), driving, driving_domain)), feedback,
         "encoding driving frames")])
-    cropper = FaceCropper(model.cfg.size, "tracked")
+    cropper = FaceCropper(model.cfg.size, "tracked", hold_seconds=track_hold)
     cropper.start(to_device(source[0], dev), what="the first source frame",
                   hint=f"give the box by hand as in the pack's template {NO_FACE_TEMPLATE}")
     out = ImageBatch(n)

@@ -216,6 +216,7 @@ def test_crop_auto_without_a_face_names_the_manual_box(face_files, tmp_path, cap
     (["--crop-scale", "0"], "crop scale must be a positive number"),
     (["--smoothing", "-1"], "smoothing strength must be >= 0"),
     (["--source-box", "500", "0", "10"], "lies outside the 301x237 image"),
+    (["--track-hold", "-1"], "--track-hold (seconds a lost face is held) must be >= 0 and <= 10, got -1.0"),
 ])
 def test_bad_crop_settings_fail_cleanly(face_files, tmp_path, capsys, extra, message):
     out = tmp_path / "o.mp4"
@@ -223,6 +224,21 @@ def test_bad_crop_settings_fail_cleanly(face_files, tmp_path, capsys, extra, mes
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not out.exists()
+
+
+def test_track_hold_sets_how_long_a_lost_driving_face_is_held(face_files, tmp_path, capsys):
+    frames = tmp_path / "gap"
+    frames.mkdir()
+    shots = sorted(face_files["face_frames"].glob("*.png"))
+    blank = Image.new("RGB", Image.open(shots[0]).size, (102, 102, 102))
+    for i, shot in enumerate([shots[0], shots[1], None, None, shots[2]]):         # the face gone for 2 frames
+        (Image.open(shot) if shot else blank).save(frames / f"{i}.png")
+    for hold, end in (("0.25", "; the predicted box was held"),
+                      ("0", "; 1 gap outlasted the 0-frame hold and the track restarted on the next face found")):
+        assert crop_run(face_files, tmp_path / f"{hold}.npy", "--track-hold", hold, driving=frames) == 0
+        notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: no tracked face")]
+        assert notes == [f"note: no tracked face in 2 of 5 frames of {frames} (1 gap, the longest 2 from frame 2)"
+                         + end]
 
 
 @pytest.fixture(scope="module")

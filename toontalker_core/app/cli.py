@@ -29,8 +29,9 @@ from .. import stages as S
 from ..domain_check import pick_face_domains, route_warnings
 from ..model.checkpoint import convert, load_model
 from ..errors import InputError, ToonTalkerError
-from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend,
-                    locate_faces, parse_domains, parse_driving_face, parse_faces, primary_face)
+from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, HOLD_SECONDS, PAD_MODES, FaceCropper, check_blend,
+                    check_hold, locate_faces, parse_domains, parse_driving_face, parse_faces, primary_face)
+from ..face.track import MAX_HOLD_SECONDS
 from ..media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
 from ..multiface import driving_croppers, reenact_faces
@@ -89,6 +90,10 @@ def _crop_flags(p: argparse.ArgumentParser) -> None:
                         "frame's box for all frames")
     g.add_argument("--smoothing", type=float, default=1.0,
                    help="tracked mode: box smoothing strength (0 = off, 1 = default, higher = steadier)")
+    g.add_argument("--track-hold", type=float, default=HOLD_SECONDS, metavar="SECONDS",
+                   help=f"tracked mode: how long a face that went missing is waited for before another face in "
+                        f"view takes over the crop (default {HOLD_SECONDS:g}; 0 = never hold, switch at once; at "
+                        f"most {MAX_HOLD_SECONDS:g})")
     g.add_argument("--feather", type=float, default=0.1,
                    help="paste-back soft edge as a fraction of the crop side (0 = hard edge; default 0.1)")
     g.add_argument("--color-match", type=float, nargs="?", const=1.0, default=0.0, metavar="AMOUNT",
@@ -136,6 +141,7 @@ def run_reenact(args: argparse.Namespace) -> Path:
     source_domain, driving_domain = ROUTES[args.type] if args.command == "crossdomain" else ("real", "real")
     strength = S.check_strength(args.strength)
     V.number(args.batch_size, "--batch-size", 1, whole=True)
+    check_hold(args.track_hold, "--track-hold")
     # Validate every input and the output, and find the faces, before the (slow) model load.
     source_video = source_video_info(args.source_path, args.allow_truncated)
     info = probe_driving(args.driving_path, allow_truncated=args.allow_truncated)
@@ -292,7 +298,7 @@ def _driving_croppers(args: argparse.Namespace, info, ref_index: int, warn, n_so
 def _make_cropper(args: argparse.Namespace, info, warn, choose=primary_face) -> FaceCropper:
     return FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset, smoothing=args.smoothing,
                        fps=info.fps, pad_mode=args.pad_mode, box=args.driving_box, warn=warn,
-                       what=f" of {args.driving_path}", choose=choose)
+                       what=f" of {args.driving_path}", choose=choose, hold_seconds=args.track_hold)
 
 
 def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn,
@@ -326,7 +332,8 @@ class _VideoSourcePlan:
         self.reference, self.driving = _driving_cropper(args, info, ref_index, warn)
         self.source = FaceCropper(256, "tracked", scale=args.crop_scale, offset=args.crop_offset,
                                   smoothing=args.smoothing, fps=source_info.fps, pad_mode=args.pad_mode,
-                                  box=args.source_box, warn=warn, what=f" of {args.source_path}")
+                                  box=args.source_box, warn=warn, what=f" of {args.source_path}",
+                                  hold_seconds=args.track_hold)
         self.source.start(read_frame(args.source_path, 0, args.allow_truncated),
                           what=f"the first frame of the source video {args.source_path}",
                           hint="pass its face position with --source-box X Y SIZE")
