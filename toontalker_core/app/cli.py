@@ -34,8 +34,8 @@ from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, HOLD_SECONDS, PAD
 from ..face.track import MAX_HOLD_SECONDS
 from ..media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
-from ..multiface import driving_croppers, reenact_faces
-from ..video_source import encode_tracked_driving, reenact_video_source, source_video_info
+from ..multiface import driving_croppers, reenact_faces, source_croppers
+from ..video_source import encode_tracked_driving, reenact_video_source, source_faces, source_video_info
 from ..memory import full_res_batch
 from .. import validate as V
 from ..precision import PRECISIONS, resolve_dtype
@@ -250,15 +250,8 @@ class _CropPlan:
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
-        domains, notes = pick_face_domains(parse_domains(args.face_domains, len(self.source_boxes), source_domain),
-                                           self.source01, self.source_boxes, source_domain, "--face-domains",
-                                           lambda d: model.check_route(d, driving_domain))
+        domains = _face_domains(args, model, self.source01, self.source_boxes, source_domain, driving_domain, log)
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
-        h, w = self.source01.shape[1:]
-        for (x, y, side), domain, note in zip(self.source_boxes.tolist(), domains, notes):
-            shown = len(domains) > 1 or domain != source_domain or note
-            log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {w}x{h}"
-                + (f" ({domain}{f'; {note}' if note else ''})" if shown else ""))
         log(f"driving crop: {driving}" + (f", {len(self.croppers)} driving faces paired left to right"
                                           if len(self.croppers) > 1 else ""))
         with _progress(info.num_frames, args.quiet) as progress, writer:
@@ -271,6 +264,20 @@ class _CropPlan:
         _report_tracking(self.croppers, log)
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
+
+
+def _face_domains(args: argparse.Namespace, model, image01: torch.Tensor, boxes: torch.Tensor, source_domain: str,
+                  driving_domain: str, log, where: str = "") -> list[str]:
+    """Each chosen face's domain (--face-domains; auto: from its own pixels in image [3,H,W] at its crop box),
+    logged with its box, one line per face."""
+    domains, notes = pick_face_domains(parse_domains(args.face_domains, len(boxes), source_domain), image01, boxes,
+                                       source_domain, "--face-domains", lambda d: model.check_route(d, driving_domain))
+    h, w = image01.shape[1:]
+    for (x, y, side), domain, note in zip(boxes.tolist(), domains, notes):
+        shown = len(domains) > 1 or domain != source_domain or note
+        log(f"source face crop{where}: x={x:.0f} y={y:.0f} size={side:.0f} px of {w}x{h}"
+            + (f" ({domain}{f'; {note}' if note else ''})" if shown else ""))
+    return domains
 
 
 def _report_tracking(croppers, log) -> None:
@@ -320,40 +327,47 @@ def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn,
 class _VideoSourcePlan:
     """A video as --source_path (--crop auto only): each source frame is reenacted with the driving motion of
     the same index (looped when shorter, cut when longer) and pasted back; the output has the source's
-    length, timing and audio. Reading, truncation, chunking and writing are the crop plan's."""
+    length, timing and audio. Each chosen face (--faces) is tracked through the source frames on its own.
+    Reading, truncation, chunking and writing are the crop plan's."""
 
     def __init__(self, args: argparse.Namespace, source_info, info, ref_index: int, warn) -> None:
         if args.crop != "auto":
             raise InputError("a video source needs --crop auto (its face is tracked through the frames)")
-        if parse_faces(args.faces).kind != "largest" or parse_driving_face(args.driving_face).kind == "paired":
-            raise InputError("a video source follows one face: --faces and --driving-face paired work with a still "
-                             "source image")
         self.source_info = source_info
-        self.reference, self.driving = _driving_cropper(args, info, ref_index, warn)
-        self.source = FaceCropper(256, "tracked", scale=args.crop_scale, offset=args.crop_offset,
-                                  smoothing=args.smoothing, fps=source_info.fps, pad_mode=args.pad_mode,
-                                  box=args.source_box, warn=warn, what=f" of {args.source_path}",
-                                  hold_seconds=args.track_hold)
-        self.source.start(read_frame(args.source_path, 0, args.allow_truncated),
-                          what=f"the first frame of the source video {args.source_path}",
-                          hint="pass its face position with --source-box X Y SIZE")
+        self.first = read_frame(args.source_path, 0, args.allow_truncated)
+        choice = parse_faces(args.faces)
+        self.sources = source_croppers(
+            self.first, choice if args.source_box is None else parse_faces("largest"),  # a box by hand: one face
+            lambda choose: FaceCropper(
+                256, "tracked", scale=args.crop_scale, offset=args.crop_offset, smoothing=args.smoothing,
+                fps=source_info.fps, pad_mode=args.pad_mode, box=args.source_box, warn=warn,
+                what=f" of {args.source_path}", hold_seconds=args.track_hold, choose=choose),
+            what=f"the first frame of the source video {args.source_path}",
+            hint="pass its face position with --source-box X Y SIZE",
+            several="pass --faces all, or positions from the left such as --faces 0,2")
+        parse_domains(args.face_domains, len(self.sources), "real")  # checked now, resolved in run()
+        self.reference, self.drivers = _driving_croppers(args, info, ref_index, warn, len(self.sources),
+                                                         parse_driving_face(args.driving_face))
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
         n = self.source_info.num_frames
         # driving frames past the source's length would be encoded for nothing; each chunk moves to the model's
-        # device where it is tracked and encoded
+        # device where it is tracked and encoded (once per driving face, however many source faces it drives)
         driving = iter_driving(args.driving_path, chunk_size=read_chunk, stop=n, allow_truncated=args.allow_truncated)
-        codes, ref_T1 = encode_tracked_driving(model, driving, self.driving, self.reference, driving_domain)
+        codes, refs = encode_tracked_driving(model, driving, self.drivers, self.reference, driving_domain)
         log(f"video source: {n} frames at {self.source_info.fps:g} fps; driving motion: {len(codes)} frames"
             + (" (looped)" if len(codes) < n else ""))
+        boxes = torch.stack([c.reference_box for c in self.sources])
+        domains = _face_domains(args, model, self.first, boxes, source_domain, driving_domain, log, " (first frame)")
+        faces = source_faces(self.sources, domains, codes, refs)
         sources = iter_driving(args.source_path, chunk_size=read_chunk, allow_truncated=args.allow_truncated)
         with _progress(n, args.quiet) as progress, writer:
-            for frames in reenact_video_source(model, sources, self.source, codes, source_domain, strength, args.mode,
-                                               ref_T1, args.feather, on_chunk=progress.update,
-                                               color_match=args.color_match, pad_mode=args.pad_mode, warn=warn):
+            for frames in reenact_video_source(model, sources, faces, strength, args.mode, args.feather,
+                                               on_chunk=progress.update, color_match=args.color_match,
+                                               pad_mode=args.pad_mode, warn=warn):
                 writer.write(_for_writer(writer, frames))
-        _report_tracking([self.driving, self.source], log)
+        _report_tracking([*self.drivers, *self.sources], log)
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
 
