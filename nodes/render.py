@@ -168,7 +168,7 @@ class ToonTalkerReenact:
                                           "tooltip": "auto: find the faces, reenact the face crops and paste them "
                                                      "back into the source at its resolution; none: resize the "
                                                      "whole images to the model size."}),
-            # several faces (crop auto, one source image); new inputs go last: saved workflows keep their order
+            # several faces (crop auto, a source image or video); new inputs last: saved workflows keep their order
             **FACE_INPUTS,
             **TRACK_HOLD_INPUT,
         }}

@@ -61,12 +61,8 @@ def _exact(stage: Callable, model: ToonTalker, *args):
         return stage(model, *args)
 
 
-def _driving_T1(model, frames01, driving_domain) -> torch.Tensor:
-    return S.encode_driving(model, S.to_model_range(frames01, model), driving_domain).canon_T1
-
-
-def _source_stages(model, source, driving_T1, strength, mode, reference_T1) -> torch.Tensor:
-    z = S.transfer(source, driving_T1, strength, mode, reference_T1)
+def _source_stages(model, source, driving: "DrivingBatch", strength, mode, reference_T1) -> torch.Tensor:
+    z = S.transfer(source, driving.codes(model), strength, mode, reference_T1)
     return S.render(model, source, S.decode(model, source, z))
 
 
@@ -155,9 +151,10 @@ class DrivingBatch:
         return len(self.frames01)
 
     def codes(self, model: ToonTalker) -> torch.Tensor:
-        """T1(d) [n, M, D] computed by `model` (the model or its fp32 twin)."""
+        """T1(d) [n, M, D] computed by `model` (the model or its fp32 twin), inside the caller's `_exact`."""
         if model.dtype not in self._T1:
-            self._T1[model.dtype] = _exact(_driving_T1, model, self.frames01, self.domain)
+            x = S.to_model_range(self.frames01, model)
+            self._T1[model.dtype] = S.encode_driving(model, x, self.domain).canon_T1
         return self._T1[model.dtype]
 
 
@@ -168,11 +165,10 @@ def reenact_driven(model: ToonTalker, source: S.EncodedSource, driving: DrivingB
     synthesis) for driving codes encoded once in `driving` -> frames [n,3,S,S] in [0,1] (float32), with the
     same fp16 guard: the result equals `reenact_batch` on the same frames, bit for bit."""
     model, source, (reference_T1,) = _fp32_inputs(model, source, driving.reference_T1)
-    out = _exact(_source_stages, model, source, driving.codes(model), strength, mode, reference_T1)
+    out = _exact(_source_stages, model, source, driving, strength, mode, reference_T1)
     if _fp16_overflowed(model, out, warn):
-        twin = fp32_twin(model)
         ref32 = None if reference_T1 is None else reference_T1.float()
-        out = _exact(_source_stages, twin, _as_fp32(source), driving.codes(twin), strength, mode, ref32)
+        out = _exact(_source_stages, fp32_twin(model), _as_fp32(source), driving, strength, mode, ref32)
     return S.to_unit_range(out)
 
 

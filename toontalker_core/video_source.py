@@ -50,9 +50,8 @@ def source_faces(croppers: list[FaceCropper], domains: list[str], codes: torch.T
     if codes.shape[1] not in (1, len(croppers)):
         raise InputError(f"{codes.shape[1]} driving faces for {len(croppers)} source faces: one drives all, or "
                          "one per source face")
-    pick = (lambda i: i) if codes.shape[1] > 1 else (lambda i: 0)
-    return [SourceFace(c, domain, codes[:, pick(i)], references[pick(i)])
-            for i, (c, domain) in enumerate(zip(croppers, domains))]
+    drivers = range(len(croppers)) if codes.shape[1] > 1 else [0] * len(croppers)
+    return [SourceFace(c, domain, codes[:, d], references[d]) for c, domain, d in zip(croppers, domains, drivers)]
 
 
 def reenact_video_source(model: ToonTalker, source_chunks: Iterable[torch.Tensor], faces: list[SourceFace],
