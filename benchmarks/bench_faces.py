@@ -5,11 +5,12 @@
 The source is a 512x512 canvas with K copies of the sample portrait (256 px each, a 2x2 grid: the canvas does
 not change with K, only the number of faces); the driving clip is the first frames of samples/driving.mp4.
 Each K runs in its own process (a clean peak memory), after a 2-frame warm-up: the time of the reenactment
-(the K source encodings, then per frame the tracking, crops, K reenactments and K pastes; the model load and
-the source's face detection are not counted; the fastest of `--repeats` runs) and the peak memory above the
-process's state after the warm-up (RSS on the CPU, torch.cuda.max_memory_allocated on CUDA). Printed:
-s/frame and memory per K, and their ratios to one face (linear growth: ratio ~ K, less where per-frame work
-shared by all faces, the driving tracking, weighs in). Noisy machines: compare ratios.
+(the K source encodings, then per frame the tracking, crops, the driving encoding (once: one driving face
+drives all K), K transfers, decodes and renders and K pastes; the model load and the source's face detection
+are not counted; the fastest of `--repeats` runs) and the peak memory above the process's state after the
+warm-up (RSS on the CPU, torch.cuda.max_memory_allocated on CUDA). Printed: s/frame and memory per K, and their
+ratios to one face (below K: the driving tracking and encoding are shared by all faces). Noisy machines:
+compare ratios.
 """
 from __future__ import annotations
 

@@ -11,11 +11,12 @@ import torch
 
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
-from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, CropTransform, FaceCropper,
-                                    parse_driving_face, paste_back, paste_mask)
+from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, HOLD_SECONDS, CropTransform,
+                                    FaceCropper, check_hold, parse_driving_face, paste_back, paste_mask)
 from ..toontalker_core.media.common import DEFAULT_FPS
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
 from ..toontalker_core.memory import FULL_RES_BYTES_PER_PIXEL, full_res_batch
+from .faces import TRACK_HOLD_INPUT
 from .memory import ImageBatch, run_chunks, tracking
 from .payloads import CATEGORY, CROP, MODEL, NO_FACE_TEMPLATE, images_from_comfy, to_device
 
@@ -76,11 +77,12 @@ class FaceCrop:
             "face": ("STRING", {"default": "largest", **advanced,
                                 "tooltip": "Which face to crop when the image has several: largest, or a "
                                            "position counted from 0 at the left (0 = the leftmost face)."}),
+            **TRACK_HOLD_INPUT,
         }}
 
     def crop(self, image, box_mode, box_x, box_y, box_size, crop_mode, model=None, fps=DEFAULT_FPS,
              scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET, smoothing=1.0, reference_frame=0, crop_size=256,
-             face="largest"):
+             face="largest", track_hold=HOLD_SECONDS):
         frames = images_from_comfy(image, "image")
         n, (h, w) = frames.shape[0], frames.shape[-2:]
         ref = S.check_reference(reference_frame, n)
@@ -95,7 +97,8 @@ class FaceCrop:
             raise InputError("face 'paired' pairs faces of two pictures; Face Crop takes largest or one position "
                              "from the left (0 = leftmost)")
         cropper = FaceCropper(crop_size, crop_mode, scale=scale, offset=offset, smoothing=smoothing, fps=fps,
-                              box=box, warn=notes.append, choose=choice)
+                              box=box, warn=notes.append, choose=choice,
+                              hold_seconds=check_hold(track_hold, "track_hold"))
         batch = full_res_batch(h * w)
         dev = work_device()
         reserve_memory(dev, batch * h * w * FULL_RES_BYTES_PER_PIXEL)

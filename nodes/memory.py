@@ -77,15 +77,18 @@ def run_chunks(total: int, batch_size: int, compute: Callable[[slice], T], feedb
         start = frames.stop
 
 
-def tracking(cropper, compute: Callable[[slice], T]) -> Callable[[slice], T]:
-    """`compute` for `run_chunks` when it advances a face tracker: a chunk that fails (out of memory) puts the
-    tracker back as it was, so the retry tracks those frames once."""
+def tracking(croppers, compute: Callable[[slice], T]) -> Callable[[slice], T]:
+    """`compute` for `run_chunks` when it advances face trackers (a FaceCropper or a list of them): a chunk that
+    fails (out of memory) puts the trackers back as they were, so the retry tracks those frames once."""
+    croppers = croppers if isinstance(croppers, list) else [croppers]
+
     def chunk(frames: slice) -> T:
-        saved = cropper.state()
+        saved = [c.state() for c in croppers]
         try:
             return compute(frames)
         except BaseException:
-            cropper.restore(saved)
+            for c, state in zip(croppers, saved):
+                c.restore(state)
             raise
     return chunk
 

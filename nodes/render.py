@@ -8,19 +8,19 @@ from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core import validate as V
 from ..toontalker_core.domain_check import route_warnings
-from ..toontalker_core.face import FaceCropper
+from ..toontalker_core.face import HOLD_SECONDS, check_hold
 from ..toontalker_core.media import fit_longest, resize_frames
 from ..toontalker_core.memory import frame_bytes, full_res_batch
 from ..toontalker_core.multiface import paste_faces, plan_faces
 from ..toontalker_core.pipeline import reference_code
 from ..toontalker_core.runtime import encode_reference, encode_source, reenact_batch
-from ..toontalker_core.video_source import reenact_source_chunk, tracked_codes
+from ..toontalker_core.video_source import reenact_source_chunk, source_faces, tracked_codes
 from .comfy import offload_device
 from .feedback import Feedback
 from .memory import ImageBatch, prepare, run_chunks, tensor_bytes, tracking
 from .motion import DRIVING_DOMAIN, MODEL_TIP, SOURCE_DOMAIN, _batch
-from .faces import FACE_INPUTS, check_one_face, locate_node_faces, report_tracking
-from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload, NO_FACE_TEMPLATE,
+from .faces import FACE_INPUTS, TRACK_HOLD_INPUT, locate_node_faces, locate_video_faces, report_tracking
+from .payloads import (CANONICAL, CATEGORY, LATENT, MODEL, SOURCE, LatentPayload,
                        image_to_model, images_from_comfy, model_uid, require_same_model, sources_on, to_device)
 
 # All-in-one routes: label -> (source domain, driving domain)
@@ -168,14 +168,16 @@ class ToonTalkerReenact:
                                           "tooltip": "auto: find the faces, reenact the face crops and paste them "
                                                      "back into the source at its resolution; none: resize the "
                                                      "whole images to the model size."}),
-            # several faces (crop auto, one source image); new inputs go last: saved workflows keep their order
+            # several faces (crop auto, a source image or video); new inputs last: saved workflows keep their order
             **FACE_INPUTS,
+            **TRACK_HOLD_INPUT,
         }}
 
     def reenact(self, model, source_image, driving_frames, route, strength, mode, reference_frame, batch_size,
-                crop="auto", faces="largest", driving_face="largest", face_domains=""):
+                crop="auto", faces="largest", driving_face="largest", face_domains="", track_hold=HOLD_SECONDS):
         if route not in ROUTES:
             raise InputError(f"unknown route '{route}': use one of {', '.join(ROUTES)}")
+        check_hold(track_hold, "track_hold")
         source_domain, driving_domain = ROUTES[route]
         model.check_route(source_domain, driving_domain)
         S.check_strength(strength)
@@ -183,15 +185,15 @@ class ToonTalkerReenact:
         _batch(source_image, "source_image")
         feedback = Feedback(n)
         feedback.phase("loading model")  # at once: the first update must not wait for the first chunk
-        for warning in route_warnings(images_from_comfy(source_image, "source_image"),
+        per_face = crop == "auto" and str(face_domains).strip()  # the faces' domains, not the route's
+        for warning in route_warnings(None if per_face else images_from_comfy(source_image, "source_image"),
                                       images_from_comfy(driving_frames, "driving_frames"), source_domain,
                                       driving_domain, lambda s, d: f"set route to '{route_label(s, d)}'"):
             feedback.warn(warning)
         if crop == "auto" and source_image.shape[0] > 1:  # a video source: see video_source.py
-            check_one_face(faces, driving_face)
             return (_reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain,
                                           strength, mode, S.check_reference(reference_frame, n), batch_size,
-                                          feedback),)
+                                          feedback, faces, driving_face, face_domains, track_hold),)
         if _batch(source_image, "source_image") not in (1, n):
             raise InputError(f"'source_image' has {source_image.shape[0]} images for {n} driving frames: use "
                              "one source image, or exactly one per driving frame")
@@ -201,7 +203,7 @@ class ToonTalkerReenact:
         if crop == "auto":
             return (self._reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain,
                                               strength, mode, ref, batch_size, feedback, faces, driving_face,
-                                              face_domains),)
+                                              face_domains, track_hold),)
         batch_size = prepare(model, batch_size, frame_bytes(model, "reenact") + frame_bytes(model, "source"))
         out = ImageBatch(n)
         feedback.phase("encoding source")
@@ -222,7 +224,8 @@ class ToonTalkerReenact:
 
     @staticmethod
     def _reenact_full_frames(model, source_image, driving_frames, source_domain, driving_domain, strength, mode,
-                             ref, batch_size, feedback, faces="largest", driving_face="largest", face_domains=""):
+                             ref, batch_size, feedback, faces="largest", driving_face="largest", face_domains="",
+                             track_hold=HOLD_SECONDS):
         frames = images_from_comfy(driving_frames, "driving_frames")
         n = frames.shape[0]
         full_res = source_image.shape[1] * source_image.shape[2] + frames.shape[-2] * frames.shape[-1]
@@ -232,7 +235,7 @@ class ToonTalkerReenact:
         feedback.phase("detecting faces")
         # every chosen source face and the driving face(s) that drive them (one for all, or paired)
         boxes, domains, croppers = locate_node_faces(model, source, reference, ref, source_domain, faces,
-                                                     driving_face, face_domains)
+                                                     driving_face, face_domains, track_hold)
         feedback.phase("encoding source")
         per_frame = len(boxes) * (frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
         # full-size frames dominate: chunks sized from the frame size, whatever batch_size asks
@@ -245,40 +248,40 @@ class ToonTalkerReenact:
             return torch.cat(list(paste_faces(face_plan.plans, rendered, per_chunk=len(crops))))
 
         out = ImageBatch(n)
-        for sl, images in run_chunks(n, batch_size, tracking(face_plan, reenact_chunk), feedback, "rendering"):
+        for sl, images in run_chunks(n, batch_size, tracking(face_plan.croppers, reenact_chunk), feedback,
+                                     "rendering"):
             out.put(sl, images)
-        report_tracking(face_plan)
+        report_tracking(face_plan.croppers)
         return out.result()
 
 
 def _reenact_video_source(model, source_image, driving_frames, source_domain, driving_domain, strength, mode, ref,
-                          batch_size, feedback):
-    """crop auto with several source frames: the source is a video (its length; the driving motion loops)."""
+                          batch_size, feedback, faces="largest", driving_face="largest", face_domains="",
+                          track_hold=HOLD_SECONDS):
+    """crop auto with several source frames: the source is a video (its length; the driving motion loops), each
+    chosen face tracked through it."""
     n = source_image.shape[0]
     full_res = source_image.shape[1] * source_image.shape[2] + driving_frames.shape[1] * driving_frames.shape[2]
-    per_frame = frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source")
-    batch_size = min(full_res_batch(full_res), prepare(model, batch_size, per_frame))
     dev = model.device
     source = images_from_comfy(source_image, "source_image")
     frames = images_from_comfy(driving_frames, "driving_frames")
-
     reference = to_device(frames[ref], dev)
     feedback.phase("detecting faces")
-    driving = FaceCropper(model.cfg.size, "tracked")
-    driving.start(reference, what=f"driving frame {ref}", hint="pick another reference_frame")
-    ref_T1 = reference_code(model, driving, reference, driving_domain)
+    croppers, domains, drivers = locate_video_faces(model, to_device(source[0], dev), reference, ref, source_domain,
+                                                    faces, driving_face, face_domains, track_hold)
+    per_frame = len(croppers) * (frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
+    batch_size = min(full_res_batch(full_res), prepare(model, batch_size, per_frame))
+    refs = [reference_code(model, d, reference, driving_domain) for d in drivers]
     # the output has the source's length: driving frames past it would be encoded for nothing (the tracker's
     # smoothing is causal, so the frames kept are unchanged)
     m = min(n, frames.shape[0])
     codes = torch.cat([c for _, c in run_chunks(m, batch_size, tracking(
-        driving, lambda sl: tracked_codes(model, to_device(frames[sl], dev), driving, driving_domain)), feedback,
+        drivers, lambda sl: tracked_codes(model, to_device(frames[sl], dev), drivers, driving_domain)), feedback,
         "encoding driving frames")])
-    cropper = FaceCropper(model.cfg.size, "tracked")
-    cropper.start(to_device(source[0], dev), what="the first source frame",
-                  hint=f"give the box by hand as in the pack's template {NO_FACE_TEMPLATE}")
+    tracked = source_faces(croppers, domains, codes, refs)
     out = ImageBatch(n)
-    for sl, images in run_chunks(n, batch_size, tracking(cropper, lambda sl: reenact_source_chunk(
-            model, to_device(source[sl], dev), sl.start, cropper, codes, source_domain, strength, mode, ref_T1)),
-            feedback, "rendering"):
+    for sl, images in run_chunks(n, batch_size, tracking(croppers, lambda sl: reenact_source_chunk(
+            model, to_device(source[sl], dev), sl.start, tracked, strength, mode)), feedback, "rendering"):
         out.put(sl, images)
+    report_tracking(drivers + croppers)
     return out.result()

@@ -216,6 +216,7 @@ def test_crop_auto_without_a_face_names_the_manual_box(face_files, tmp_path, cap
     (["--crop-scale", "0"], "crop scale must be a positive number"),
     (["--smoothing", "-1"], "smoothing strength must be >= 0"),
     (["--source-box", "500", "0", "10"], "lies outside the 301x237 image"),
+    (["--track-hold", "-1"], "--track-hold (seconds a lost face is held) must be >= 0 and <= 10, got -1.0"),
 ])
 def test_bad_crop_settings_fail_cleanly(face_files, tmp_path, capsys, extra, message):
     out = tmp_path / "o.mp4"
@@ -223,6 +224,21 @@ def test_bad_crop_settings_fail_cleanly(face_files, tmp_path, capsys, extra, mes
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not out.exists()
+
+
+def test_track_hold_sets_how_long_a_lost_driving_face_is_held(face_files, tmp_path, capsys):
+    frames = tmp_path / "gap"
+    frames.mkdir()
+    shots = sorted(face_files["face_frames"].glob("*.png"))
+    blank = Image.new("RGB", Image.open(shots[0]).size, (102, 102, 102))
+    for i, shot in enumerate([shots[0], shots[1], None, None, shots[2]]):         # the face gone for 2 frames
+        (Image.open(shot) if shot else blank).save(frames / f"{i}.png")
+    for hold, end in (("0.25", "; the predicted box was held"),
+                      ("0", "; 1 gap outlasted the 0-frame hold and the track restarted on the next face found")):
+        assert crop_run(face_files, tmp_path / f"{hold}.npy", "--track-hold", hold, driving=frames) == 0
+        notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: no tracked face")]
+        assert notes == [f"note: no tracked face in 2 of 5 frames of {frames} (1 gap, the longest 2 from frame 2)"
+                         + end]
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +292,40 @@ def test_face_choices_fail_with_one_line(face_files, two_face_src, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.search(message, err[0]), err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def mixed_src(face_files):
+    """The real sample portrait on the left, the cartoon one on the right."""
+    from toontalker_core.media import load_image
+
+    img = torch.full((3, 200, 400), 0.9)
+    for x, name in ((10, "real"), (210, "cartoon")):
+        face = load_image(f"samples/source_{name}.png")
+        img[:, 10:190, x:x + 180] = torch.nn.functional.interpolate(face[None], size=(180, 180), mode="area")[0]
+    path = face_files["dir"] / "mixed.png"
+    Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def test_face_domains_auto_picks_each_faces_domain_and_needs_a_model_that_serves_it(face_files, mixed_src,
+                                                                                       tmp_path, capsys):
+    def run(out, *extra, ckpt="cross"):
+        return main(["crossdomain", "--type", "r2r", "--source_path", str(mixed_src), "--driving_path",
+                     str(face_files["face_frames"]), "--checkpoint", str(face_files["ckpt"][ckpt]),
+                     "--output_dir", str(out), "--faces", "all", *extra])
+
+    assert run(tmp_path / "auto.npy", "--face-domains", "auto") == 0
+    crops = [line for line in capsys.readouterr().err.splitlines() if "source face crop" in line]
+    assert len(crops) == 2 and crops[0].endswith("(real; --face-domains auto, it looks like a real photo)")
+    assert crops[1].endswith("(cartoon; --face-domains auto, it looks like a cartoon)")
+    assert run(tmp_path / "byhand.npy", "--face-domains", "real,cartoon", "--quiet") == 0
+    assert np.array_equal(np.load(tmp_path / "auto.npy"), np.load(tmp_path / "byhand.npy"))
+    capsys.readouterr()
+    assert run(tmp_path / "in.npy", "--face-domains", "real,auto", "--quiet", ckpt="in") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --face-domains auto: face 1 from the left is cartoon (it looks like a cartoon), but source "
+                   "domain 'cartoon': this in-domain checkpoint only serves real faces; a cartoon image needs a "
+                   "cross-domain checkpoint (one holding both 'gen' and 'gen_real'); set its domain by hand in "
+                   "--face-domains"]
+    assert not (tmp_path / "in.npy").exists()

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from measure_tracking import figures, moving_scene, track
-from toontalker_core.face import BoxTrack, hold_frames
+from toontalker_core.errors import InputError
+from toontalker_core.face import BoxTrack, FaceCropper, check_hold, hold_frames
 
 SIZE = 100.0
 
@@ -58,6 +60,23 @@ def test_a_far_face_is_ignored_for_the_hold_then_restarts_the_track_at_once():
     for i in range(5):
         out = track.step(torch.cat([box_at(0, size=150), box_at(302 + i)]), 0)
     assert abs(float(out[0]) - 306) < 5                                         # (the smoothing lags a little)
+
+
+def test_the_hold_is_a_setting_and_zero_switches_to_another_face_at_once():
+    assert hold_frames(25, 0.5) == 12 and hold_frames(25, 0) == 0 and hold_frames(4, 0.25) == 2  # >= 2 unless 0
+    assert FaceCropper(64, fps=10, hold_seconds=1.0).track.hold == 10
+    for seconds, held in ((0.0, 0), (0.5, 12)):
+        track = BoxTrack(25, hold=hold_frames(25, seconds))
+        for _ in range(10):
+            track.step(box_at(0), 0, hint=box_at(0))
+        x = [float(track.step(box_at(300), 0)[0]) for _ in range(15)]                # only a far face in view
+        assert max(abs(v) for v in x[:held] + [0.0]) < 1e-6 and abs(x[held] - 300) < 1e-6
+    track = BoxTrack(25, hold=0)                                                  # nothing in view: it coasts
+    out = [track.step(box_at(4.0 * i), 0, hint=box_at(0)) for i in range(10)] + [track.step(NONE, None)]
+    assert 36 < float(out[-1][0]) < 40
+    with pytest.raises(InputError, match=r"^--track-hold \(seconds a lost face is held\) must be >= 0 and <= 10, "
+                                         r"got -0.5$"):
+        check_hold(-0.5, "--track-hold")
 
 
 def test_a_long_gap_holds_the_last_box_and_says_so_once():

@@ -15,7 +15,7 @@ from toontalker_core import runtime as R
 from toontalker_core import stages as S
 from toontalker_core.face import FaceCropper
 from toontalker_core.motion.controls import render_codes
-from toontalker_core.video_source import encode_tracked_driving, reenact_video_source
+from toontalker_core.video_source import encode_tracked_driving, reenact_video_source, source_faces
 
 
 def _psnr(a, b):
@@ -70,9 +70,9 @@ def test_video_source_path_is_guarded(models):
         cropper.start(frames[0])
         driving_cropper = FaceCropper(64, "fixed", box=(8.0, 8.0, 64.0))
         driving_cropper.start(frames[0])
-        codes, ref = encode_tracked_driving(model, [frames[:2], frames[2:]], driving_cropper, frames[0], "real")
-        outs[name] = torch.cat(list(reenact_video_source(model, [frames[:2], frames[2:]], cropper, codes, "real",
-                                                         reference_T1=ref)))
+        codes, refs = encode_tracked_driving(model, [frames[:2], frames[2:]], [driving_cropper], frames[0], "real")
+        outs[name] = torch.cat(list(reenact_video_source(model, [frames[:2], frames[2:]],
+                                                         source_faces([cropper], ["real"], codes, refs))))
     assert torch.isfinite(outs["fp16"]).all()
     assert _psnr(outs["fp16"], outs["fp32"]) > 30
 

@@ -203,14 +203,14 @@ def test_out_of_memory_in_the_cropped_all_in_one_resumes_the_stream(model, mods,
     args = (model, portrait, frames, "real video -> cartoon portrait (r2c)", 1.0, "relative", 0, 4, "auto")
     expected = render.ToonTalkerReenact().reenact(*args)[0]
     faces = importlib.import_module(render.__name__.rsplit(".", 2)[0] + ".toontalker_core.multiface")
-    sizes, real = [], faces.reenact_batch  # the crop-auto path renders each face through toontalker_core.multiface
+    sizes, real = [], faces.reenact_driven  # the crop-auto path renders each face through toontalker_core.multiface
     guard = _oom_above(2, sizes)
 
-    def reenact_or_oom(m, source, crops, *rest, **kw):
-        guard(crops.shape[0])
-        return real(m, source, crops, *rest, **kw)
+    def reenact_or_oom(m, source, driving, *rest, **kw):
+        guard(len(driving))
+        return real(m, source, driving, *rest, **kw)
 
-    monkeypatch.setattr(faces, "reenact_batch", reenact_or_oom)
+    monkeypatch.setattr(faces, "reenact_driven", reenact_or_oom)
     out = render.ToonTalkerReenact().reenact(*args)[0]
     assert sizes == [4, 2, 2, 1]  # 4 fails; 2 + 2 + the last frame
     assert (out - expected).abs().max() < 1e-5

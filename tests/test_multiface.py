@@ -7,6 +7,7 @@ import torch
 
 from conftest import REPO
 from tiny import tiny_model
+from toontalker_core.domain_check import box_pixels, pick_face_domains
 from toontalker_core.errors import InputError
 from toontalker_core.face import (FaceCropper, NoFaceError, locate_faces, parse_domains, parse_driving_face,
                                   parse_faces, paste_mask)
@@ -57,13 +58,37 @@ def test_choices_and_domains_are_checked_with_one_line_each():
     assert parse_domains("", 2, "cartoon") == ["cartoon", "cartoon"]
     with pytest.raises(InputError, match="names 3 domains for 2 chosen faces"):
         parse_domains("real,real,cartoon", 2, "real")
-    with pytest.raises(InputError, match="unknown domain 'anime'"):
+    with pytest.raises(InputError, match="unknown domain 'anime'; use real, cartoon or auto per face"):
         parse_domains("anime,real", 2, "real")
     with pytest.raises(InputError, match="--faces 'left' is not understood"):
         parse_faces("left")
     with pytest.raises(InputError, match="one driving face drives the sources"):
         parse_driving_face("0,1")
     assert parse_driving_face("paired").kind == "paired" and parse_driving_face(" 1 ").positions == (1,)
+
+
+def test_auto_gives_each_face_the_domain_its_own_crop_looks_like():
+    img = two_faces()                                                                # real left, cartoon right
+    boxes, _ = locate_faces(img, parse_faces("all"))
+    assert box_pixels(img, boxes[0]).shape[0] == 3 and box_pixels(img, torch.tensor([-50.0, 270.0, 100.0])).shape \
+        == (3, 18, 50)                                                               # clipped to the image
+    assert parse_domains("auto, cartoon", 2, "real") == ["auto", "cartoon"]
+    domains, notes = pick_face_domains(parse_domains("auto", 2, "cartoon"), img, boxes, "cartoon", "--face-domains")
+    assert domains == ["real", "cartoon"]                                            # not the fallback for face 0
+    assert notes == ["--face-domains auto, it looks like a real photo", "--face-domains auto, it looks like a cartoon"]
+    domains, notes = pick_face_domains(parse_domains("cartoon,auto", 2, "real"), img, boxes, "real", "faces")
+    assert domains == ["cartoon", "cartoon"] and notes[0] is None                    # given by hand: kept
+    # unsure (faint noise: neither flat fills nor photo texture): the route's source domain, said in the note
+    noise = (0.5 + 0.004 * torch.randn(3, 100, 100, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    domains, notes = pick_face_domains(["auto"], noise, torch.tensor([[0.0, 0.0, 100.0]]), "cartoon", "face_domains")
+    assert domains == ["cartoon"] and notes == ["face_domains auto, unsure whether real or cartoon: the route's "
+                                                "source domain; set it in face_domains to choose"]
+    in_domain = tiny_model(cross_domain=False)
+    with pytest.raises(InputError, match=r"^--face-domains auto: face 1 from the left is cartoon \(it looks like a "
+                                         r"cartoon\), but source domain 'cartoon': this in-domain checkpoint only "
+                                         r"serves real faces.*; set its domain by hand in --face-domains$"):
+        pick_face_domains(["auto", "auto"], img, boxes, "real", "--face-domains",
+                          lambda d: in_domain.require_domain(d, "source"))
 
 
 def test_several_faces_warn_once_naming_the_choice():
@@ -145,3 +170,71 @@ def test_driving_faces_pair_with_source_faces_left_to_right():
 
 
 REAL_ON_GREY = torch.nn.functional.pad(REAL, (40, 40, 20, 20), value=0.5)
+
+
+# -- the driving side encoded once per driving face -------------------------------------------------------------
+def _count_motion_encoder(model, domain="real") -> list:
+    """Calls of the domain's motion encoder (the driving side's first stage), counted from now on."""
+    calls = []
+    model.generator(domain).enc2.register_forward_hook(lambda m, i, o: calls.append(len(o)))
+    return calls
+
+
+def _three_faces(model, domains=("real", "cartoon", "real")):
+    """Plans of three 64 px faces cut from one smooth random picture, each in its own domain."""
+    from tiny import tiny_images
+
+    boxes = torch.tensor([[0.0, 0.0, 64.0], [64.0, 0.0, 64.0], [128.0, 0.0, 64.0]])
+    return prepare_sources(model, tiny_images(1, seed=7, size=192), boxes, list(domains))
+
+
+@pytest.mark.parametrize("mode", ["relative", "absolute"])
+def test_one_driving_face_is_encoded_once_for_every_source_face_with_the_per_face_result(mode):
+    from tiny import tiny_images
+    from toontalker_core.multiface import FacesPlan
+    from toontalker_core.runtime import encode_reference, reenact_batch
+
+    model = tiny_model(cross_domain=True)
+    plans = _three_faces(model)
+    crops, ref = tiny_images(4, seed=8), encode_reference(model, tiny_images(1, seed=9), "real").canon_T1
+    calls = _count_motion_encoder(model)
+    out = FacesPlan(plans, [None], [ref]).render(model, crops[:, None], "real", 0.8, mode)
+    assert calls == [4]                                   # one driving batch of 4 frames, not 3
+    for plan, face in zip(plans, out):
+        assert torch.equal(face, reenact_batch(model, plan.encoded, crops, "real", 0.8, mode, ref))
+    assert len(calls) == 4                                # the old per-face path: once per face
+
+
+def test_paired_driving_faces_are_each_encoded_once():
+    from tiny import tiny_images
+    from toontalker_core.multiface import FacesPlan
+    from toontalker_core.runtime import encode_reference, reenact_batch
+
+    model = tiny_model(cross_domain=True)
+    plans = _three_faces(model, ("real",) * 3)
+    crops = torch.stack([tiny_images(2, seed=s) for s in (10, 11, 12)], dim=1)     # [2 frames, 3 faces, ...]
+    refs = [encode_reference(model, crops[:1, d], "real").canon_T1 for d in range(3)]
+    calls = _count_motion_encoder(model)
+    out = FacesPlan(plans, [None] * 3, refs).render(model, crops, "real")
+    assert calls == [2, 2, 2]
+    for d, (plan, face) in enumerate(zip(plans, out)):
+        assert torch.equal(face, reenact_batch(model, plan.encoded, crops[:, d], "real", 1.0, "relative", refs[d]))
+
+
+def test_the_fp16_guard_recomputes_each_face_in_fp32_from_driving_codes_encoded_once():
+    from tiny import poison_fp16, tiny_images
+    from toontalker_core.multiface import FacesPlan
+    from toontalker_core.runtime import encode_reference, fp32_twin, reenact_batch
+
+    model16 = poison_fp16(tiny_model(cross_domain=True).half())
+    plans = _three_faces(model16, ("cartoon",) * 3)
+    crops = tiny_images(3, seed=13)
+    ref = encode_reference(model16, tiny_images(1, seed=14), "real").canon_T1
+    calls16, calls32 = _count_motion_encoder(model16), _count_motion_encoder(fp32_twin(model16))
+    warned = []
+    out = FacesPlan(plans, [None], [ref]).render(model16, crops[:, None], "real", warn=warned.append)
+    assert calls16 == [3] and calls32 == [3]              # fp16 once, then fp32 once for all three faces
+    assert len(warned) == 1 and "fp16 overflowed" in warned[0]
+    for plan, face in zip(plans, out):
+        assert torch.isfinite(face).all()
+        assert torch.equal(face, reenact_batch(model16, plan.encoded, crops, "real", 1.0, "relative", ref))

@@ -33,9 +33,9 @@ def model(pack, tmp_path_factory):
 
 def test_new_face_inputs_come_last(pack):
     face = importlib.import_module(pack.__name__ + ".nodes.face").FaceCrop.INPUT_TYPES()
-    assert list(face["optional"])[-1] == "face"
+    assert list(face["optional"])[-2:] == ["face", "track_hold"]
     render = importlib.import_module(pack.__name__ + ".nodes.render").ToonTalkerReenact.INPUT_TYPES()
-    assert list(render["optional"])[-4:] == ["crop", "faces", "driving_face", "face_domains"]
+    assert list(render["optional"])[-5:] == ["crop", "faces", "driving_face", "face_domains", "track_hold"]
 
 
 def test_face_crop_takes_the_face_at_a_position(pack):
@@ -72,3 +72,46 @@ def test_all_in_one_animates_every_face_each_in_its_domain(pack, model):
     assert (both[:, :10, :] - src[:, :10, :]).abs().max() == 0              # the top rows: no face, untouched
     with pytest.raises(Exception, match="face_domains 'real,cartoon,real' names 3 domains for 2"):
         run(faces="all", face_domains="real,cartoon,real")
+
+
+def test_all_in_one_auto_domains_are_each_faces_own_and_logged_once(pack, model, caplog):
+    render = importlib.import_module(pack.__name__ + ".nodes.render").ToonTalkerReenact()
+    cartoon = load_image(REPO / "samples" / "source_cartoon.png")
+    src = two_portraits()
+    src[0, 80:208, 400:528] = torch.nn.functional.interpolate(cartoon[None], size=(128, 128),
+                                                              mode="area")[0].permute(1, 2, 0)
+    frames = torch.cat([torch.roll(src, shifts=(2 * i, 3 * i), dims=(1, 2)) for i in range(3)])
+
+    def run(domains):
+        return render.reenact(model, src, frames, "real video -> real portrait", 1.0, "relative", 0, 2, "auto",
+                              faces="all", face_domains=domains)[0]
+
+    with caplog.at_level("WARNING"):
+        auto = run("auto")
+    lines = [r.getMessage() for r in caplog.records if "face_domains auto" in r.getMessage()]
+    assert lines == ["ToonTalker: face 0 from the left: real (face_domains auto, it looks like a real photo)",
+                     "ToonTalker: face 1 from the left: cartoon (face_domains auto, it looks like a cartoon)"]
+    assert torch.equal(auto, run("real,cartoon"))
+    assert torch.equal(run("real,auto"), auto)
+
+
+def test_track_hold_sets_how_long_the_nodes_hold_a_lost_face(pack, model, caplog):
+    src = two_portraits()
+    frames = torch.cat([src, src, torch.full_like(src, 0.4), torch.full_like(src, 0.4), src])  # gone for 2 frames
+    face = importlib.import_module(pack.__name__ + ".nodes.face").FaceCrop()
+    args = dict(box_mode="auto", box_x=0, box_y=0, box_size=256, crop_mode="tracked", crop_size=64)
+    ends = {0.25: "; the predicted box was held",
+            0.0: "; 1 gap outlasted the 0-frame hold and the track restarted on the next face found"}
+    for hold, end in ends.items():
+        notes = face.crop(frames, **args, track_hold=hold)["ui"]["toontalker_crop"][0]["notes"]
+        assert notes[-1].endswith(end)
+    render = importlib.import_module(pack.__name__ + ".nodes.render").ToonTalkerReenact()
+    with caplog.at_level("WARNING"):
+        render.reenact(model, src, frames, "real video -> real portrait", 1.0, "relative", 0, 2, "auto",
+                       track_hold=0.0)
+    assert any(r.getMessage().endswith(ends[0.0]) for r in caplog.records)
+    bad = r"^track_hold \(seconds a lost face is held\) must be >= 0 and <= 10, got "
+    with pytest.raises(Exception, match=bad + "-1"):
+        face.crop(frames, **args, track_hold=-1)
+    with pytest.raises(Exception, match=bad + "11"):
+        render.reenact(model, src, frames, "real video -> real portrait", 1.0, "relative", 0, 2, "auto", track_hold=11)

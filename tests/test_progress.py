@@ -39,7 +39,7 @@ def recorded(pack, monkeypatch):
     for name in ("prepare", "locate_node_faces", "plan_faces", "reference_code", "reenact_batch", "encode_source"):
         work(mods["render"], name)
     # crop auto renders each face through the core's multi-face plan
-    work(importlib.import_module(f"{pack.__name__}.toontalker_core.multiface"), "reenact_batch")
+    work(importlib.import_module(f"{pack.__name__}.toontalker_core.multiface"), "reenact_driven")
     return mods, events
 
 
@@ -65,7 +65,7 @@ def test_all_in_one_reports_first_and_names_its_phases(recorded):
     at = {e: i for i, e in reversed(list(enumerate(events)))}
     assert at[("text", "detecting faces")] < at[("work", "locate_node_faces")]
     assert at[("text", "encoding source")] < at[("work", "plan_faces")]
-    assert at[("text", "rendering 0/5")] < at[("work", "reenact_batch")]
+    assert at[("text", "rendering 0/5")] < at[("work", "reenact_driven")]
     assert [e for e in events if e[0] == "progress"][-1] == ("progress", 5, 5)
     assert [t for t in texts if t.startswith("rendering")] == ["rendering 0/5", "rendering 2/5", "rendering 4/5",
                                                                "rendering 5/5"]

@@ -12,7 +12,8 @@ from tiny import TINY, tiny_model
 from toontalker_core.face import FaceCropper
 from toontalker_core.media import read_frame
 from toontalker_core.resources import PACK_ROOT
-from toontalker_core.video_source import driving_index, encode_tracked_driving, reenact_video_source, source_video_info
+from toontalker_core.video_source import (driving_index, encode_tracked_driving, reenact_video_source, source_faces,
+                                          source_video_info)
 
 VIDEO = PACK_ROOT / "samples" / "driving.mp4"
 
@@ -27,14 +28,14 @@ def test_loops_the_driving_motion_and_keeps_the_source_length(clip):
     assert [driving_index(i, 3) for i in range(7)] == [0, 1, 2, 0, 1, 2, 0]
     driving = FaceCropper(model.cfg.size, "fixed")  # the reference frame's box: frame 4's code is the reference
     driving.start(clip[4])
-    codes, ref = encode_tracked_driving(model, [clip[3:5]], driving, clip[4], "real")
-    assert codes.shape[0] == 2 and torch.allclose(codes[1], ref[0], atol=1e-5)
+    codes, (ref,) = encode_tracked_driving(model, [clip[3:5]], [driving], clip[4], "real")
+    assert codes.shape[:2] == (2, 1) and torch.allclose(codes[1, 0], ref[0], atol=1e-5)
 
     def run(codes, strength=1.0):
         cropper = FaceCropper(model.cfg.size)
         cropper.start(clip[0])
-        return torch.cat(list(reenact_video_source(model, [clip[:3], clip[3:]], cropper, codes, "cartoon",
-                                                   strength, "relative", ref)))
+        return torch.cat(list(reenact_video_source(model, [clip[:3], clip[3:]],
+                                                   source_faces([cropper], ["cartoon"], codes, [ref]), strength)))
 
     out = run(codes)
     assert out.shape == clip.shape and out.min() >= 0 and out.max() <= 1
@@ -149,3 +150,103 @@ def test_video_source_cli_checks_the_output_before_loading_the_model(cli_files, 
     assert "does not hold a video" in capsys.readouterr().err and thesis.read_text() == "chapter 1"
     assert _cli(cli_files, cli_files["vfr"], tmp_path / "o.mp4", "--quiet", "--crop", "none") == 2
     assert "a video source needs --crop auto" in capsys.readouterr().err
+
+
+# -- several faces in a video source ---------------------------------------------------------------------------
+SPLIT = 176  # the column between the two faces of `two_face_video`: no crop box reaches it
+
+
+@pytest.fixture(scope="module")
+def cartoon_clip():
+    return torch.stack([read_frame(PACK_ROOT / "samples" / "driving_cartoon.mp4", i) for i in (0, 20)])
+
+
+def two_face_video(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """[n,3,144,352]: the frames `left` and `right` ([n,3,256,256]) at half size side by side, far apart."""
+    out = torch.full((len(left), 3, 144, 352), 0.92)
+    half = [torch.nn.functional.interpolate(x, size=(128, 128), mode="area") for x in (left, right)]
+    out[:, :, 8:136, 8:136], out[:, :, 8:136, 216:344] = half
+    return out
+
+
+def run_faces(model, source, driving, faces, domains, driving_face):
+    from toontalker_core.face import parse_driving_face, parse_faces
+    from toontalker_core.multiface import driving_croppers, source_croppers
+
+    def make(choose):
+        return FaceCropper(model.cfg.size, choose=choose, warn=lambda m: None)
+
+    croppers = source_croppers(source[0], parse_faces(faces), make)
+    drivers = driving_croppers(driving[0], len(croppers), parse_driving_face(driving_face), make)
+    codes, refs = encode_tracked_driving(model, [driving[:1], driving[1:]], drivers, driving[0], "real")
+    assert codes.shape[1] == len(drivers)
+    return torch.cat(list(reenact_video_source(model, [source[:1], source[1:]],
+                                               source_faces(croppers, domains, codes, refs), mode="absolute")))
+
+
+def test_a_video_source_reenacts_every_chosen_face_each_tracked_on_its_own(clip, cartoon_clip):
+    model = tiny_model(seed=2)
+    source = two_face_video(clip[:2], cartoon_clip)                           # 2 frames, each face moving
+    driving = clip[3:5]
+    both = run_faces(model, source, driving, "all", ["real", "cartoon"], "largest")
+    left = run_faces(model, source, driving, "0", ["real"], "largest")
+    right = run_faces(model, source, driving, "1", ["cartoon"], "largest")
+    assert both.shape == source.shape
+    # each half is that face's own one-face run; a face not chosen stays the source, bit for bit
+    assert torch.allclose(both[..., :SPLIT], left[..., :SPLIT], atol=1e-6)
+    assert torch.allclose(both[..., SPLIT:], right[..., SPLIT:], atol=1e-6)
+    assert torch.equal(left[..., SPLIT:], source[..., SPLIT:]) and torch.equal(right[..., :SPLIT], source[..., :SPLIT])
+    for half in (np.s_[..., :SPLIT], np.s_[..., SPLIT:]):
+        assert (both[half] - source[half]).abs().amax() > 0.05                  # both faces really animated
+    # paired: the i-th driving face from the left drives the i-th source face
+    two_driving = two_face_video(clip[3:5], clip[[0, 2]])
+    paired = run_faces(model, source, two_driving, "all", ["real", "cartoon"], "paired")
+    for i, half in enumerate((np.s_[..., :SPLIT], np.s_[..., SPLIT:])):
+        own = run_faces(model, source, two_driving, str(i), [("real", "cartoon")[i]], str(i))
+        assert torch.allclose(paired[half], own[half], atol=1e-6)
+    assert (paired[..., SPLIT:] - both[..., SPLIT:]).abs().amax() > 1e-3          # not the left driving face
+
+
+def test_cli_and_node_take_a_video_source_with_several_faces(pack, tmp_path, clip, cartoon_clip, capsys):
+    from toontalker_core.app.cli import main
+    from toontalker_core.media import FrameWriter, iter_driving
+    from toontalker_core.model.checkpoint import save_safetensors
+
+    src = tmp_path / "two.mp4"
+    with FrameWriter(src, fps=10) as w:
+        w.write(two_face_video(clip[:2], cartoon_clip))
+    frames = next(iter(iter_driving(src, chunk_size=2)))                        # as decoded: [2,3,144,352]
+    ckpt = save_safetensors(tiny_model(seed=2), tmp_path / "cross-domain-tiny.safetensors", TINY)
+    out = tmp_path / "out.npy"
+
+    def cli(*extra):
+        return main(["crossdomain", "--type", "r2r", "--source_path", str(src), "--driving_path", str(VIDEO),
+                     "--checkpoint", str(ckpt), "--output_dir", str(out), "--device", "cpu", *extra])
+
+    assert cli("--faces", "all", "--face-domains", "auto") == 0
+    crops = [line for line in capsys.readouterr().err.splitlines() if "source face crop" in line]
+    assert len(crops) == 2 and all(line.startswith("source face crop (first frame): ") for line in crops)
+    assert crops[0].endswith("(real; --face-domains auto, it looks like a real photo)")
+    assert crops[1].endswith("(cartoon; --face-domains auto, it looks like a cartoon)")
+    result = torch.from_numpy(np.load(out)).permute(0, 3, 1, 2)
+    assert result.shape == frames.shape
+    assert torch.equal(result[..., SPLIT - 4:SPLIT + 4], frames[..., SPLIT - 4:SPLIT + 4])  # between the faces
+    for half in (np.s_[..., :SPLIT], np.s_[..., SPLIT:]):
+        assert (result[half] - frames[half]).abs().amax() > 0.05
+    assert cli("--faces", "all", "--driving-face", "paired", "--quiet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--driving-face paired: driving frame 0 of" in err[0] and "has 1 face for 2 source " \
+        "faces" in err[0]
+
+    render = importlib.import_module(pack.__name__ + ".nodes.render").ToonTalkerReenact()
+    images = frames.permute(0, 2, 3, 1).contiguous()
+    node = render.reenact(tiny_model(seed=2), images, clip[3:5].permute(0, 2, 3, 1).contiguous(),
+                          "real video -> real portrait", 1.0, "relative", 0, 2, "auto", faces="all",
+                          face_domains="real,cartoon")[0]
+    between = np.s_[:, :, SPLIT - 4:SPLIT + 4]
+    assert node.shape == images.shape and torch.equal(node[between], images[between])
+    assert all((node[:, :, h] - images[:, :, h]).abs().amax() > 0.05 for h in (slice(0, SPLIT), slice(SPLIT, None)))
+    with pytest.raises(Exception, match="driving_face paired: driving frame 0 has 1 face for 2 source faces"):
+        render.reenact(tiny_model(seed=2), images, clip[3:5].permute(0, 2, 3, 1).contiguous(),
+                       "real video -> real portrait", 1.0, "relative", 0, 2, "auto", faces="all",
+                       driving_face="paired")

@@ -79,7 +79,8 @@ INPUT_NOTE = ("Inputs: {files} (the pack copies its samples into ComfyUI/input o
               "256 px checkpoint in ComfyUI/models/toontalker, pick it in the loader instead.")
 
 
-ONE_FACE = {"faces": "largest", "driving_face": "largest", "face_domains": ""}  # the all-in-one node's defaults
+ONE_FACE = {"faces": "largest", "driving_face": "largest", "face_domains": "",  # the all-in-one node's defaults
+            "track_hold": 0.25}
 
 
 def all_in_one(name: str, title: str, description: str, source: str, video: str, route: str, about: str

@@ -18,10 +18,12 @@ statistics in view; its "generated-held" set was not looked at).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from .errors import ToonTalkerError
 from .model.toontalker import DOMAINS
 
 WORK_SIZE = 128       # analysis side in pixels (images are only ever made smaller)
@@ -76,6 +78,43 @@ def image_stats(images01: torch.Tensor) -> DomainStats:
 def looks_like(images01: torch.Tensor) -> str | None:
     """The domain the images look like ('cartoon' / 'real'), or None when unsure."""
     return image_stats(images01).verdict
+
+
+AUTO = "auto"  # a face's domain chosen from its own pixels (--face-domains auto)
+
+
+def box_pixels(image01: torch.Tensor, box) -> torch.Tensor:
+    """The pixels of image [3,H,W] inside crop box (x, y, size), clipped to the image: no resampling, which
+    would smooth a photo's texture into a cartoon's."""
+    h, w = image01.shape[-2:]
+    x, y, side = (float(v) for v in box)
+    x0, y0 = min(max(0, round(x)), w - 1), min(max(0, round(y)), h - 1)
+    return image01[..., y0:max(y0 + 1, min(h, round(y + side))), x0:max(x0 + 1, min(w, round(x + side)))]
+
+
+def pick_face_domains(domains: list[str], image01: torch.Tensor, boxes: torch.Tensor, fallback: str, flag: str,
+                      check: Callable[[str], None] | None = None) -> tuple[list[str], list[str | None]]:
+    """Per-face domains (`select.parse_domains`'s) with each 'auto' replaced by what that face's crop box in
+    image [3,H,W] looks like, or by `fallback` (the route's source domain) when the check is unsure ->
+    (domains, per face a note saying how its auto domain was chosen, None for the others). `check(domain)`
+    raises when the model cannot serve a domain; for an auto face the error says why it got that domain."""
+    picked, notes = [], []
+    for i, (domain, box) in enumerate(zip(domains, boxes.tolist())):
+        if domain != AUTO:
+            picked.append(domain)
+            notes.append(None)
+            continue
+        seen = looks_like(box_pixels(image01, box))
+        why = f"it looks like {_what(seen)}" if seen else "unsure whether real or cartoon: the route's source domain"
+        if check is not None:
+            try:
+                check(seen or fallback)
+            except ToonTalkerError as e:
+                raise type(e)(f"{flag} auto: face {i} from the left is {seen or fallback} ({why}), but {e}; set "
+                              f"its domain by hand in {flag}") from None
+        picked.append(seen or fallback)
+        notes.append(f"{flag} auto, {why}" + ("" if seen else f"; set it in {flag} to choose"))
+    return picked, notes
 
 
 def domain_warning(images01: torch.Tensor, domain: str, role: str, fix) -> str | None:

@@ -3,12 +3,15 @@ domain: a real face and a cartoon in one picture work together) and its own past
 all, or driving faces are paired with source faces left to right (each tracked on its own).
 
     driving_croppers(reference01, n_sources, choice, make) -> [FaceCropper] (one, or one per source face)
+    source_croppers(first01, choice, make) -> [FaceCropper] (a video source: one per chosen face, tracked)
     reenact_faces(model, source01, boxes [K,3], domains, croppers, reference01, chunks, ...) -> frames
     plan_faces(...) -> FacesPlan: .crop(model, chunk), .render(model, crops, ...), paste_faces(plans, rendered)
         the same steps one chunk at a time, for callers with their own loop (the all-in-one node)
 
-Per driving frame the work is one reenactment per source face, so time and memory grow linearly with the
-number of faces; outside the faces' paste masks the output is the source, bit for bit.
+Per driving frame the driving side (motion encoder, driving query transformer) runs once per driving face and
+the source side (transfer, backward transformer, warp-render synthesis) once per source face, so time and
+memory grow about linearly with the number of faces; outside the faces' paste masks the output is the source,
+bit for bit.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from .errors import InputError
 from .face import THRESHOLD, FaceChoice, FaceCropper, NoFaceError, detect_faces, paste_back
 from .model.toontalker import ToonTalker
 from .pipeline import SourcePlan, crop_driving, paste_chunks, prepare_source, reference_code
-from .runtime import Warn, rebatch, reenact_batch, to_uint8
+from .runtime import DrivingBatch, Warn, rebatch, reenact_driven, to_uint8
 
 
 def driving_croppers(reference01: torch.Tensor, n_sources: int, choice: FaceChoice,
@@ -33,20 +36,36 @@ def driving_croppers(reference01: torch.Tensor, n_sources: int, choice: FaceChoi
     every source face), or with `choice.kind == 'paired'` one per source face, the i-th following the i-th
     driving face from the left. `make(choose)` builds a cropper with the given face picker."""
     if choice.kind != "paired":
-        cropper = make(choice)
-        cropper.start(reference01, what=what, hint=hint, several=several if choice.kind == "largest" else None)
-        return [cropper]
+        return [_started(make(choice), reference01, what, hint, several if choice.kind == "largest" else None)]
     found = len(detect_faces(reference01, threshold)[0])
     if found < n_sources:
         raise (NoFaceError if found == 0 else InputError)(
             f"{choice.flag} paired: {what} has {found} face{'s' * (found != 1)} for {n_sources} source faces; "
             f"{hint}, or let one driving face drive them all ({choice.flag} largest)")
-    croppers = []
-    for i in range(n_sources):
-        cropper = make(FaceChoice("positions", (i,), choice.flag))
-        cropper.start(reference01, what=what, hint=hint)
-        croppers.append(cropper)
-    return croppers
+    return [_started(make(FaceChoice("positions", (i,), choice.flag)), reference01, what, hint)
+            for i in range(n_sources)]
+
+
+def source_croppers(first01: torch.Tensor, choice: FaceChoice, make: Callable[[Callable], FaceCropper], *,
+                    what: str = "the first source frame", hint: str = "give the crop box by hand",
+                    several: str | None = None, threshold: float = THRESHOLD) -> list[FaceCropper]:
+    """Croppers started on a video source's first frame [3,H,W], one per face `choice` picks there (largest:
+    one; all or positions: one per face, left to right, each following the face at its position), each
+    tracking its face through the source frames. `make(choose)` as for `driving_croppers`."""
+    if choice.kind == "largest":
+        return [_started(make(choice), first01, what, hint, several)]
+    found = detect_faces(first01, threshold, tiles=True)[0]
+    if not found:
+        raise NoFaceError(f"no face found in {what} ({first01.shape[-1]}x{first01.shape[-2]}); {hint}")
+    choice.pick(found, what)  # a position that is not there: the error names the choice
+    positions = range(len(found)) if choice.kind == "all" else sorted(set(choice.positions))
+    return [_started(make(FaceChoice("positions", (p,), choice.flag)), first01, what, hint) for p in positions]
+
+
+def _started(cropper: FaceCropper, frame01: torch.Tensor, what: str, hint: str,
+             several: str | None = None) -> FaceCropper:
+    cropper.start(frame01, what=what, hint=hint, several=several)
+    return cropper
 
 
 def prepare_sources(model: ToonTalker, source01: torch.Tensor, boxes: torch.Tensor, domains: list[str],
@@ -91,21 +110,11 @@ class FacesPlan:
 
     def render(self, model: ToonTalker, crops: torch.Tensor, driving_domain: str, strength: float = 1.0,
                mode: str = "relative", *, warn: Warn | None = None) -> list[torch.Tensor]:
-        """Crops from `crop` -> one reenacted [n,3,S,S] per source face (paired, or all from driving face 0)."""
-        out = []
-        for i, plan in enumerate(self.plans):
-            d = i if len(self.croppers) > 1 else 0
-            out.append(reenact_batch(model, plan.encoded, crops[:, d], driving_domain, strength, mode,
-                                     self.references[d], warn=warn))
-        return out
-
-    def state(self) -> list:
-        """The trackers' state (see FaceCropper.state), to redo a chunk after an out-of-memory error."""
-        return [c.state() for c in self.croppers]
-
-    def restore(self, state: list) -> None:
-        for c, s in zip(self.croppers, state):
-            c.restore(s)
+        """Crops from `crop` -> one reenacted [n,3,S,S] per source face (paired, or all from driving face 0).
+        Each driving face is encoded once (`DrivingBatch`), however many source faces it drives."""
+        driving = [DrivingBatch(crops[:, d], driving_domain, ref) for d, ref in enumerate(self.references)]
+        return [reenact_driven(model, plan.encoded, driving[i if len(driving) > 1 else 0], strength, mode,
+                               warn=warn) for i, plan in enumerate(self.plans)]
 
 
 def plan_faces(model: ToonTalker, source01: torch.Tensor, boxes: torch.Tensor, domains: list[str],

@@ -61,9 +61,8 @@ def _exact(stage: Callable, model: ToonTalker, *args):
         return stage(model, *args)
 
 
-def _reenact_stages(model, source, frames01, driving_domain, strength, mode, reference_T1) -> torch.Tensor:
-    motion = S.encode_driving(model, S.to_model_range(frames01, model), driving_domain)
-    z = S.transfer(source, motion.canon_T1, strength, mode, reference_T1)
+def _source_stages(model, source, driving: "DrivingBatch", strength, mode, reference_T1) -> torch.Tensor:
+    z = S.transfer(source, driving.codes(model), strength, mode, reference_T1)
     return S.render(model, source, S.decode(model, source, z))
 
 
@@ -138,7 +137,41 @@ def synthesize(model: ToonTalker, source: S.EncodedSource, canonical: torch.Tens
     return S.to_unit_range(_guarded(_decode_render, model, source, canonical, warn))
 
 
+class DrivingBatch:
+    """The driving side of one batch: frames [n,3,S,S] in [0,1], their domain and the reference code. Their
+    canonical codes T1(d) (motion encoder, driving query transformer) depend on nothing else, so they are
+    encoded once however many source faces the batch drives, per precision asked for: the model's, and fp32
+    only when a source or the reference code is fp32, or the fp16 guard recomputes (kept for the next face)."""
+
+    def __init__(self, frames01: torch.Tensor, domain: str, reference_T1: torch.Tensor | None = None) -> None:
+        self.frames01, self.domain, self.reference_T1 = frames01, domain, reference_T1
+        self._T1: dict[torch.dtype, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.frames01)
+
+    def codes(self, model: ToonTalker) -> torch.Tensor:
+        """T1(d) [n, M, D] computed by `model` (the model or its fp32 twin), inside the caller's `_exact`."""
+        if model.dtype not in self._T1:
+            x = S.to_model_range(self.frames01, model)
+            self._T1[model.dtype] = S.encode_driving(model, x, self.domain).canon_T1
+        return self._T1[model.dtype]
+
+
 @torch.inference_mode()
+def reenact_driven(model: ToonTalker, source: S.EncodedSource, driving: DrivingBatch, strength: float = 1.0,
+                   mode: str = "relative", *, warn: Warn | None = None) -> torch.Tensor:
+    """The per-source part of `reenact_batch` (transfer by latent addition, backward transformer, warp-render
+    synthesis) for driving codes encoded once in `driving` -> frames [n,3,S,S] in [0,1] (float32), with the
+    same fp16 guard: the result equals `reenact_batch` on the same frames, bit for bit."""
+    model, source, (reference_T1,) = _fp32_inputs(model, source, driving.reference_T1)
+    out = _exact(_source_stages, model, source, driving, strength, mode, reference_T1)
+    if _fp16_overflowed(model, out, warn):
+        ref32 = None if reference_T1 is None else reference_T1.float()
+        out = _exact(_source_stages, fp32_twin(model), _as_fp32(source), driving, strength, mode, ref32)
+    return S.to_unit_range(out)
+
+
 def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Tensor, driving_domain: str,
                   strength: float = 1.0, mode: str = "relative",
                   reference_T1: torch.Tensor | None = None, *, warn: Warn | None = None) -> torch.Tensor:
@@ -147,15 +180,11 @@ def reenact_batch(model: ToonTalker, source: S.EncodedSource, frames01: torch.Te
 
     Only the per-frame stages run here (motion encoder, transfer, decode, render); everything about the
     source comes from `source`. fp16 guard: when an fp16 model's output for this chunk is not finite, the chunk
-    is recomputed in float32 and one warning is printed per model (`warn`, default `warnings.warn`).
+    is recomputed in float32 and one warning is printed per model (`warn`, default `warnings.warn`). Several
+    sources driven by the same frames: one `DrivingBatch` and `reenact_driven` per source.
     """
-    model, source, (reference_T1,) = _fp32_inputs(model, source, reference_T1)
-    out = _exact(_reenact_stages, model, source, frames01, driving_domain, strength, mode, reference_T1)
-    if _fp16_overflowed(model, out, warn):
-        ref32 = None if reference_T1 is None else reference_T1.float()
-        out = _exact(_reenact_stages, fp32_twin(model), _as_fp32(source), frames01, driving_domain, strength, mode,
-                     ref32)
-    return S.to_unit_range(out)
+    return reenact_driven(model, source, DrivingBatch(frames01, driving_domain, reference_T1), strength, mode,
+                          warn=warn)
 
 
 def _as_fp32(source: S.EncodedSource) -> S.EncodedSource:

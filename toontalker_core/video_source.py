@@ -6,9 +6,14 @@ and pasted back into that source frame. The output has the source video's length
 driving motion is looped (a one-frame motion, e.g. an edited expression, is held on every frame), a longer one
 is cut. In relative mode each source frame keeps its own motion and gets the driving motion relative to the
 reference frame on top, so the source's talking and head motion survive.
+
+Several faces (faces all, or positions): each chosen face has its own tracker through the source frames (like
+the paired driving trackers), is encoded per frame in its own domain and pasted back into its own frame; one
+driving face drives them all (its codes encoded once), or driving faces pair with source faces left to right.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -27,56 +32,88 @@ def driving_index(frame: int, n_driving: int) -> int:
     return frame % n_driving
 
 
-def reenact_video_source(model: ToonTalker, source_chunks: Iterable[torch.Tensor], cropper: FaceCropper,
-                         driving_T1: torch.Tensor, source_domain: str, strength: float = 1.0,
-                         mode: str = "relative", reference_T1: torch.Tensor | None = None, feather: float = 0.1,
+@dataclass
+class SourceFace:
+    """One face of the source video: its tracker (started on the first source frame), its domain and the
+    codes of the driving face that drives it (one driving face may drive several source faces: its codes are
+    encoded once and shared)."""
+    cropper: FaceCropper
+    domain: str
+    driving_T1: torch.Tensor                 # [N, M, D], looped over the source frames
+    reference_T1: torch.Tensor | None = None
+
+
+def source_faces(croppers: list[FaceCropper], domains: list[str], codes: torch.Tensor,
+                 references: list[torch.Tensor]) -> list[SourceFace]:
+    """The i-th source cropper and domain with the codes [N, K_d, M, D] of driving face i (paired: K_d = K)
+    or of the one driving face that drives them all (K_d = 1)."""
+    if codes.shape[1] not in (1, len(croppers)):
+        raise InputError(f"{codes.shape[1]} driving faces for {len(croppers)} source faces: one drives all, or "
+                         "one per source face")
+    drivers = range(len(croppers)) if codes.shape[1] > 1 else [0] * len(croppers)
+    return [SourceFace(c, domain, codes[:, d], references[d]) for c, domain, d in zip(croppers, domains, drivers)]
+
+
+def reenact_video_source(model: ToonTalker, source_chunks: Iterable[torch.Tensor], faces: list[SourceFace],
+                         strength: float = 1.0, mode: str = "relative", feather: float = 0.1,
                          on_chunk: Callable[[int], None] | None = None, *, color_match: float = 0.0,
                          pad_mode: str = "reflect", warn: R.Warn | None = None) -> Iterator[torch.Tensor]:
-    """Source video chunks [n,3,H,W] in [0,1] (`cropper` started on the first source frame), driving codes
-    [N, M, D] -> output chunks [n,3,H,W] in [0,1] at the source's resolution."""
+    """Source video chunks [n,3,H,W] in [0,1] with the faces to reenact in them (`SourceFace`, their croppers
+    started on the first source frame) -> output chunks [n,3,H,W] in [0,1] at the source's resolution."""
     done = 0
     for chunk in source_chunks:
-        yield reenact_source_chunk(model, chunk, done, cropper, driving_T1, source_domain, strength, mode,
-                                   reference_T1, feather, color_match, pad_mode, warn=warn)
+        yield reenact_source_chunk(model, chunk, done, faces, strength, mode, feather, color_match, pad_mode,
+                                   warn=warn)
         done += len(chunk)
         if on_chunk is not None:
             on_chunk(len(chunk))
 
 
-def reenact_source_chunk(model: ToonTalker, chunk: torch.Tensor, first: int, cropper: FaceCropper,
-                         driving_T1: torch.Tensor, source_domain: str, strength: float = 1.0,
-                         mode: str = "relative", reference_T1: torch.Tensor | None = None, feather: float = 0.1,
+def reenact_source_chunk(model: ToonTalker, chunk: torch.Tensor, first: int, faces: list[SourceFace],
+                         strength: float = 1.0, mode: str = "relative", feather: float = 0.1,
                          color_match: float = 0.0, pad_mode: str = "reflect", *,
                          warn: R.Warn | None = None) -> torch.Tensor:
     """One chunk of `reenact_video_source`: source frames [n,3,H,W] whose first is frame `first` of the video
-    -> those frames with the reenacted face, on the model's device (for callers with their own chunk loop)."""
+    -> those frames with every face reenacted, on the model's device (for callers with their own chunk loop).
+    Each face is cropped from the source's own frames and pasted in turn (left to right: where crops overlap
+    the later face is on top)."""
     S.check_strength(strength)
-    if driving_T1.ndim != 3 or driving_T1.shape[0] == 0:
+    if any(f.driving_T1.ndim != 3 or f.driving_T1.shape[0] == 0 for f in faces):
         raise InputError("the driving motion has no frames")
-    cropper.crop_size = model.cfg.size
     chunk = chunk.to(model.device, non_blocking=True)  # detect, crop and paste where the model runs
-    crops, transform = cropper(chunk)
+    out = chunk
+    for face in faces:
+        face.cropper.crop_size = model.cfg.size
+        crops, transform = face.cropper(chunk)
+        with torch.inference_mode():
+            source = R.encode_source(model, crops, face.domain, warn=warn)
+            idx = torch.tensor([driving_index(first + i, len(face.driving_T1)) for i in range(len(chunk))])
+            z = S.transfer(source, face.driving_T1[idx.to(face.driving_T1.device)], strength, mode,
+                           face.reference_T1)
+            rendered = R.synthesize(model, source, z, warn=warn)
+        out = paste_back(out, rendered, transform, feather, color_match, pad_mode)
+    return out
+
+
+def encode_tracked_driving(model: ToonTalker, chunks: Iterable[torch.Tensor], croppers: list[FaceCropper],
+                           reference01: torch.Tensor, domain: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Driving chunks [n,3,h,w] -> (codes [N, K_d, M, D] of each driving face, their reference codes [1, M, D]);
+    `croppers` (one per driving face) started on the reference frame [3,h,w]. The codes are small: a whole
+    clip's stay in memory for the looping."""
+    refs = [reference_code(model, c, reference01, domain) for c in croppers]
+    return torch.cat([tracked_codes(model, c, croppers, domain) for c in chunks]), refs
+
+
+def tracked_codes(model: ToonTalker, chunk: torch.Tensor, croppers: list[FaceCropper],
+                  domain: str) -> torch.Tensor:
+    """One chunk of `encode_tracked_driving`: driving frames [n,3,h,w] -> their codes [n, K_d, M, D]."""
+    chunk = chunk.to(model.device, non_blocking=True)
     with torch.inference_mode():
-        source = R.encode_source(model, crops, source_domain, warn=warn)
-        idx = torch.tensor([driving_index(first + i, len(driving_T1)) for i in range(len(chunk))])
-        z = S.transfer(source, driving_T1[idx.to(driving_T1.device)], strength, mode, reference_T1)
-        rendered = R.synthesize(model, source, z, warn=warn)
-    return paste_back(chunk, rendered, transform, feather, color_match, pad_mode)
-
-
-def encode_tracked_driving(model: ToonTalker, chunks: Iterable[torch.Tensor], cropper: FaceCropper,
-                           reference01: torch.Tensor, domain: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Driving chunks [n,3,h,w] -> (codes [N, M, D], reference code [1, M, D]); `cropper` started on the
-    reference frame [3,h,w]. The codes are small: a whole clip's stay in memory for the looping."""
-    ref = reference_code(model, cropper, reference01, domain)
-    return torch.cat([tracked_codes(model, c, cropper, domain) for c in chunks]), ref
-
-
-def tracked_codes(model: ToonTalker, chunk: torch.Tensor, cropper: FaceCropper, domain: str) -> torch.Tensor:
-    """One chunk of `encode_tracked_driving`: driving frames [n,3,h,w] -> their codes [n, M, D]."""
-    cropper.crop_size = model.cfg.size
-    with torch.inference_mode():
-        return R.encode_reference(model, cropper(chunk.to(model.device, non_blocking=True))[0], domain).canon_T1
+        codes = []
+        for cropper in croppers:
+            cropper.crop_size = model.cfg.size
+            codes.append(R.encode_reference(model, cropper(chunk)[0], domain).canon_T1)
+        return torch.stack(codes, dim=1)
 
 
 def source_video_info(path, allow_truncated: bool = False):

@@ -26,15 +26,16 @@ import torch
 
 from . import download
 from .. import stages as S
-from ..domain_check import route_warnings
+from ..domain_check import pick_face_domains, route_warnings
 from ..model.checkpoint import convert, load_model
 from ..errors import InputError, ToonTalkerError
-from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, FaceCropper, check_blend,
-                    locate_faces, parse_domains, parse_driving_face, parse_faces, primary_face)
+from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, HOLD_SECONDS, PAD_MODES, FaceCropper, check_blend,
+                    check_hold, locate_faces, parse_domains, parse_driving_face, parse_faces, primary_face)
+from ..face.track import MAX_HOLD_SECONDS
 from ..media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
-from ..multiface import driving_croppers, reenact_faces
-from ..video_source import encode_tracked_driving, reenact_video_source, source_video_info
+from ..multiface import driving_croppers, reenact_faces, source_croppers
+from ..video_source import encode_tracked_driving, reenact_video_source, source_faces, source_video_info
 from ..memory import full_res_batch
 from .. import validate as V
 from ..precision import PRECISIONS, resolve_dtype
@@ -89,6 +90,10 @@ def _crop_flags(p: argparse.ArgumentParser) -> None:
                         "frame's box for all frames")
     g.add_argument("--smoothing", type=float, default=1.0,
                    help="tracked mode: box smoothing strength (0 = off, 1 = default, higher = steadier)")
+    g.add_argument("--track-hold", type=float, default=HOLD_SECONDS, metavar="SECONDS",
+                   help=f"tracked mode: how long a face that went missing is waited for before another face in "
+                        f"view takes over the crop (default {HOLD_SECONDS:g}; 0 = never hold, switch at once; at "
+                        f"most {MAX_HOLD_SECONDS:g})")
     g.add_argument("--feather", type=float, default=0.1,
                    help="paste-back soft edge as a fraction of the crop side (0 = hard edge; default 0.1)")
     g.add_argument("--color-match", type=float, nargs="?", const=1.0, default=0.0, metavar="AMOUNT",
@@ -107,7 +112,9 @@ def _crop_flags(p: argparse.ArgumentParser) -> None:
                         "the left; paired: the i-th driving face from the left drives the i-th source face")
     g.add_argument("--face-domains", default="", metavar="DOMAINS",
                    help="domain of each chosen source face, left to right, e.g. cartoon,real (a real face and a "
-                        "cartoon in one picture); one value applies to all; default: the route's source domain")
+                        "cartoon in one picture); auto: told from the face's own pixels (the route's source "
+                        "domain when unsure), also per face, e.g. auto,cartoon; one value applies to all; "
+                        "default: the route's source domain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +141,7 @@ def run_reenact(args: argparse.Namespace) -> Path:
     source_domain, driving_domain = ROUTES[args.type] if args.command == "crossdomain" else ("real", "real")
     strength = S.check_strength(args.strength)
     V.number(args.batch_size, "--batch-size", 1, whole=True)
+    check_hold(args.track_hold, "--track-hold")
     # Validate every input and the output, and find the faces, before the (slow) model load.
     source_video = source_video_info(args.source_path, args.allow_truncated)
     info = probe_driving(args.driving_path, allow_truncated=args.allow_truncated)
@@ -186,8 +194,12 @@ def run_reenact(args: argparse.Namespace) -> Path:
 def _check_domains(args: argparse.Namespace, source01, ref_index: int, source_domain: str, driving_domain: str,
                    warn) -> None:
     """A warning line for an input that looks like the other domain than the route encodes it as (image
-    statistics of the source, or a video source's first frame, and the driving reference frame)."""
-    source = source01 if source01 is not None else read_frame(args.source_path, 0, args.allow_truncated)
+    statistics of the source, or a video source's first frame, and the driving reference frame). With
+    --face-domains the faces' domains are not the route's: the source is not looked at."""
+    if args.face_domains.strip() and args.crop == "auto":
+        source = None
+    else:
+        source = source01 if source01 is not None else read_frame(args.source_path, 0, args.allow_truncated)
     driving = read_frame(args.driving_path, ref_index, args.allow_truncated)
 
     def fix(s: str, d: str) -> str:
@@ -238,12 +250,8 @@ class _CropPlan:
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
-        domains = parse_domains(args.face_domains, len(self.source_boxes), source_domain)
+        domains = _face_domains(args, model, self.source01, self.source_boxes, source_domain, driving_domain, log)
         driving = args.crop_mode if args.driving_box is None else "fixed (--driving-box)"
-        h, w = self.source01.shape[1:]
-        for (x, y, side), domain in zip(self.source_boxes.tolist(), domains):
-            log(f"source face crop: x={x:.0f} y={y:.0f} size={side:.0f} px of {w}x{h}"
-                + (f" ({domain})" if len(domains) > 1 or domain != source_domain else ""))
         log(f"driving crop: {driving}" + (f", {len(self.croppers)} driving faces paired left to right"
                                           if len(self.croppers) > 1 else ""))
         with _progress(info.num_frames, args.quiet) as progress, writer:
@@ -256,6 +264,20 @@ class _CropPlan:
         _report_tracking(self.croppers, log)
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
+
+
+def _face_domains(args: argparse.Namespace, model, image01: torch.Tensor, boxes: torch.Tensor, source_domain: str,
+                  driving_domain: str, log, where: str = "") -> list[str]:
+    """Each chosen face's domain (--face-domains; auto: from its own pixels in image [3,H,W] at its crop box),
+    logged with its box, one line per face."""
+    domains, notes = pick_face_domains(parse_domains(args.face_domains, len(boxes), source_domain), image01, boxes,
+                                       source_domain, "--face-domains", lambda d: model.check_route(d, driving_domain))
+    h, w = image01.shape[1:]
+    for (x, y, side), domain, note in zip(boxes.tolist(), domains, notes):
+        shown = len(domains) > 1 or domain != source_domain or note
+        log(f"source face crop{where}: x={x:.0f} y={y:.0f} size={side:.0f} px of {w}x{h}"
+            + (f" ({domain}{f'; {note}' if note else ''})" if shown else ""))
+    return domains
 
 
 def _report_tracking(croppers, log) -> None:
@@ -283,7 +305,7 @@ def _driving_croppers(args: argparse.Namespace, info, ref_index: int, warn, n_so
 def _make_cropper(args: argparse.Namespace, info, warn, choose=primary_face) -> FaceCropper:
     return FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset, smoothing=args.smoothing,
                        fps=info.fps, pad_mode=args.pad_mode, box=args.driving_box, warn=warn,
-                       what=f" of {args.driving_path}", choose=choose)
+                       what=f" of {args.driving_path}", choose=choose, hold_seconds=args.track_hold)
 
 
 def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn,
@@ -305,39 +327,47 @@ def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn,
 class _VideoSourcePlan:
     """A video as --source_path (--crop auto only): each source frame is reenacted with the driving motion of
     the same index (looped when shorter, cut when longer) and pasted back; the output has the source's
-    length, timing and audio. Reading, truncation, chunking and writing are the crop plan's."""
+    length, timing and audio. Each chosen face (--faces) is tracked through the source frames on its own.
+    Reading, truncation, chunking and writing are the crop plan's."""
 
     def __init__(self, args: argparse.Namespace, source_info, info, ref_index: int, warn) -> None:
         if args.crop != "auto":
             raise InputError("a video source needs --crop auto (its face is tracked through the frames)")
-        if parse_faces(args.faces).kind != "largest" or parse_driving_face(args.driving_face).kind == "paired":
-            raise InputError("a video source follows one face: --faces and --driving-face paired work with a still "
-                             "source image")
         self.source_info = source_info
-        self.reference, self.driving = _driving_cropper(args, info, ref_index, warn)
-        self.source = FaceCropper(256, "tracked", scale=args.crop_scale, offset=args.crop_offset,
-                                  smoothing=args.smoothing, fps=source_info.fps, pad_mode=args.pad_mode,
-                                  box=args.source_box, warn=warn, what=f" of {args.source_path}")
-        self.source.start(read_frame(args.source_path, 0, args.allow_truncated),
-                          what=f"the first frame of the source video {args.source_path}",
-                          hint="pass its face position with --source-box X Y SIZE")
+        self.first = read_frame(args.source_path, 0, args.allow_truncated)
+        choice = parse_faces(args.faces)
+        self.sources = source_croppers(
+            self.first, choice if args.source_box is None else parse_faces("largest"),  # a box by hand: one face
+            lambda choose: FaceCropper(
+                256, "tracked", scale=args.crop_scale, offset=args.crop_offset, smoothing=args.smoothing,
+                fps=source_info.fps, pad_mode=args.pad_mode, box=args.source_box, warn=warn,
+                what=f" of {args.source_path}", hold_seconds=args.track_hold, choose=choose),
+            what=f"the first frame of the source video {args.source_path}",
+            hint="pass its face position with --source-box X Y SIZE",
+            several="pass --faces all, or positions from the left such as --faces 0,2")
+        parse_domains(args.face_domains, len(self.sources), "real")  # checked now, resolved in run()
+        self.reference, self.drivers = _driving_croppers(args, info, ref_index, warn, len(self.sources),
+                                                         parse_driving_face(args.driving_face))
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
         n = self.source_info.num_frames
         # driving frames past the source's length would be encoded for nothing; each chunk moves to the model's
-        # device where it is tracked and encoded
+        # device where it is tracked and encoded (once per driving face, however many source faces it drives)
         driving = iter_driving(args.driving_path, chunk_size=read_chunk, stop=n, allow_truncated=args.allow_truncated)
-        codes, ref_T1 = encode_tracked_driving(model, driving, self.driving, self.reference, driving_domain)
+        codes, refs = encode_tracked_driving(model, driving, self.drivers, self.reference, driving_domain)
         log(f"video source: {n} frames at {self.source_info.fps:g} fps; driving motion: {len(codes)} frames"
             + (" (looped)" if len(codes) < n else ""))
+        boxes = torch.stack([c.reference_box for c in self.sources])
+        domains = _face_domains(args, model, self.first, boxes, source_domain, driving_domain, log, " (first frame)")
+        faces = source_faces(self.sources, domains, codes, refs)
         sources = iter_driving(args.source_path, chunk_size=read_chunk, allow_truncated=args.allow_truncated)
         with _progress(n, args.quiet) as progress, writer:
-            for frames in reenact_video_source(model, sources, self.source, codes, source_domain, strength, args.mode,
-                                               ref_T1, args.feather, on_chunk=progress.update,
-                                               color_match=args.color_match, pad_mode=args.pad_mode, warn=warn):
+            for frames in reenact_video_source(model, sources, faces, strength, args.mode, args.feather,
+                                               on_chunk=progress.update, color_match=args.color_match,
+                                               pad_mode=args.pad_mode, warn=warn):
                 writer.write(_for_writer(writer, frames))
-        _report_tracking([self.driving, self.source], log)
+        _report_tracking([*self.drivers, *self.sources], log)
         log(f"wrote {writer.count} frames to {args.output}")
         return Path(args.output)
 

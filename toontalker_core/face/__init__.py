@@ -37,11 +37,13 @@ Several faces (`select.py`): positions count from 0 at the left
 Streaming (`cropper.py`, `track.py`)
     locate_face(image [3,H,W], box=None, scale, offset, choose=primary_face) -> (crop box [3], Face | None)
     locate_faces(image [3,H,W], choice) -> (crop boxes [K,3], faces)        both raise NoFaceError
-    FaceCropper(crop_size, mode="tracked"|"fixed", scale, offset, smoothing, fps, box=None, choose=...)
+    FaceCropper(crop_size, mode="tracked"|"fixed", scale, offset, smoothing, fps, box=None, choose=...,
+                hold_seconds=0.25)
         .start(reference_frame) -> box; cropper(chunk [n,3,H,W]) -> (crops [n,3,S,S], CropTransform);
         .reference_crop(frame); .frames, .missed (frames without the face: the predicted box was held);
         .report() -> one line about those frames, or None
     BoxTrack: gating on the predicted box, a bounded hold with decaying motion, re-acquiring after it
+    check_hold(seconds, what) -> the hold length checked (0 = never hold .. 10 s); hold_frames(fps, seconds)
 
 Typical use (what the CLI does):
 
@@ -59,12 +61,12 @@ from .detect import THRESHOLD, Face, detect_faces, primary_face
 from .paste import check_blend, crop_mask, match_color, paste_back, paste_mask
 from .select import FaceChoice, left_to_right, parse_domains, parse_driving_face, parse_faces
 from .smoothing import BoxSmoother, OneEuroFilter, smooth_boxes
-from .track import BoxTrack, Gap, hold_frames
+from .track import HOLD_SECONDS, BoxTrack, Gap, check_hold, hold_frames
 
 __all__ = [
-    "CROP_MODES", "DEFAULT_OFFSET", "DEFAULT_SCALE", "PAD_MODES", "THRESHOLD", "TINY_FACE", "BoxSmoother",
-    "BoxTrack", "CropTransform", "Face", "FaceChoice", "FaceCropper", "Gap", "NoFaceError", "OneEuroFilter",
-    "check_blend", "crop", "crop_boxes", "crop_mask", "detect_faces", "hold_frames", "left_to_right",
-    "locate_face", "locate_faces", "manual_box", "match_color", "padded_region", "parse_domains",
+    "CROP_MODES", "DEFAULT_OFFSET", "DEFAULT_SCALE", "HOLD_SECONDS", "PAD_MODES", "THRESHOLD", "TINY_FACE",
+    "BoxSmoother", "BoxTrack", "CropTransform", "Face", "FaceChoice", "FaceCropper", "Gap", "NoFaceError",
+    "OneEuroFilter", "check_blend", "check_hold", "crop", "crop_boxes", "crop_mask", "detect_faces", "hold_frames",
+    "left_to_right", "locate_face", "locate_faces", "manual_box", "match_color", "padded_region", "parse_domains",
     "parse_driving_face", "parse_faces", "paste_back", "paste_mask", "primary_face", "smooth_boxes",
 ]

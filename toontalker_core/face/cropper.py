@@ -19,7 +19,7 @@ from ..media.common import DEFAULT_FPS
 from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, MAX_BOX_RATIO, CropTransform, check_box_size, crop, crop_boxes
 from .detect import THRESHOLD, Face, detect_faces, primary_face
 from .select import FaceChoice
-from .track import BoxTrack
+from .track import HOLD_SECONDS, BoxTrack, check_hold, hold_frames
 
 CROP_MODES = ("tracked", "fixed")
 TINY_FACE = 32  # px: smaller faces are processed with a warning
@@ -122,7 +122,7 @@ class FaceCropper:
     def __init__(self, crop_size: int, mode: str = "tracked", *, scale: float = DEFAULT_SCALE,
                  offset: float = DEFAULT_OFFSET, smoothing: float = 1.0, fps: float = DEFAULT_FPS,
                  pad_mode: str = "reflect", threshold: float = THRESHOLD, box=None,
-                 warn: Callable[[str], None] | None = None, hold: int | None = None, what: str = "",
+                 warn: Callable[[str], None] | None = None, hold_seconds: float = HOLD_SECONDS, what: str = "",
                  choose: Callable[[list[Face]], Face | None] = primary_face, domain: str | None = None) -> None:
         if mode not in CROP_MODES:
             raise InputError(f"crop mode must be one of {', '.join(CROP_MODES)}, got '{mode}'")
@@ -132,8 +132,10 @@ class FaceCropper:
         self.manual = box
         self.warn = warn
         # `what` names the video in messages (" of driving.mp4"); `choose` picks the face to follow in the
-        # reference frame (and on re-acquiring), e.g. by position when a frame has several
-        self.track = BoxTrack(fps, smoothing, hold, warn=self._warn, what=what)
+        # reference frame (and on re-acquiring), e.g. by position when a frame has several; `hold_seconds`:
+        # how long a lost face is waited for before another face in view takes over
+        self.track = BoxTrack(fps, smoothing, hold_frames(fps, check_hold(hold_seconds)), warn=self._warn,
+                              what=what)
         self.choose = choose
         self.domain = domain  # "real": faces only ToonNet finds need a higher score (see detect_faces)
         self.reference_box: torch.Tensor | None = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..errors import InputError
 from .detect import Face, primary_face
 
-DOMAINS = ("real", "cartoon")
+DOMAINS = ("real", "cartoon", "auto")  # auto: from the face's own pixels (domain_check.pick_face_domains)
 
 
 def left_to_right(faces: list[Face]) -> list[Face]:
@@ -88,16 +88,17 @@ def parse_driving_face(spec: str, flag: str = "--driving-face") -> FaceChoice:
 
 
 def parse_domains(spec: str | None, n: int, default: str, flag: str = "--face-domains") -> list[str]:
-    """Per-face domains ('cartoon,real', left to right, one per chosen face; one value applies to all) ->
-    list of n domains; empty or None: `default` for every face."""
+    """Per-face domains ('cartoon,real', left to right, one per chosen face; one value applies to all; 'auto'
+    for a face is resolved from its pixels by `domain_check.pick_face_domains`) -> list of n domains; empty or
+    None: `default` for every face."""
     text = (spec or "").strip().lower().replace(" ", "")
     if not text:
         return [default] * n
     domains = text.split(",")
     bad = [d for d in domains if d not in DOMAINS]
     if bad:
-        raise InputError(f"{flag} '{spec}': unknown domain {bad[0]!r}; use {' or '.join(DOMAINS)} per face, "
-                         "e.g. cartoon,real")
+        raise InputError(f"{flag} '{spec}': unknown domain {bad[0]!r}; use {', '.join(DOMAINS[:-1])} or "
+                         f"{DOMAINS[-1]} per face, e.g. cartoon,real or auto")
     if len(domains) == 1:
         return domains * n
     if len(domains) != n:

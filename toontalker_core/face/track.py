@@ -5,9 +5,10 @@ Per frame, the detections (as crop boxes) are compared with the box predicted fr
 detection near the prediction (within `GATE` crop sizes, a gate that widens while the track is held, and of
 a similar size) continues the track. When none is near (the face is occluded or missed, or only another face
 is in view), the track coasts: the predicted box moves on with the last velocity, which decays each frame
-(`DECAY`), so the crop slows to a stop instead of jumping. After `hold` frames without the face, the most
-prominent face in view, wherever it is, starts a new track (a cut, or the subject moved while unseen): the
-smoothing restarts there, so the crop does not slide across the frame.
+(`DECAY`), so the crop slows to a stop instead of jumping. After `hold` frames without the face (0.25 s by
+default, `hold_frames`; a hold of 0 switches at once), the most prominent face in view, wherever it is,
+starts a new track (a cut, or the subject moved while unseen): the smoothing restarts there, so the crop does
+not slide across the frame.
 
 Each gap is one `Gap` in `.gaps`; the first is reported through `warn` once, the rest are summed up by
 `report()`.
@@ -20,18 +21,26 @@ from typing import Callable
 
 import torch
 
+from .. import validate as V
 from .smoothing import BoxSmoother
 
 GATE = 0.5              # crop sizes between the predicted and the detected box centre (~1 face size per frame)
 SIZE_RATIO = 1.6        # a detection this much larger or smaller than the prediction is another face
 DECAY = 0.8             # velocity kept per held frame: the predicted box coasts ~4 frames' motion, then stops
-HOLD_SECONDS = 0.25     # the longest hold before any face in view starts a new track
+HOLD_SECONDS = 0.25     # the longest hold before any face in view starts a new track (default; --track-hold)
+MAX_HOLD_SECONDS = 10.0  # longer would mean never giving a lost face up: a cut would keep the old box
 VELOCITY_WEIGHT = 0.5   # low-pass of the frame-to-frame velocity of the smoothed box
 
 
-def hold_frames(fps: float) -> int:
-    """Frames a track is held without its face before it re-acquires (at least 2)."""
-    return max(2, round(HOLD_SECONDS * fps))
+def check_hold(seconds, what: str = "track hold") -> float:
+    """A hold length in seconds as users give it (`what`: the flag or input), checked: one line otherwise."""
+    return V.number(seconds, f"{what} (seconds a lost face is held)", 0, MAX_HOLD_SECONDS)
+
+
+def hold_frames(fps: float, seconds: float = HOLD_SECONDS) -> int:
+    """Frames a track is held without its face before it re-acquires: 0 for a hold of 0 s (another face in view
+    restarts the track at once), else at least 2 (one missed detection never moves the crop to another face)."""
+    return 0 if seconds == 0 else max(2, round(seconds * fps))
 
 
 @dataclass
@@ -102,14 +111,14 @@ class BoxTrack:
         predicted = self.raw + self.velocity
         if len(boxes):
             held = self.open.length if self.open is not None else 0
-            gate = GATE * (1 + 0.5 * min(held, self.hold) / self.hold)  # the prediction gets less certain
+            gate = GATE * (1 + 0.5 * min(held / self.hold, 1)) if self.hold else GATE  # less certain while held
             ratio = boxes[:, 2] / predicted[2]
             d = self._distance(boxes, predicted)
             ok = (d < gate) & (ratio < SIZE_RATIO) & (ratio > 1 / SIZE_RATIO)
             if ok.any():
                 self._close()
                 return boxes[int(torch.where(ok, d, torch.full_like(d, math.inf)).argmin())]
-            if self.open is not None and self.open.length >= self.hold:
+            if held >= self.hold:
                 self._close()                       # lost for longer than the hold: a new track
                 self.smoother.filter.reset()
                 self.velocity.zero_()
