@@ -452,7 +452,7 @@ def face_chain(nid: int, side: str, crop: int, domain: str, strength: float, ori
              links={"source": (nid, 0), "motion": (8, 0)},
              widgets={"strength": strength, "mode": "relative", "reference_frame": 0},
              title=title("Canonical Motion Transfer")),
-        Node(nid + 2, "ToonTalkerDecodeToDomain", (1460, y + 200), (290, 80),
+        Node(nid + 2, "ToonTalkerDecodeToDomain", (1460, y + 200), (320, 80),  # 290 is too narrow for its title
              links={"model": (1, 0), "source": (nid, 0), "canonical": (nid + 1, 0)}, title=title("Decode to Domain")),
         Node(nid + 3, "ToonTalkerWarpRender", (1460, y + 340), (280, 122),
              links={"model": (1, 0), "source": (nid, 0), "latents": (nid + 2, 0)},
