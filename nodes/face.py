@@ -12,7 +12,7 @@ import torch
 from ..toontalker_core import stages as S
 from ..toontalker_core.errors import InputError
 from ..toontalker_core.face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, HOLD_SECONDS, CropTransform,
-                                    FaceCropper, check_hold, parse_driving_face, paste_back, paste_mask)
+                                    FaceCropper, check_hold, parse_one_face, paste_back, paste_mask)
 from ..toontalker_core.media.common import DEFAULT_FPS
 from .comfy import intermediate_device, reserve_memory, save_preview, work_device
 from ..toontalker_core.memory import FULL_RES_BYTES_PER_PIXEL, full_res_batch
@@ -23,6 +23,9 @@ from .payloads import CATEGORY, CROP, MODEL, NO_FACE_TEMPLATE, images_from_comfy
 BOX_MODES = ("auto", "manual")
 FEATHER_TIP = "Soft edge of the pasted face, as a fraction of the crop side (0 = hard edge)."
 MASK_FEATHER = 0.1
+# several faces with the staged nodes: one chain per face, each Paste Back pasting into the previous one's images
+SEVERAL_FACES = ("Face Crop crops one face; for several, give each face its own Face Crop (face 0, 1, ...) and "
+                 "chain, and connect each Paste Back's images to the next Paste Back's original")
 
 
 class FaceCrop:
@@ -92,10 +95,7 @@ class FaceCrop:
             crop_size = model.cfg.size
         box = (box_x, box_y, box_size) if box_mode == "manual" else None
         notes = []
-        choice = parse_driving_face(face, "face")
-        if choice.kind == "paired":
-            raise InputError("face 'paired' pairs faces of two pictures; Face Crop takes largest or one position "
-                             "from the left (0 = leftmost)")
+        choice = parse_one_face(face, "face", SEVERAL_FACES)
         cropper = FaceCropper(crop_size, crop_mode, scale=scale, offset=offset, smoothing=smoothing, fps=fps,
                               box=box, warn=notes.append, choose=choice,
                               hold_seconds=check_hold(track_hold, "track_hold"))
@@ -142,7 +142,8 @@ class PasteBack:
     def INPUT_TYPES(cls):
         return {"required": {
             "original": ("IMAGE", {"tooltip": "The images that were cropped: one (a still portrait used for every "
-                                              "frame) or one per rendered crop."}),
+                                              "frame) or one per rendered crop. Several faces: connect the "
+                                              "previous face's Paste Back here, one chain per face."}),
             "rendered": ("IMAGE", {"tooltip": "The crops to paste (e.g. Warp Render's output), square, at any "
                                               "size: an upscaled crop is pasted at its own resolution."}),
             "crop": (CROP, {"tooltip": "From Face Crop (of the same original images)."}),
@@ -169,6 +170,10 @@ class PasteBack:
             raise InputError(f"'original' has {originals.shape[0]} images for {n} rendered crops: use one image, "
                              "or one per crop")
         h, w = originals.shape[-2:]
+        if (h, w) != crop.source_size:
+            raise InputError(f"'original' is {w}x{h} but 'crop' was made for {crop.source_size[1]}x"
+                             f"{crop.source_size[0]} images: connect the images that Face Crop cropped (or a "
+                             "Paste Back's output made from them)")
         batch, dev = full_res_batch(h * w), work_device()
         reserve_memory(dev, batch * h * w * FULL_RES_BYTES_PER_PIXEL)
         still = to_device(originals, dev) if originals.shape[0] == 1 else None  # one still: moved once

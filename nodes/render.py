@@ -185,7 +185,8 @@ class ToonTalkerReenact:
         _batch(source_image, "source_image")
         feedback = Feedback(n)
         feedback.phase("loading model")  # at once: the first update must not wait for the first chunk
-        per_face = crop == "auto" and str(face_domains).strip()  # the faces' domains, not the route's
+        # face_domains names each face's domain: the whole picture's look (a real face and a cartoon) says nothing
+        per_face = crop == "auto" and bool(str(face_domains).strip())
         for warning in route_warnings(None if per_face else images_from_comfy(source_image, "source_image"),
                                       images_from_comfy(driving_frames, "driving_frames"), source_domain,
                                       driving_domain, lambda s, d: f"set route to '{route_label(s, d)}'"):

@@ -439,6 +439,67 @@ def two_faces() -> Workflow:
     return wf
 
 
+def face_chain(nid: int, side: str, crop: int, domain: str, strength: float, original: tuple[int, int],
+               y: float) -> list[Node]:
+    """One face's staged chain: Encode Source of its crop (Face Crop `crop`) -> Transfer (the shared driving
+    motion, node 8) -> Decode -> Render -> Paste Back into `original` with that crop's transform."""
+    def title(node: str) -> str:
+        return f"ToonTalker {node} ({side} face)"
+
+    return [
+        Node(nid, "ToonTalkerEncodeSource", (1080, y), (320, 100), links={"model": (1, 0), "image": (crop, 0)},
+             widgets={"domain": domain}, title=title("Encode Source")),
+        Node(nid + 1, "ToonTalkerCanonicalTransfer", (1460, y), (360, 140),
+             links={"source": (nid, 0), "motion": (8, 0)},
+             widgets={"strength": strength, "mode": "relative", "reference_frame": 0},
+             title=title("Canonical Motion Transfer")),
+        Node(nid + 2, "ToonTalkerDecodeToDomain", (1460, y + 200), (320, 80),  # 290 is too narrow for its title
+             links={"model": (1, 0), "source": (nid, 0), "canonical": (nid + 1, 0)}, title=title("Decode to Domain")),
+        Node(nid + 3, "ToonTalkerWarpRender", (1460, y + 340), (280, 122),
+             links={"model": (1, 0), "source": (nid, 0), "latents": (nid + 2, 0)},
+             widgets={"batch_size": 8, "output_size": 0}, title=title("Warp Render")),
+        Node(nid + 4, "ToonTalkerPasteBack", (1880, y), (300, 170),
+             links={"original": original, "rendered": (nid + 3, 0), "crop": (crop, 1)},
+             widgets={"feather": 0.1, "color_match": 0.0}, title=title("Paste Back")),
+    ]
+
+
+def two_faces_staged() -> Workflow:
+    """Template k's picture with the staged nodes: one chain per face, the right face's Paste Back pasting into
+    the left one's frames, so each face has its own domain, strength and mode."""
+    name = "l_two_faces_each_with_its_own_staged_chain"
+    left_crop = face_crop(5, (2, 0), 700, TOP, "fixed", "ToonTalker Face Crop (left face)")
+    right_crop = face_crop(6, (2, 0), 700, TOP + 580, "fixed", "ToonTalker Face Crop (right face)")
+    left_crop.widgets["face"], right_crop.widgets["face"] = "0", "1"
+    nodes = loaders("source_two_faces.png", "driving.mp4") + [
+        left_crop, right_crop,
+        face_crop(7, (4, 0), 700, TOP + 1160, "tracked", "ToonTalker Face Crop (driving frames)", fps=(4, 2)),
+        Node(8, "ToonTalkerEncodeDrivingMotion", (1080, TOP + 1160), (340, 260),
+             links={"model": (1, 0), "frames": (7, 0), "fps": (4, 2)}, widgets={"domain": "real", "batch_size": 16}),
+        *face_chain(9, "left", 5, "real", 1.0, (2, 0), TOP),
+        *face_chain(14, "right", 6, "cartoon", 1.5, (13, 0), TOP + 580),
+        *save(19, (18, 0), name, 2240, TOP + 580),
+        note(21, (
+            "Several faces with the staged nodes: one chain per face. Each Face Crop takes one face of the "
+            "picture (face, under Show Advanced: a position counted from 0 at the left, here 0 = the real "
+            "astronaut, 1 = the cartoon); each chain encodes its face in its own domain (real, cartoon) and "
+            "transfers the shared driving motion at its own strength (1.0 left, 1.5 right: the cartoon's moves "
+            "are exaggerated). The left Paste Back pastes into the still; the right Paste Back takes the left "
+            "one's frames as its original and the right Face Crop's crop, so both faces end up in one video and "
+            "the rest of the picture stays as it was. More faces: add a chain per face and keep stacking Paste "
+            "Backs. With one strength for all, template k's all-in-one node (faces = all) does the same in one "
+            "node.\n\n"
+            + INPUT_NOTE.format(files="source_two_faces.png, driving.mp4", ckpt=CKPT)), 1100),
+    ]
+    # rows 580 apart: a group's title sits 80 above its top node, a 450 high Face Crop and 20 of margin below
+    groups = [("Left face: the real one", [5, 9, 10, 11, 12, 13], "#3f789e"),
+              ("Right face: the cartoon, pasted into the left face's frames", [6, 14, 15, 16, 17, 18], "#8A8"),
+              ("Driving motion, shared", [7, 8], "#a1309b"),
+              ("Save", [19, 20], "#b58b2a")]
+    return Workflow(name, "Two faces, a chain each", sorted(nodes, key=lambda n: n.id), groups,
+                    "Each face its own staged chain and strength.")
+
+
 def workflows() -> list[Workflow]:
     return [
         all_in_one("a_real_video_drives_a_real_portrait", "Real video drives a portrait",
@@ -470,6 +531,7 @@ def workflows() -> list[Workflow]:
         motion_editor(),
         keyframe_animation(),
         two_faces(),
+        two_faces_staged(),
     ]
 
 

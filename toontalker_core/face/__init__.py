@@ -31,6 +31,7 @@ Smoothing (`smoothing.py`)
 
 Several faces (`select.py`): positions count from 0 at the left
     parse_faces("all"|"largest"|"0,2") / parse_driving_face("largest"|"1"|"paired") -> FaceChoice
+    parse_one_face("largest"|"1", flag, several) -> FaceChoice (one face; `several`: the hint for more)
         .pick(faces) -> chosen faces left to right; .one(faces) -> Face | None
     parse_domains("cartoon,real", n, default) -> one domain per chosen face
 
@@ -59,7 +60,7 @@ from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, CropTransform, crop,
 from .cropper import CROP_MODES, TINY_FACE, FaceCropper, NoFaceError, locate_face, locate_faces, manual_box
 from .detect import THRESHOLD, Face, detect_faces, primary_face
 from .paste import check_blend, crop_mask, match_color, paste_back, paste_mask
-from .select import FaceChoice, left_to_right, parse_domains, parse_driving_face, parse_faces
+from .select import FaceChoice, left_to_right, parse_domains, parse_driving_face, parse_faces, parse_one_face
 from .smoothing import BoxSmoother, OneEuroFilter, smooth_boxes
 from .track import HOLD_SECONDS, BoxTrack, Gap, check_hold, hold_frames
 
@@ -68,5 +69,6 @@ __all__ = [
     "BoxSmoother", "BoxTrack", "CropTransform", "Face", "FaceChoice", "FaceCropper", "Gap", "NoFaceError",
     "OneEuroFilter", "check_blend", "check_hold", "crop", "crop_boxes", "crop_mask", "detect_faces", "hold_frames",
     "left_to_right", "locate_face", "locate_faces", "manual_box", "match_color", "padded_region", "parse_domains",
-    "parse_driving_face", "parse_faces", "paste_back", "paste_mask", "primary_face", "smooth_boxes",
+    "parse_driving_face", "parse_faces", "parse_one_face", "paste_back", "paste_mask", "primary_face",
+    "smooth_boxes",
 ]

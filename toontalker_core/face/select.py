@@ -2,6 +2,7 @@
 
     parse_faces("all" | "largest" | "0,2", flag)     -> FaceChoice   (source faces)
     parse_driving_face("largest" | "1" | "paired")    -> FaceChoice   (the driving face; paired: one per source)
+    parse_one_face("largest" | "1", flag, several)     -> FaceChoice   (one face: Face Crop's)
     choice.pick(faces, what) -> list[Face], left to right      choice.one(faces) -> Face | None
     parse_domains("cartoon,real", n, default)         -> one domain per chosen face
 
@@ -74,17 +75,27 @@ def parse_faces(spec: str, flag: str = "--faces") -> FaceChoice:
                                                            "or 0,2"), flag)
 
 
+def parse_one_face(spec: str, flag: str, several: str,
+                   allowed: str = "largest, or one position from the left such as 0") -> FaceChoice:
+    """One face: 'largest' or one position ('1'). `several` ends the line for 'all' or several positions (what
+    to do instead); `allowed` lists what the flag takes."""
+    text = str(spec).strip().lower().replace(" ", "")
+    if text == "largest":
+        return FaceChoice(text, flag=flag)
+    positions = None if text == "all" else _positions(text, flag, allowed)
+    if positions is None or len(positions) != 1:
+        raise InputError(f"{flag} '{spec}': {several}")
+    return FaceChoice("positions", positions, flag)
+
+
 def parse_driving_face(spec: str, flag: str = "--driving-face") -> FaceChoice:
     """The driving face: 'largest', one position ('1'), or 'paired' (the i-th from the left drives the i-th
     source face)."""
-    text = str(spec).strip().lower().replace(" ", "")
-    if text in ("largest", "paired"):
-        return FaceChoice(text, flag=flag)
-    positions = _positions(text, flag, "largest, paired, or one position from the left such as 0")
-    if len(positions) != 1:
-        raise InputError(f"{flag} '{spec}': one driving face drives the sources; give one position, or "
-                         "paired to pair driving and source faces left to right")
-    return FaceChoice("positions", positions, flag)
+    if str(spec).strip().lower().replace(" ", "") == "paired":
+        return FaceChoice("paired", flag=flag)
+    return parse_one_face(spec, flag, "one driving face drives the sources; give one position, or paired to pair "
+                                      "driving and source faces left to right",
+                          "largest, paired, or one position from the left such as 0")
 
 
 def parse_domains(spec: str | None, n: int, default: str, flag: str = "--face-domains") -> list[str]:
