@@ -17,12 +17,13 @@ import torch
 from ..errors import InputError
 from ..media.common import DEFAULT_FPS
 from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, MAX_BOX_RATIO, CropTransform, check_box_size, crop, crop_boxes
-from .detect import THRESHOLD, Face, detect_faces, primary_face
+from .detect import THRESHOLD, Face, same_face, detect_faces, detect_near, primary_face
 from .select import FaceChoice
 from .track import HOLD_SECONDS, BoxTrack, check_hold, hold_frames
 
 CROP_MODES = ("tracked", "fixed")
 TINY_FACE = 32  # px: smaller faces are processed with a warning
+NEAR_WINDOW = 1.25  # a lost face's second look: window side / crop side (the face is then ~80 of 192 px)
 
 
 class NoFaceError(InputError):
@@ -175,7 +176,8 @@ class FaceCropper:
 
     def _track(self, frames: torch.Tensor) -> torch.Tensor:
         boxes = []
-        for found in detect_faces(frames, self.threshold, domain=self.domain):
+        for frame, found in zip(frames, detect_faces(frames, self.threshold, domain=self.domain)):
+            found = self._look_near(frame, found)
             try:
                 chosen = self.choose(found)
             except InputError:  # the chosen position is not in this frame: the track holds
@@ -184,6 +186,20 @@ class FaceCropper:
             candidates = crop_boxes(found, self.scale, self.offset) if found else torch.zeros(0, 3)
             boxes.append(self.track.step(candidates, primary, hint=self.reference_box))
         return _clamp_box_size(torch.stack(boxes), self.source_size)
+
+    def _look_near(self, frame: torch.Tensor, found: list[Face]) -> list[Face]:
+        """The whole-frame look missed the tracked face (nothing fits the track's gate): look again in a window
+        around the expected crop box, where a face too small for the whole frame's look is seen larger. Adds
+        the faces found there that the whole-frame look did not have."""
+        expected = self.track.expected()
+        if expected is None:
+            return found
+        candidates = crop_boxes(found, self.scale, self.offset) if found else torch.zeros(0, 3)
+        if bool(self.track.fits(candidates).any()):
+            return found
+        x, y, s = expected.tolist()
+        near = detect_near(frame, (x, y, x + s, y + s), self.threshold, domain=self.domain, context=NEAR_WINDOW)
+        return found + [f for f in near if not any(same_face(f.box, g.box) for g in found)]
 
     def transforms(self, frames: torch.Tensor) -> CropTransform:
         """The crop transforms for the next chunk [n,3,H,W] (advances the tracker)."""

@@ -156,7 +156,7 @@ def _detect_batch(images: torch.Tensor, threshold: float, models, still: bool = 
     if TOON in models:
         for found, extra in zip(faces, _toon_batch(images, TOON_THRESHOLD + threshold - THRESHOLD, letterbox, still)):
             for t in extra:  # best first
-                same = [f for f in found if _same_face(t.box, f.box)]
+                same = [f for f in found if same_face(t.box, f.box)]
                 if same:
                     same[0].score = max(same[0].score, t.score)  # BlazeFace's box and keypoints stay
                 elif domain != "real" or t.score >= TOON_REAL_THRESHOLD + threshold - THRESHOLD:
@@ -164,7 +164,7 @@ def _detect_batch(images: torch.Tensor, threshold: float, models, still: bool = 
     return faces
 
 
-def _same_face(a, b) -> bool:
+def same_face(a, b) -> bool:
     """Two boxes that overlap (IoU > IOU_MERGE) or where one mostly holds the other (over half of the smaller
     one's area): faces do not nest, so a box around a face and its body, or on an eye, is the same face."""
     ta, tb = torch.tensor(a), torch.tensor([b])
@@ -228,7 +228,7 @@ def _toon_batch(images: torch.Tensor, threshold: float, letterbox, still: bool =
                 y0, y1 = (y0 - py) / sy, (y1 - py) / sy
                 if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h or min(x1 - x0, y1 - y0) < TOON_MIN_SIZE:
                     continue  # outside the image, or under 10 source px (an upscaled tile's noise)
-                if any(_same_face((x0, y0, x1, y1), f.box) for f in found):
+                if any(same_face((x0, y0, x1, y1), f.box) for f in found):
                     continue  # a second peak on the same face (an eye, or face + hair), lower score
                 kps = [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in TEMPLATE_KEYPOINTS]
                 found.append(Face((x0, y0, x1, y1), score, kps))
@@ -269,7 +269,7 @@ def _refine(images: torch.Tensor, net, faces: list[list[Face]], threshold: float
             if float(_box_iou(torch.tensor(b), torch.tensor([f.box]))[0]) > IOU_MERGE:
                 best = (sc, b)
                 break
-        if best is None or best[0] < threshold or any(_same_face(best[1], o.box) for o in out[i]):
+        if best is None or best[0] < threshold or any(same_face(best[1], o.box) for o in out[i]):
             continue
         bx0, by0, bx1, by1 = best[1]
         out[i].append(Face(best[1], best[0], [(bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0))

@@ -107,14 +107,28 @@ class BoxTrack:
         # the detection nearest the reference frame's face (the subject), however far the video has moved
         return boxes[int(self._distance(boxes, hint).argmin())]
 
+    def expected(self) -> torch.Tensor | None:
+        """The box [3] this frame's face should fit (the prediction), or None before the first frame."""
+        return None if self.raw is None else self.raw + self.velocity
+
+    def fits(self, boxes: torch.Tensor) -> torch.Tensor:
+        """Which crop boxes [K,3] pass the gate around the expected box -> bool [K] (all False before the first
+        frame): near enough to the prediction and of about its size."""
+        predicted = self.expected()
+        boxes = boxes.to(torch.float64).reshape(-1, 3)
+        if predicted is None or not len(boxes):
+            return torch.zeros(len(boxes), dtype=torch.bool)
+        held = self.open.length if self.open is not None else 0
+        gate = GATE * (1 + 0.5 * min(held / self.hold, 1)) if self.hold else GATE  # less certain while held
+        ratio = boxes[:, 2] / predicted[2]
+        return (self._distance(boxes, predicted) < gate) & (ratio < SIZE_RATIO) & (ratio > 1 / SIZE_RATIO)
+
     def _next(self, boxes, primary):
-        predicted = self.raw + self.velocity
+        predicted = self.expected()
         if len(boxes):
             held = self.open.length if self.open is not None else 0
-            gate = GATE * (1 + 0.5 * min(held / self.hold, 1)) if self.hold else GATE  # less certain while held
-            ratio = boxes[:, 2] / predicted[2]
             d = self._distance(boxes, predicted)
-            ok = (d < gate) & (ratio < SIZE_RATIO) & (ratio > 1 / SIZE_RATIO)
+            ok = self.fits(boxes)
             if ok.any():
                 self._close()
                 return boxes[int(torch.where(ok, d, torch.full_like(d, math.inf)).argmin())]
