@@ -235,8 +235,8 @@ class ToonTalkerReenact:
         reference = to_device(frames[ref], dev)
         feedback.phase("detecting faces")
         # every chosen source face and the driving face(s) that drive them (one for all, or paired)
-        boxes, domains, croppers = locate_node_faces(model, source, reference, ref, source_domain, faces,
-                                                     driving_face, face_domains, track_hold)
+        boxes, domains, croppers = locate_node_faces(model, source, reference, ref, source_domain, driving_domain,
+                                                     faces, driving_face, face_domains, track_hold)
         feedback.phase("encoding source")
         per_frame = len(boxes) * (frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
         # full-size frames dominate: chunks sized from the frame size, whatever batch_size asks
@@ -269,7 +269,7 @@ def _reenact_video_source(model, source_image, driving_frames, source_domain, dr
     reference = to_device(frames[ref], dev)
     feedback.phase("detecting faces")
     croppers, domains, drivers = locate_video_faces(model, to_device(source[0], dev), reference, ref, source_domain,
-                                                    faces, driving_face, face_domains, track_hold)
+                                                    driving_domain, faces, driving_face, face_domains, track_hold)
     per_frame = len(croppers) * (frame_bytes(model, "reenact", full_res) + frame_bytes(model, "source"))
     batch_size = min(full_res_batch(full_res), prepare(model, batch_size, per_frame))
     refs = [reference_code(model, d, reference, driving_domain) for d in drivers]

@@ -238,3 +238,11 @@ def test_the_fp16_guard_recomputes_each_face_in_fp32_from_driving_codes_encoded_
     for plan, face in zip(plans, out):
         assert torch.isfinite(face).all()
         assert torch.equal(face, reenact_batch(model16, plan.encoded, crops, "real", 1.0, "relative", ref))
+
+
+def test_source_faces_are_found_as_real_only_when_every_face_is_said_real():
+    """`finding_domain`: the hint that makes faces only ToonNet finds need a higher score (detect_faces)."""
+    from toontalker_core.face import finding_domain
+    assert finding_domain("", "real") == "real" and finding_domain(" Real , real ", "cartoon") == "real"
+    assert finding_domain("", "cartoon") is None and finding_domain("real,cartoon", "real") is None
+    assert finding_domain("auto", "real") is None and finding_domain("real,auto", "real") is None

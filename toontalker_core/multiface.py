@@ -31,13 +31,15 @@ from .runtime import DrivingBatch, Warn, rebatch, reenact_driven, to_uint8
 def driving_croppers(reference01: torch.Tensor, n_sources: int, choice: FaceChoice,
                      make: Callable[[Callable], FaceCropper], *, what: str = "the driving reference frame",
                      hint: str = "choose another reference frame or give the crop box by hand",
-                     several: str | None = None, threshold: float = THRESHOLD) -> list[FaceCropper]:
+                     several: str | None = None, threshold: float = THRESHOLD,
+                     domain: str | None = None) -> list[FaceCropper]:
     """Croppers started on the driving reference frame [3,h,w]: one following the face `choice` names (it drives
     every source face), or with `choice.kind == 'paired'` one per source face, the i-th following the i-th
-    driving face from the left. `make(choose)` builds a cropper with the given face picker."""
+    driving face from the left. `make(choose)` builds a cropper with the given face picker (and the same
+    `domain`, which the faces here are counted with: see detect_faces)."""
     if choice.kind != "paired":
         return [_started(make(choice), reference01, what, hint, several if choice.kind == "largest" else None)]
-    found = len(detect_faces(reference01, threshold)[0])
+    found = len(detect_faces(reference01, threshold, still=True, domain=domain)[0])
     if found < n_sources:
         raise (NoFaceError if found == 0 else InputError)(
             f"{choice.flag} paired: {what} has {found} face{'s' * (found != 1)} for {n_sources} source faces; "
@@ -48,13 +50,14 @@ def driving_croppers(reference01: torch.Tensor, n_sources: int, choice: FaceChoi
 
 def source_croppers(first01: torch.Tensor, choice: FaceChoice, make: Callable[[Callable], FaceCropper], *,
                     what: str = "the first source frame", hint: str = "give the crop box by hand",
-                    several: str | None = None, threshold: float = THRESHOLD) -> list[FaceCropper]:
+                    several: str | None = None, threshold: float = THRESHOLD,
+                    domain: str | None = None) -> list[FaceCropper]:
     """Croppers started on a video source's first frame [3,H,W], one per face `choice` picks there (largest:
     one; all or positions: one per face, left to right, each following the face at its position), each
     tracking its face through the source frames. `make(choose)` as for `driving_croppers`."""
     if choice.kind == "largest":
         return [_started(make(choice), first01, what, hint, several)]
-    found = detect_faces(first01, threshold, tiles=True)[0]
+    found = detect_faces(first01, threshold, still=True, domain=domain)[0]
     if not found:
         raise NoFaceError(f"no face found in {what} ({first01.shape[-1]}x{first01.shape[-2]}); {hint}")
     choice.pick(found, what)  # a position that is not there: the error names the choice

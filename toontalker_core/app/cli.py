@@ -30,7 +30,8 @@ from ..domain_check import pick_face_domains, route_warnings
 from ..model.checkpoint import convert, load_model
 from ..errors import InputError, ToonTalkerError
 from ..face import (CROP_MODES, DEFAULT_OFFSET, DEFAULT_SCALE, HOLD_SECONDS, PAD_MODES, FaceCropper, check_blend,
-                    check_hold, locate_faces, parse_domains, parse_driving_face, parse_faces, primary_face)
+                    check_hold, finding_domain, locate_faces, parse_domains, parse_driving_face, parse_faces,
+                    primary_face)
 from ..face.track import MAX_HOLD_SECONDS
 from ..media import FrameWriter, MediaError, iter_driving, load_image, probe_driving, read_frame, resize_to
 from .paths import find_checkpoint
@@ -152,12 +153,13 @@ def run_reenact(args: argparse.Namespace) -> Path:
     warn = (lambda msg: None) if args.quiet else (lambda msg: _log(f"warning: {msg}"))
     if source_video is not None:  # the output follows the source video: its length, timing and audio
         timing, alpha, source01 = source_video, None, None
-        plan = _VideoSourcePlan(args, source_video, info, ref_index, warn)
+        plan = _VideoSourcePlan(args, source_video, info, ref_index, warn, source_domain, driving_domain)
     else:
         source01 = load_image(args.source_path)
         timing = info
         alpha = _source_alpha(args.source_path) if args.crop == "auto" else None  # kept in PNG output
-        plan = _CropPlan(args, source01, info, ref_index) if args.crop == "auto" else None  # no face: fail fast
+        plan = (_CropPlan(args, source01, info, ref_index, source_domain, driving_domain) if args.crop == "auto"
+                else None)  # no face: fail fast
     _check_domains(args, source01, ref_index, source_domain, driving_domain, warn)
     if timing.timestamps is not None:
         log(f"note: {timing.path} has a variable frame rate ({timing.num_frames} frames over "
@@ -236,17 +238,19 @@ def _for_writer(writer: FrameWriter, frames: torch.Tensor) -> torch.Tensor:
 class _CropPlan:
     """--crop auto: where the faces are (found before the model loads) and the crop -> reenact -> paste loop."""
 
-    def __init__(self, args: argparse.Namespace, source01: torch.Tensor, info, ref_index: int) -> None:
+    def __init__(self, args: argparse.Namespace, source01: torch.Tensor, info, ref_index: int, source_domain: str,
+                 driving_domain: str) -> None:
         warn = (lambda msg: None) if args.quiet else (lambda msg: _log(f"warning: {msg}"))
         self.source01 = source01
         choice, driving_choice = parse_faces(args.faces), parse_driving_face(args.driving_face)
         what, hint = f"the source image {args.source_path}", "pass its position with --source-box X Y SIZE"
         self.source_boxes, _ = locate_faces(source01, choice, box=args.source_box, scale=args.crop_scale,
                                             offset=args.crop_offset, warn=warn, what=what, hint=hint,
-                                            several="pass --faces all, or positions from the left such as --faces 0,2")
+                                            several="pass --faces all, or positions from the left such as --faces 0,2",
+                                            domain=finding_domain(args.face_domains, source_domain))
         parse_domains(args.face_domains, len(self.source_boxes), "real")  # checked now, resolved in run()
         self.reference, self.croppers = _driving_croppers(args, info, ref_index, warn, len(self.source_boxes),
-                                                          driving_choice)
+                                                          driving_choice, driving_domain)
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:
@@ -289,34 +293,36 @@ def _report_tracking(croppers, log) -> None:
 
 
 def _driving_croppers(args: argparse.Namespace, info, ref_index: int, warn, n_sources: int,
-                      choice) -> tuple[torch.Tensor, list]:
+                      choice, domain: str) -> tuple[torch.Tensor, list]:
     """(the reference frame, the driving croppers started on it: one, or one per source face when paired)."""
     if args.driving_box is not None or choice.kind != "paired":
-        reference, cropper = _driving_cropper(args, info, ref_index, warn, choice)
+        reference, cropper = _driving_cropper(args, info, ref_index, warn, choice, domain)
         return reference, [cropper]
     check_blend(args.feather, args.color_match)
     reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
-    croppers = driving_croppers(reference, n_sources, choice, lambda choose: _make_cropper(args, info, warn, choose),
+    croppers = driving_croppers(reference, n_sources, choice,
+                                lambda choose: _make_cropper(args, info, warn, choose, domain),
                                 what=f"driving frame {ref_index} of {args.driving_path}",
-                                hint="choose a frame with every face via --reference-frame")
+                                hint="choose a frame with every face via --reference-frame", domain=domain)
     return reference, croppers
 
 
-def _make_cropper(args: argparse.Namespace, info, warn, choose=primary_face) -> FaceCropper:
+def _make_cropper(args: argparse.Namespace, info, warn, choose=primary_face, domain: str | None = None
+                  ) -> FaceCropper:
     return FaceCropper(256, args.crop_mode, scale=args.crop_scale, offset=args.crop_offset, smoothing=args.smoothing,
                        fps=info.fps, pad_mode=args.pad_mode, box=args.driving_box, warn=warn,
-                       what=f" of {args.driving_path}", choose=choose, hold_seconds=args.track_hold)
+                       what=f" of {args.driving_path}", choose=choose, hold_seconds=args.track_hold, domain=domain)
 
 
 def _driving_cropper(args: argparse.Namespace, info, ref_index: int, warn,
-                     choice=None) -> tuple[torch.Tensor, FaceCropper]:
+                     choice=None, domain: str | None = None) -> tuple[torch.Tensor, FaceCropper]:
     """(the reference frame, a FaceCropper started on it): the driving face, found before the model loads."""
     check_blend(args.feather, args.color_match)
     choice = choice or parse_driving_face(args.driving_face)
     if choice.kind == "paired":
         raise InputError("--driving-face paired needs the driving faces found by the detector: drop --driving-box")
     reference = read_frame(args.driving_path, ref_index, args.allow_truncated)
-    cropper = _make_cropper(args, info, warn, choice)
+    cropper = _make_cropper(args, info, warn, choice, domain)
     cropper.start(reference, what=f"driving frame {ref_index} of {args.driving_path}",
                   hint="choose a frame with a face via --reference-frame, or pass --driving-box X Y SIZE",
                   several="pass --driving-face N (position from the left) or paired"
@@ -330,24 +336,26 @@ class _VideoSourcePlan:
     length, timing and audio. Each chosen face (--faces) is tracked through the source frames on its own.
     Reading, truncation, chunking and writing are the crop plan's."""
 
-    def __init__(self, args: argparse.Namespace, source_info, info, ref_index: int, warn) -> None:
+    def __init__(self, args: argparse.Namespace, source_info, info, ref_index: int, warn, source_domain: str,
+                 driving_domain: str) -> None:
         if args.crop != "auto":
             raise InputError("a video source needs --crop auto (its face is tracked through the frames)")
         self.source_info = source_info
         self.first = read_frame(args.source_path, 0, args.allow_truncated)
         choice = parse_faces(args.faces)
+        domain = finding_domain(args.face_domains, source_domain)
         self.sources = source_croppers(
             self.first, choice if args.source_box is None else parse_faces("largest"),  # a box by hand: one face
             lambda choose: FaceCropper(
                 256, "tracked", scale=args.crop_scale, offset=args.crop_offset, smoothing=args.smoothing,
                 fps=source_info.fps, pad_mode=args.pad_mode, box=args.source_box, warn=warn,
-                what=f" of {args.source_path}", hold_seconds=args.track_hold, choose=choose),
+                what=f" of {args.source_path}", hold_seconds=args.track_hold, choose=choose, domain=domain),
             what=f"the first frame of the source video {args.source_path}",
             hint="pass its face position with --source-box X Y SIZE",
-            several="pass --faces all, or positions from the left such as --faces 0,2")
+            several="pass --faces all, or positions from the left such as --faces 0,2", domain=domain)
         parse_domains(args.face_domains, len(self.sources), "real")  # checked now, resolved in run()
         self.reference, self.drivers = _driving_croppers(args, info, ref_index, warn, len(self.sources),
-                                                         parse_driving_face(args.driving_face))
+                                                         parse_driving_face(args.driving_face), driving_domain)
 
     def run(self, args, model, source_domain: str, driving_domain: str, strength: float, info,
             writer: FrameWriter, log, batch: int, read_chunk: int, warn) -> Path:

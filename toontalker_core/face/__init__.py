@@ -60,14 +60,15 @@ from .crop import DEFAULT_OFFSET, DEFAULT_SCALE, PAD_MODES, CropTransform, crop,
 from .cropper import CROP_MODES, TINY_FACE, FaceCropper, NoFaceError, locate_face, locate_faces, manual_box
 from .detect import THRESHOLD, Face, detect_faces, primary_face
 from .paste import check_blend, crop_mask, match_color, paste_back, paste_mask
-from .select import FaceChoice, left_to_right, parse_domains, parse_driving_face, parse_faces, parse_one_face
+from .select import (FaceChoice, finding_domain, left_to_right, parse_domains, parse_driving_face, parse_faces,
+                     parse_one_face)
 from .smoothing import BoxSmoother, OneEuroFilter, smooth_boxes
 from .track import HOLD_SECONDS, BoxTrack, Gap, check_hold, hold_frames
 
 __all__ = [
     "CROP_MODES", "DEFAULT_OFFSET", "DEFAULT_SCALE", "HOLD_SECONDS", "PAD_MODES", "THRESHOLD", "TINY_FACE",
     "BoxSmoother", "BoxTrack", "CropTransform", "Face", "FaceChoice", "FaceCropper", "Gap", "NoFaceError",
-    "OneEuroFilter", "check_blend", "check_hold", "crop", "crop_boxes", "crop_mask", "detect_faces", "hold_frames",
+    "OneEuroFilter", "check_blend", "check_hold", "finding_domain", "crop", "crop_boxes", "crop_mask", "detect_faces", "hold_frames",
     "left_to_right", "locate_face", "locate_faces", "manual_box", "match_color", "padded_region", "parse_domains",
     "parse_driving_face", "parse_faces", "parse_one_face", "paste_back", "paste_mask", "primary_face",
     "smooth_boxes",

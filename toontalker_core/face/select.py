@@ -98,6 +98,14 @@ def parse_driving_face(spec: str, flag: str = "--driving-face") -> FaceChoice:
                           "largest, paired, or one position from the left such as 0")
 
 
+def finding_domain(spec: str | None, default: str) -> str | None:
+    """The domain the face finder is told for a source picture (`detect_faces(domain=)`): real only when every
+    chosen face is said to be real (--face-domains, or the route's source domain when empty); None when any
+    may be a cartoon or is auto."""
+    text = (spec or "").strip().lower().replace(" ", "")
+    return "real" if (set(text.split(",")) if text else {default}) == {"real"} else None
+
+
 def parse_domains(spec: str | None, n: int, default: str, flag: str = "--face-domains") -> list[str]:
     """Per-face domains ('cartoon,real', left to right, one per chosen face; one value applies to all; 'auto'
     for a face is resolved from its pixels by `domain_check.pick_face_domains`) -> list of n domains; empty or
