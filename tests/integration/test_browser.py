@@ -321,7 +321,8 @@ def test_advanced_face_crop_widgets_fold_under_show_advanced(page, server, artif
     flagged = sorted(name for name, spec in {**server.get("/object_info/ToonTalkerFaceCrop")["ToonTalkerFaceCrop"]
                                              ["input"].get("optional", {})}.items()
                      if isinstance(spec[-1], dict) and spec[-1].get("advanced"))
-    assert flagged == ["crop_size", "face", "offset", "reference_frame", "scale", "smoothing"], flagged
+    assert flagged == ["crop_size", "face", "offset", "reference_frame", "scale", "smoothing",
+                       "track_hold"], flagged
 
     def visible():
         return page.evaluate(f"() => {{ const n = {node}; return Object.fromEntries(n.widgets.map("
