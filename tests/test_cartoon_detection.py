@@ -197,3 +197,12 @@ def test_detector_training_checkpoints_exports_and_resumes(tmp_path):
         torch.set_num_threads(threads)
     second = torch.load(out / "ckpt_latest.pt", weights_only=True)
     assert second["step"] > first["step"] and second["spent"] > first["spent"]
+
+
+def test_a_stills_closer_looks_stop_at_4096_px():
+    """Doubling looks up to the image's size, the image's own size when the last look fell short of it, and
+    nothing over 4096 px (a 6000x4000 photo's own size would cost seconds and ~1 GB)."""
+    from toontalker_core.face.detect import _still_levels
+    assert _still_levels(256, 256) == [] and _still_levels(480, 640) == [640]
+    assert _still_levels(720, 1280) == [768, 1280] and _still_levels(1080, 1920) == [768, 1536]
+    assert _still_levels(2160, 3840) == [768, 1536, 3072] == _still_levels(4000, 6000)

@@ -53,6 +53,7 @@ IOU_MERGE = 0.3
 REFINE_CONTEXT = 2.5    # window side / face side: the face is ~77 px of the 192 px input, where boxes are best
 REFINE_SLACK = 0.1      # candidates may score this much under threshold: the second look decides
 NEAR_CONTEXT = 2.0      # `detect_near`: window side / expected box side
+STILL_MAX_LOOK = 4096   # px: the largest long side of a still's closer look (4K frames are seen whole)
 
 
 @dataclass
@@ -191,13 +192,15 @@ def _scaled(images: torch.Tensor, long: int) -> tuple[torch.Tensor, float, float
 
 def _still_levels(h: int, w: int) -> list[int]:
     """Long sides of the deeper looks a still gets after the 192 and 384 px letterboxes: doubling while the
-    image is at least that large, then the image's own size if the last look was under 80 % of it. A face
-    of STILL_MIN_FACE source px is then >= 16 px in some look, where ToonNet finds >= 95 % of faces."""
+    image is at least that large, then the image's own size if the last look was under 80 % of it, never
+    over STILL_MAX_LOOK px (a 6000 px photo's own size would cost seconds and ~1 GB for faces of 20 px). A
+    face of 24 px in a frame up to 4K, or of about 0.5 % of the long side in larger ones, is then >= 16 px in
+    some look."""
     long, levels, size = max(h, w), [], 4 * TOON_SIZE
-    while size <= long:
+    while size <= min(long, STILL_MAX_LOOK):
         levels.append(size)
         size *= 2
-    if (levels[-1] if levels else 2 * TOON_SIZE) < 0.8 * long:
+    if (levels[-1] if levels else 2 * TOON_SIZE) < 0.8 * long and long <= STILL_MAX_LOOK:
         levels.append(long)
     return levels
 
