@@ -177,29 +177,29 @@ class FaceCropper:
     def _track(self, frames: torch.Tensor) -> torch.Tensor:
         boxes = []
         for frame, found in zip(frames, detect_faces(frames, self.threshold, domain=self.domain)):
-            found = self._look_near(frame, found)
+            found, candidates = self._look_near(frame, found)
             try:
                 chosen = self.choose(found)
             except InputError:  # the chosen position is not in this frame: the track holds
                 chosen = None
             primary = None if chosen is None else next(i for i, f in enumerate(found) if f is chosen)
-            candidates = crop_boxes(found, self.scale, self.offset) if found else torch.zeros(0, 3)
             boxes.append(self.track.step(candidates, primary, hint=self.reference_box))
         return _clamp_box_size(torch.stack(boxes), self.source_size)
 
-    def _look_near(self, frame: torch.Tensor, found: list[Face]) -> list[Face]:
-        """The whole-frame look missed the tracked face (nothing fits the track's gate): look again in a window
-        around the expected crop box, where a face too small for the whole frame's look is seen larger. Adds
-        the faces found there that the whole-frame look did not have."""
-        expected = self.track.expected()
-        if expected is None:
-            return found
+    def _look_near(self, frame: torch.Tensor, found: list[Face]) -> tuple[list[Face], torch.Tensor]:
+        """-> (faces, their crop boxes [K,3]). When the whole-frame look missed the tracked face (nothing fits
+        the track's gate), a second look in a window around the expected crop box, where a face too small for
+        the whole frame's look is seen larger, adds the faces it finds that the first look did not have."""
         candidates = crop_boxes(found, self.scale, self.offset) if found else torch.zeros(0, 3)
-        if bool(self.track.fits(candidates).any()):
-            return found
+        expected = self.track.expected()
+        if expected is None or bool(self.track.fits(candidates).any()):
+            return found, candidates
         x, y, s = expected.tolist()
         near = detect_near(frame, (x, y, x + s, y + s), self.threshold, domain=self.domain, context=NEAR_WINDOW)
-        return found + [f for f in near if not any(same_face(f.box, g.box) for g in found)]
+        new = [f for f in near if not any(same_face(f.box, g.box) for g in found)]
+        if not new:
+            return found, candidates
+        return found + new, torch.cat([candidates, crop_boxes(new, self.scale, self.offset)])
 
     def transforms(self, frames: torch.Tensor) -> CropTransform:
         """The crop transforms for the next chunk [n,3,H,W] (advances the tracker)."""

@@ -79,6 +79,18 @@ class Face:
     def center(self) -> tuple[float, float]:
         return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
 
+    def moved(self, scale: float, x: float, y: float) -> "Face":
+        """This face found in a part of a picture (a tile, a window resized by `scale`, whose corner is at
+        (x, y)) -> the same face in the picture's pixels."""
+        return Face(tuple(c / scale + (x, y)[i % 2] for i, c in enumerate(self.box)), self.score,
+                    [(px / scale + x, py / scale + y) for px, py in self.keypoints])
+
+    @classmethod
+    def templated(cls, box: tuple[float, float, float, float], score: float) -> "Face":
+        """A face without measured keypoints (ToonNet's): BlazeFace's mean layout placed in its box."""
+        x0, y0, x1, y1 = box
+        return cls(tuple(box), score, [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in TEMPLATE_KEYPOINTS])
+
 
 def _as_batch(images: torch.Tensor) -> torch.Tensor:
     if images.dim() == 3:
@@ -233,8 +245,7 @@ def _toon_batch(images: torch.Tensor, threshold: float, letterbox, still: bool =
                     continue  # outside the image, or under 10 source px (an upscaled tile's noise)
                 if any(same_face((x0, y0, x1, y1), f.box) for f in found):
                     continue  # a second peak on the same face (an eye, or face + hair), lower score
-                kps = [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in TEMPLATE_KEYPOINTS]
-                found.append(Face((x0, y0, x1, y1), score, kps))
+                found.append(Face.templated((x0, y0, x1, y1), score))
         prev = sx
     return _refine(images, net, out, threshold)
 
@@ -265,18 +276,12 @@ def _refine(images: torch.Tensor, net, faces: list[list[Face]], threshold: float
         return out
     looks = decode(net(torch.stack([w[2] for w in wins])), 0.05)
     for (i, f, _, (x0, y0, n)), (scores, boxes) in zip(wins, looks):
-        k = TOON_SIZE / n
-        best = None
-        for sc, b in zip(scores.tolist(), boxes.tolist()):  # best first
-            b = (b[0] / k + x0, b[1] / k + y0, b[2] / k + x0, b[3] / k + y0)
-            if float(_box_iou(torch.tensor(b), torch.tensor([f.box]))[0]) > IOU_MERGE:
-                best = (sc, b)
-                break
-        if best is None or best[0] < threshold or any(same_face(best[1], o.box) for o in out[i]):
+        seen = (Face(tuple(b), sc).moved(TOON_SIZE / n, x0, y0) for sc, b in zip(scores.tolist(), boxes.tolist()))
+        best = next((g for g in seen if float(_box_iou(torch.tensor(g.box), torch.tensor([f.box]))[0]) > IOU_MERGE),
+                    None)  # the best peak on this face
+        if best is None or best.score < threshold or any(same_face(best.box, o.box) for o in out[i]):
             continue
-        bx0, by0, bx1, by1 = best[1]
-        out[i].append(Face(best[1], best[0], [(bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0))
-                                             for u, v in TEMPLATE_KEYPOINTS]))
+        out[i].append(Face.templated(best.box, best.score))
     return out
 
 
@@ -337,9 +342,8 @@ def _tiled_look(image: torch.Tensor, threshold: float, models, domain: str | Non
     h, w = image.shape[-2:]
     found: list[Face] = []
     for x, y, side in _tiles(h, w):
-        for f in _detect_batch(image[..., y:y + side, x:x + side], threshold, models, domain=domain)[0]:
-            x0, y0, x1, y1 = f.box
-            found.append(Face((x0 + x, y0 + y, x1 + x, y1 + y), f.score, [(px + x, py + y) for px, py in f.keypoints]))
+        found += [f.moved(1.0, x, y) for f in _detect_batch(image[..., y:y + side, x:x + side], threshold, models,
+                                                             domain=domain)[0]]
     found.sort(key=lambda f: -f.score)
     kept: list[Face] = []
     for f in found:
@@ -380,17 +384,12 @@ def detect_near(image: torch.Tensor, box, threshold: float = THRESHOLD, *, domai
     find well. For a tracker that lost a small face where it expects it. Faces in source pixels, best first."""
     image = _as_batch(image)[:1]
     win, (x0, y0, n) = _window(image, box, context)
-    k = TOON_SIZE / n
     with one_cpu_thread(image.device):
-        found = _detect_batch(win[None], threshold, models, domain=domain)[0]
+        found = [f.moved(TOON_SIZE / n, x0, y0) for f in _detect_batch(win[None], threshold, models, domain=domain)[0]]
     h, w = image.shape[-2:]
-    out = []
-    for f in sorted(found, key=lambda f: -f.score):
-        fx0, fy0, fx1, fy1 = (f.box[0] / k + x0, f.box[1] / k + y0, f.box[2] / k + x0, f.box[3] / k + y0)
-        if fx1 <= 0 or fy1 <= 0 or fx0 >= w or fy0 >= h:
-            continue  # on the window's padding
-        out.append(Face((fx0, fy0, fx1, fy1), f.score, [(x / k + x0, y / k + y0) for x, y in f.keypoints]))
-    return out
+    # faces on the window's padding (outside the picture) are dropped
+    return sorted((f for f in found if f.box[2] > 0 and f.box[3] > 0 and f.box[0] < w and f.box[1] < h),
+                  key=lambda f: -f.score)
 
 
 def primary_face(faces: list[Face]) -> Face | None:
