@@ -353,6 +353,18 @@ class WebSocket:
             if b0 & 0x80 and kind == 0x1:
                 return json.loads(message)
 
+    def prompt_messages(self, prompt_id: str, timeout: float, untagged: bool = False):
+        """(type, data) of each message about `prompt_id` until `timeout` seconds have passed or nothing more
+        comes; `untagged`: also the messages that name no prompt (progress, on some ComfyUI versions)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            msg = self.recv(timeout=max(0.1, end - time.time()))
+            if msg is None:
+                return
+            data = msg.get("data", {})
+            if data.get("prompt_id") == prompt_id or (untagged and data.get("prompt_id") is None):
+                yield msg["type"], data
+
     def close(self):
         try:
             self._send(0x8)

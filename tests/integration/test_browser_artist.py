@@ -4,7 +4,6 @@ and as a toast, and Save Motion -> Load Motion without a refresh. Same requireme
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 

@@ -116,16 +116,10 @@ def run_timed(server: Server, prompt: dict, timeout: float = 900, on_node: dict 
     per_node: dict[str, float] = {}
     try:
         pid = server.queue(prompt, client)
-        current, since, end = None, time.perf_counter(), time.time() + timeout
-        while time.time() < end:
-            msg = ws.recv(timeout=max(0.1, end - time.time()))
-            if msg is None:
-                break
-            data = msg.get("data", {})
-            if data.get("prompt_id") != pid:
-                continue
+        current, since = None, time.perf_counter()
+        for kind, data in ws.prompt_messages(pid, timeout):
             now = time.perf_counter()
-            if msg["type"] == "executing":
+            if kind == "executing":
                 if current is not None:
                     per_node[current] = per_node.get(current, 0.0) + now - since
                 current, since = data.get("node"), now
@@ -133,7 +127,7 @@ def run_timed(server: Server, prompt: dict, timeout: float = 900, on_node: dict 
                     break
                 if on_node and current in on_node:
                     on_node[current]()
-            elif msg["type"] in ("execution_error", "execution_interrupted"):
+            elif kind in ("execution_error", "execution_interrupted"):
                 break
     finally:
         ws.close()

@@ -357,17 +357,12 @@ def test_interrupt_during_driving_encoding(server):
     ws = server.websocket(client)
     try:
         pid = server.queue(interrupt_prompt(4096, 2), client)
-        progress, end = None, time.time() + 300
-        while time.time() < end:  # wait until Encode Driving Motion (node 6) has done a few chunks
-            msg = ws.recv(timeout=max(0.1, end - time.time()))
-            if msg is None:
-                break
-            data = msg.get("data", {})
-            if data.get("prompt_id") not in (None, pid):
-                continue
-            if msg["type"] in ("execution_error", "execution_success"):
-                pytest.fail(f"the prompt ended before the interrupt: {msg}")
-            if msg["type"] == "progress" and data.get("node") == "6" and data["value"] >= 8:
+        progress = None
+        # wait until Encode Driving Motion (node 6) has done a few chunks
+        for kind, data in ws.prompt_messages(pid, 300, untagged=True):
+            if kind in ("execution_error", "execution_success"):
+                pytest.fail(f"the prompt ended before the interrupt: {kind} {data}")
+            if kind == "progress" and data.get("node") == "6" and data["value"] >= 8:
                 progress = data
                 break
         assert progress, "Encode Driving Motion never reported progress"

@@ -15,7 +15,6 @@ Skips without COMFYUI_PATH.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import uuid
 
@@ -48,22 +47,16 @@ def queue_and_watch(server: Server, prompt: dict, timeout: float = 300) -> tuple
         except urllib.error.HTTPError as e:
             assert e.code == 400, e.code
             return json.loads(e.read()), [], {}
-        started, error, end = [], {}, time.time() + timeout
-        while time.time() < end:
-            msg = ws.recv(timeout=max(0.1, end - time.time()))
-            if msg is None:
-                break
-            data = msg.get("data", {})
-            if data.get("prompt_id") != pid:
-                continue
-            if msg["type"] == "executing":
+        started, error = [], {}
+        for kind, data in ws.prompt_messages(pid, timeout):
+            if kind == "executing":
                 if data.get("node") is None:
                     break
                 started.append(data["node"])
-            elif msg["type"] == "execution_error":
+            elif kind == "execution_error":
                 error = data
                 break
-            elif msg["type"] == "execution_success":
+            elif kind == "execution_success":
                 break
         return None, started, error
     finally:
